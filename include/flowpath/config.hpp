@@ -1,0 +1,67 @@
+// The process configuration: every option of interface.md, from the command
+// line and an INI file (Boost.Program_options), validated with the place each
+// value came from so that errors name the user's file and line.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flowpath/log.hpp"
+
+namespace flowpath {
+
+/// Where a value was given: a config file and line, or the command line
+/// (empty file).
+struct ConfigSource {
+    std::string file;
+    unsigned line = 0;
+
+    /// "FILE:LINE: " or "command line: ", ready to prefix a message.
+    std::string place() const;
+};
+
+/// One `--port NAME=DEVARGS`.
+struct PortConfig {
+    std::string name;
+    std::string devargs;
+    ConfigSource source;
+};
+
+/// The validated configuration. Zero or empty means "not given" where the
+/// contract has a computed default.
+struct Config {
+    std::string config_file;
+    std::string eal_args;          ///< empty: the built-in default
+    std::vector<PortConfig> ports; ///< in declaration order: port i is OpenFlow port i+1
+    std::string rules_file;        ///< empty or "-": no rules
+    ConfigSource rules_source;
+    std::vector<unsigned> pmd_cores;  ///< lcores of the workers, ascending
+    unsigned rxq = 0;                 ///< 0: one per worker
+    unsigned mbufs = 0;               ///< 0: sized from ports, queues and descriptors
+    unsigned exit_when_idle_ms = 0;   ///< 0: off
+    double duration_s = 0;            ///< 0: off
+    std::string stats_json;
+    std::string ctl_socket = "/tmp/flowpath.ctl";
+    LogLevel log_level = LogLevel::info;
+};
+
+/// What the command line asked for.
+struct ParsedCommandLine {
+    Config config;
+    bool help = false;  ///< --help: print `usage` and exit 0
+    std::string usage;
+};
+
+/// The default worker when --pmd-cores is not given.
+inline constexpr unsigned kDefaultPmdCore = 1;
+
+/// Parses argv and the --config file. Throws ConfigError naming the file and
+/// line (or "command line") and the reason.
+ParsedCommandLine parse_command_line(int argc, const char* const argv[]);
+
+/// Parses an lcore list ("1", "1-3", "1,3"); false when malformed.
+bool parse_lcore_list(const std::string& text, std::vector<unsigned>& lcores);
+
+}  // namespace flowpath

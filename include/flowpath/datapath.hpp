@@ -1,0 +1,58 @@
+// The datapath process: owns the EAL, the packet pool, the ports and the
+// workers, and starts and stops them in the order that loses no packet.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flowpath/config.hpp"
+#include "flowpath/io.hpp"
+#include "flowpath/stats.hpp"
+#include "flowpath/worker.hpp"
+
+namespace flowpath {
+
+/// Everything that runs packets. Construction probes and configures every
+/// port (so a bad device fails before any port starts); start() starts the
+/// ports and launches the workers; stop() drains the workers, flushes their
+/// tx buffers and stops the ports (a tx_pcap file is then complete).
+class Datapath {
+public:
+    explicit Datapath(const Config& config);
+    ~Datapath();
+    Datapath(const Datapath&) = delete;
+    Datapath& operator=(const Datapath&) = delete;
+
+    void start();
+    void stop();
+
+    /// Packets received so far on every port (the idle detector's clock).
+    uint64_t total_rx_packets() const;
+    /// Whether any worker holds packets not yet sent or dropped.
+    bool work_in_flight() const;
+
+    StatsSnapshot snapshot() const;
+    /// `flowpath-ctl show`: ports with counters, workers and their rx queues.
+    std::string show() const;
+
+private:
+    Config config_;
+    LcorePlan lcores_;
+    // Declared so that destruction runs workers, ports, pool, EAL: ports
+    // hand their mbufs back before the pool goes, the EAL goes last.
+    std::unique_ptr<Eal> eal_;
+    std::unique_ptr<PacketPool> pool_;
+    std::vector<std::unique_ptr<Port>> ports_;
+    std::vector<std::unique_ptr<rte_spinlock_t>> tx_locks_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::atomic<bool> stop_workers_{false};
+    bool running_ = false;
+};
+
+/// The fixed port map used until rules decide: ports pair up (1<->2, 3<->4,
+/// ...); an unpaired last port sends back out of itself.
+std::vector<uint16_t> paired_port_map(size_t ports);
+
+}  // namespace flowpath

@@ -1,0 +1,115 @@
+// DPDK resources, each owned by one RAII object: the EAL, the packet pool and
+// the ports. Built and torn down by the main thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flowpath/config.hpp"
+
+struct rte_mempool;
+
+namespace flowpath {
+
+/// The lcores the process runs on: the main lcore (management) and one per
+/// worker, as the EAL `-l`/`--lcores` argument names them.
+struct LcorePlan {
+    unsigned main_lcore = 0;
+    std::vector<unsigned> worker_lcores;
+};
+
+/// Picks the main lcore (the lowest lcore that runs no worker).
+LcorePlan plan_lcores(const Config& config);
+
+/// The EAL argument vector (argv[0] included): --eal's words, or the built-in
+/// default; an lcore list covering `plan` is added when they have none.
+std::vector<std::string> eal_arguments(const Config& config, const LcorePlan& plan);
+
+/// Splits an --eal string into words (shell-like: quotes group words).
+std::vector<std::string> split_words(const std::string& text);
+
+/// The DPDK Environment Abstraction Layer, initialised for the process's
+/// lifetime. Only one may exist.
+class Eal {
+public:
+    explicit Eal(const std::vector<std::string>& args);
+    ~Eal();
+    Eal(const Eal&) = delete;
+    Eal& operator=(const Eal&) = delete;
+};
+
+/// A pool of packet buffers (mbufs) shared by every port and worker.
+class PacketPool {
+public:
+    PacketPool(const std::string& name, unsigned count, int socket);
+    ~PacketPool();
+    PacketPool(const PacketPool&) = delete;
+    PacketPool& operator=(const PacketPool&) = delete;
+
+    rte_mempool* get() const { return pool_; }
+    unsigned size() const { return count_; }
+
+private:
+    rte_mempool* pool_ = nullptr;
+    unsigned count_ = 0;
+};
+
+/// Descriptor ring sizes asked of every queue (the device may adjust them).
+inline constexpr uint16_t kRxDescriptors = 1024;
+inline constexpr uint16_t kTxDescriptors = 1024;
+
+/// One ethdev port from its devargs: probed on construction, then configured
+/// with queues, started, and on destruction stopped, closed and removed.
+class Port {
+public:
+    /// Probes the device. Throws ConfigError naming the port's config place.
+    Port(const PortConfig& config, unsigned index);
+    ~Port();
+    Port(const Port&) = delete;
+    Port& operator=(const Port&) = delete;
+
+    /// Decides queue counts: `want_rxq` rx and `want_txq` tx queues, fewer
+    /// where the device allows fewer (logged).
+    void plan_queues(uint16_t want_rxq, uint16_t want_txq);
+
+    /// Mbufs this port can hold: its descriptors, plus a pcap file held whole
+    /// by `infinite_rx=1`.
+    unsigned mbufs_needed() const;
+
+    /// Configures the device and its queues (RSS when several rx queues).
+    void configure(rte_mempool* pool);
+    void start();
+    /// Stops the device; idempotent. Called before close so tx files flush.
+    void stop();
+
+    const std::string& name() const { return config_.name; }
+    const PortConfig& config() const { return config_; }
+    uint16_t id() const { return port_id_; }
+    /// OpenFlow port number (1-based declaration order).
+    unsigned of_port() const { return index_ + 1; }
+    uint16_t rx_queues() const { return rxq_; }
+    uint16_t tx_queues() const { return txq_; }
+
+    /// Packets the device dropped or failed to receive (imissed, ierrors,
+    /// rx_nombuf).
+    uint64_t device_rx_dropped() const;
+
+private:
+    PortConfig config_;
+    unsigned index_;
+    std::string device_name_;
+    uint16_t port_id_ = 0;
+    uint16_t rxq_ = 1;
+    uint16_t txq_ = 1;
+    uint16_t rx_desc_ = kRxDescriptors;
+    uint16_t tx_desc_ = kTxDescriptors;
+    bool started_ = false;
+    bool configured_ = false;
+};
+
+/// Packets in a pcap file, or 0 when it cannot be read (the driver reports
+/// that itself when it opens the file).
+uint64_t count_pcap_packets(const std::string& path);
+
+}  // namespace flowpath

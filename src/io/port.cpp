@@ -1,0 +1,173 @@
+// Ports: probe from devargs, queue plan, configuration, start and stop.
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <fstream>
+
+#include "flowpath/error.hpp"
+#include "flowpath/io.hpp"
+#include "flowpath/log.hpp"
+
+namespace flowpath {
+
+namespace {
+// The key=value arguments of a devargs string ("net_pcap0,rx_pcap=a,x=1").
+std::vector<std::pair<std::string, std::string>> devargs_pairs(const std::string& devargs) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    size_t start = devargs.find(',');
+    while (start != std::string::npos) {
+        const size_t end = devargs.find(',', start + 1);
+        const std::string item = devargs.substr(start + 1, end == std::string::npos ? end : end - start - 1);
+        const size_t eq = item.find('=');
+        if (eq != std::string::npos) pairs.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+        start = end;
+    }
+    return pairs;
+}
+
+std::string link_text(uint16_t port_id) {
+    rte_eth_link link{};
+    if (rte_eth_link_get_nowait(port_id, &link) != 0) return "unknown";
+    if (link.link_status != RTE_ETH_LINK_UP) return "down";
+    return "up " + std::to_string(link.link_speed) + " Mbps " +
+           (link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX ? "full-duplex" : "half-duplex");
+}
+}  // namespace
+
+uint64_t count_pcap_packets(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    uint32_t magic = 0;
+    if (!in.read(reinterpret_cast<char*>(&magic), sizeof(magic))) return 0;
+    const bool swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
+    if (!swapped && magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) return 0;
+    in.seekg(24);
+    uint64_t packets = 0;
+    unsigned char header[16];
+    while (in.read(reinterpret_cast<char*>(header), sizeof(header))) {
+        uint32_t captured = 0;
+        for (int i = 0; i < 4; ++i) {
+            const unsigned byte = header[8 + (swapped ? i : 3 - i)];
+            captured = captured << 8 | byte;
+        }
+        // A packet larger than one mbuf's data room takes several segments.
+        const uint32_t room = RTE_MBUF_DEFAULT_BUF_SIZE - RTE_PKTMBUF_HEADROOM;
+        packets += captured == 0 ? 1 : (captured + room - 1) / room;
+        in.seekg(captured, std::ios::cur);
+    }
+    return packets;
+}
+
+Port::Port(const PortConfig& config, unsigned index) : config_(config), index_(index) {
+    device_name_ = config.devargs.substr(0, config.devargs.find(','));
+    uint16_t existing = 0;
+    if (rte_eth_dev_get_port_by_name(device_name_.c_str(), &existing) == 0) {
+        throw ConfigError(config.source.place() + "port " + config.name + ": device '" + device_name_ +
+                          "' is already used by another port");
+    }
+    const int rc = rte_dev_probe(config.devargs.c_str());
+    if (rc < 0) {
+        throw ConfigError(config.source.place() + "port " + config.name + ": device '" + config.devargs +
+                          "' failed to probe: " + rte_strerror(-rc));
+    }
+    if (rte_eth_dev_get_port_by_name(device_name_.c_str(), &port_id_) != 0) {
+        throw ConfigError(config.source.place() + "port " + config.name + ": device '" + device_name_ +
+                          "' probed but is not an ethernet port");
+    }
+    log(LogLevel::info, "port ", config.name, " (OpenFlow ", of_port(), "): ", config.devargs, ", dpdk port ",
+        port_id_);
+}
+
+Port::~Port() {
+    stop();
+    // Closing releases the port; rte_eal_cleanup() then removes the device.
+    if (configured_) rte_eth_dev_close(port_id_);
+}
+
+void Port::plan_queues(uint16_t want_rxq, uint16_t want_txq) {
+    rte_eth_dev_info info{};
+    const int rc = rte_eth_dev_info_get(port_id_, &info);
+    if (rc != 0) {
+        throw ConfigError(config_.source.place() + "port " + name() + ": cannot read device info: " +
+                          rte_strerror(-rc));
+    }
+    rxq_ = std::max<uint16_t>(1, std::min(want_rxq, info.max_rx_queues));
+    txq_ = std::max<uint16_t>(1, std::min(want_txq, info.max_tx_queues));
+    if (rxq_ < want_rxq) log(LogLevel::info, "port ", name(), ": device offers ", rxq_, " rx queues of ", want_rxq, " wanted");
+    if (txq_ < want_txq) {
+        log(LogLevel::info, "port ", name(), ": device offers ", txq_, " tx queues of ", want_txq,
+            " wanted; workers share them under a lock");
+    }
+    rx_desc_ = kRxDescriptors;
+    tx_desc_ = kTxDescriptors;
+    if (rte_eth_dev_adjust_nb_rx_tx_desc(port_id_, &rx_desc_, &tx_desc_) != 0) {
+        rx_desc_ = kRxDescriptors;
+        tx_desc_ = kTxDescriptors;
+    }
+}
+
+unsigned Port::mbufs_needed() const {
+    uint64_t mbufs = uint64_t{rxq_} * rx_desc_ + uint64_t{txq_} * tx_desc_;
+    bool infinite = false;
+    std::vector<std::string> rx_files;
+    for (const auto& [key, value] : devargs_pairs(config_.devargs)) {
+        if (key == "infinite_rx" && value == "1") infinite = true;
+        if (key == "rx_pcap") rx_files.push_back(value);
+    }
+    if (infinite) {
+        for (const std::string& file : rx_files) mbufs += count_pcap_packets(file);
+    }
+    return static_cast<unsigned>(std::min<uint64_t>(mbufs, 1u << 26));
+}
+
+void Port::configure(rte_mempool* pool) {
+    rte_eth_dev_info info{};
+    rte_eth_dev_info_get(port_id_, &info);
+    rte_eth_conf conf{};
+    if (rxq_ > 1 && info.flow_type_rss_offloads != 0) {
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf =
+            info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_SCTP);
+    } else if (rxq_ > 1) {
+        log(LogLevel::info, "port ", name(), ": device has no RSS; each rx queue is fed by the device itself");
+    }
+    const std::string where = config_.source.place() + "port " + name() + ": ";
+    int rc = rte_eth_dev_configure(port_id_, rxq_, txq_, &conf);
+    if (rc != 0) throw ConfigError(where + "configure failed: " + rte_strerror(-rc));
+    configured_ = true;
+    const int socket = rte_eth_dev_socket_id(port_id_);
+    for (uint16_t q = 0; q < rxq_; ++q) {
+        rc = rte_eth_rx_queue_setup(port_id_, q, rx_desc_, socket < 0 ? SOCKET_ID_ANY : socket, nullptr, pool);
+        if (rc != 0) throw ConfigError(where + "rx queue " + std::to_string(q) + " setup failed: " + rte_strerror(-rc));
+    }
+    for (uint16_t q = 0; q < txq_; ++q) {
+        rc = rte_eth_tx_queue_setup(port_id_, q, tx_desc_, socket < 0 ? SOCKET_ID_ANY : socket, nullptr);
+        if (rc != 0) throw ConfigError(where + "tx queue " + std::to_string(q) + " setup failed: " + rte_strerror(-rc));
+    }
+}
+
+void Port::start() {
+    const int rc = rte_eth_dev_start(port_id_);
+    if (rc != 0) {
+        throw ConfigError(config_.source.place() + "port " + name() + ": start failed: " + rte_strerror(-rc));
+    }
+    started_ = true;
+    rte_eth_promiscuous_enable(port_id_);  // a switch port takes every frame; some devices refuse, harmlessly
+    log(LogLevel::info, "port ", name(), ": started, ", rxq_, " rx / ", txq_, " tx queues, link ", link_text(port_id_));
+}
+
+void Port::stop() {
+    if (!started_) return;
+    started_ = false;
+    const int rc = rte_eth_dev_stop(port_id_);
+    if (rc != 0) log(LogLevel::warn, "port ", name(), ": stop failed: ", rte_strerror(-rc));
+}
+
+uint64_t Port::device_rx_dropped() const {
+    rte_eth_stats stats{};
+    if (rte_eth_stats_get(port_id_, &stats) != 0) return 0;
+    return stats.imissed + stats.ierrors + stats.rx_nombuf;
+}
+
+}  // namespace flowpath
