@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""End-to-end tests of the foundation: the real flowpath binary on net_pcap
+ports forwards every packet by the fixed port map, in order, and stops cleanly
+whichever way it is told to.
+
+Usage: foundation_test.py BUILD_DIR
+"""
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fptest import (Flowpath, TestRun, per_flow_order, read_pcap, run_flowpath, udp_frames,  # noqa: E402
+                    workdir, write_pcap)
+
+BUILD = os.path.abspath(sys.argv[1])
+WORK = workdir("flowpath_e2e_")
+FRAMES = udp_frames(10_000)
+IN_PCAP = os.path.join(WORK, "in.pcap")
+write_pcap(IN_PCAP, FRAMES)
+
+
+def path(name):
+    return os.path.join(WORK, name)
+
+
+def assert_adds_up(stats):
+    """rx = tx + drops, over all ports and drop reasons."""
+    rx = sum(p["rx_packets"] for p in stats["ports"])
+    tx = sum(p["tx_packets"] for p in stats["ports"])
+    drops = sum(stats["drops"].values())
+    lost = sum(w["lost"] for w in stats["workers"])
+    assert rx == tx + drops, f"rx {rx} != tx {tx} + drops {drops}"
+    assert drops == lost, f"drops by reason {drops} != workers' lost {lost}"
+    assert sum(p["tx_dropped"] for p in stats["ports"]) <= drops
+
+
+def test_ten_thousand_in_order():
+    fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={IN_PCAP},tx_pcap={path('o0.pcap')}",
+                                "--port", f"p1=net_pcap1,tx_pcap={path('o1.pcap')}",
+                                "--exit-when-idle", "300"], name="order")
+    assert fp.run() == 0, fp.stderr
+    out = read_pcap(path("o1.pcap"))
+    assert len(out) == len(FRAMES), f"{len(out)} frames out of {len(FRAMES)}"
+    for i, (sent, got) in enumerate(zip(FRAMES, out)):
+        assert sent == got, f"frame {i} differs"
+    assert read_pcap(path("o0.pcap")) == [], "nothing may go back out of p0"
+    stats = fp.stats()
+    assert stats["ports"][0]["rx_packets"] == 10_000
+    assert stats["ports"][1]["tx_packets"] == 10_000
+    assert stats["ports"][1]["tx_bytes"] == sum(len(f) for f in FRAMES)
+    assert_adds_up(stats)
+
+
+def test_two_workers_two_rx_queues():
+    # One rx_pcap per queue: net_pcap's way of having two rx queues.
+    half_a = [f for f in FRAMES if f[35] % 2 == 0]   # split by flow (UDP source port)
+    half_b = [f for f in FRAMES if f[35] % 2 == 1]
+    write_pcap(path("qa.pcap"), half_a)
+    write_pcap(path("qb.pcap"), half_b)
+    devargs = (f"net_pcap0,rx_pcap={path('qa.pcap')},rx_pcap={path('qb.pcap')},"
+               f"tx_pcap={path('ta.pcap')},tx_pcap={path('tb.pcap')}")
+    fp = Flowpath(BUILD, WORK, ["--port", f"p0={devargs}", "--pmd-cores", "1-2", "--rxq", "2",
+                                "--exit-when-idle", "300"], name="rxq2")
+    assert fp.run() == 0, fp.stderr
+    out = read_pcap(path("ta.pcap")) + read_pcap(path("tb.pcap"))
+    assert sorted(out) == sorted(FRAMES), f"{len(out)} frames out, multiset differs"
+    # A flow arrives on one queue and leaves by one worker's tx queue, so
+    # its frames sit in one output file, in their input order.
+    assert per_flow_order(out) == per_flow_order(FRAMES), "flow order changed"
+    stats = fp.stats()
+    assert len(stats["workers"]) == 2
+    assert all(w["packets"] > 0 for w in stats["workers"]), stats["workers"]
+    assert_adds_up(stats)
+
+
+def test_sigterm_during_infinite_rx():
+    fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={IN_PCAP},infinite_rx=1",
+                                "--port", f"p1=net_pcap1,tx_pcap={path('inf.pcap')}"], name="sigterm")
+    fp.start()
+    fp.wait_ready()
+    time.sleep(1.5)
+    fp.signal(signal.SIGTERM)
+    assert fp.wait() == 0, fp.stderr
+    out = read_pcap(path("inf.pcap"))   # raises if truncated
+    stats = fp.stats()
+    assert stats["ports"][0]["rx_packets"] > len(FRAMES), "infinite_rx should loop over the file"
+    assert stats["ports"][1]["tx_packets"] == len(out), (stats["ports"][1], len(out))
+    assert_adds_up(stats)
+    # The file replays in order: output i is input i mod N unless dropped.
+    if stats["drops"]["tx_queue_full"] == 0:
+        assert all(f == FRAMES[i % len(FRAMES)] for i, f in enumerate(out[:20_000]))
+
+
+def test_sigint_and_duration():
+    fp = Flowpath(BUILD, WORK, ["--port", "p0=net_null0,no-rx=1", "--duration", "0.5"], name="duration")
+    start = time.time()
+    assert fp.run() == 0, fp.stderr
+    assert time.time() - start < 30
+    fp = Flowpath(BUILD, WORK, ["--port", "p0=net_null0,no-rx=1"], name="sigint").start()
+    fp.wait_ready()
+    fp.signal(signal.SIGINT)
+    assert fp.wait() == 0, fp.stderr
+    assert fp.stats()["ports"][0]["name"] == "p0"
+
+
+def test_ctl_commands_and_exit():
+    fp = Flowpath(BUILD, WORK, ["--port", "p0=net_null0,no-rx=1", "--port", "p1=net_null1,no-rx=1"],
+                  name="ctl").start()
+    fp.wait_ready()
+    mode = stat.S_IMODE(os.stat(fp.socket).st_mode)
+    assert mode == 0o600, oct(mode)
+    show = fp.ctl("show")
+    assert show.returncode == 0 and "p0" in show.stdout and "p1" in show.stdout and "lcore 1" in show.stdout, show
+    stats = fp.ctl("stats-json")
+    assert stats.returncode == 0, stats
+    parsed = json.loads(stats.stdout)
+    assert [p["name"] for p in parsed["ports"]] == ["p0", "p1"]
+    for key in ("workers", "slow_path", "cache", "conntrack"):
+        assert key in parsed
+    bad = fp.ctl("no-such-command")
+    assert bad.returncode == 1 and "unknown command" in bad.stderr, bad
+    assert fp.ctl("exit").returncode == 0
+    assert fp.wait() == 0, fp.stderr
+    assert not os.path.exists(fp.socket), "socket must be removed at exit"
+
+
+def test_ctl_without_server():
+    proc = subprocess.run([os.path.join(BUILD, "flowpath-ctl"), "--socket", path("nobody.ctl"), "show"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1, proc
+    assert proc.stderr.count("\n") == 1 and "nobody.ctl" in proc.stderr, proc.stderr
+
+
+def test_two_processes_side_by_side():
+    runs = []
+    for n in range(2):
+        write_pcap(path(f"side{n}.pcap"), FRAMES[:3000])
+        runs.append(Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={path(f'side{n}.pcap')},"
+                                                   f"tx_pcap={path(f'sideout{n}.pcap')}",
+                                           "--exit-when-idle", "500"], name=f"side{n}").start())
+    for fp in runs:
+        assert fp.wait() == 0, fp.stderr
+    for n in range(2):
+        assert read_pcap(path(f"sideout{n}.pcap")) == FRAMES[:3000]
+
+
+def test_same_ctl_socket_refused():
+    first = Flowpath(BUILD, WORK, ["--port", "p0=net_null0,no-rx=1"], name="busy").start()
+    first.wait_ready()
+    code, _, err = run_flowpath(BUILD, ["--ctl-socket", first.socket, "--port", "p0=net_null0,no-rx=1"])
+    assert code == 2 and "already listens" in err, (code, err)
+    assert first.ctl("exit").returncode == 0
+    assert first.wait() == 0
+
+
+def test_bad_device_exits_2_naming_the_line():
+    conf = path("bad.conf")
+    with open(conf, "w") as f:
+        f.write("# a port whose device does not exist\nport = p0=net_null0,no-rx=1\nport = p1=net_bogus0\n")
+    code, _, err = run_flowpath(BUILD, ["--config", conf, "--ctl-socket", path("bad.ctl")])
+    assert code == 2, (code, err)
+    lines = [l for l in err.splitlines() if l.startswith("flowpath:") and f"{conf}:3:" in l]
+    assert lines and "p1" in lines[0] and "failed to probe" in lines[0], err
+    code, _, err = run_flowpath(BUILD, ["--port", "p0=net_null0", "--rxq", "zero"])
+    assert code == 2 and "command line: rxq" in err, err
+    code, _, err = run_flowpath(BUILD, ["--port", "p0=net_null0", "--rules", path("missing.rules")])
+    assert code == 2 and "missing.rules" in err, err
+
+
+def test_done_when_single_port():
+    """`flowpath --port p0=net_pcap0,rx_pcap=X,tx_pcap=Y --exit-when-idle 200` returns with Y complete."""
+    code, _, err = run_flowpath(BUILD, ["--port", f"p0=net_pcap0,rx_pcap={IN_PCAP},tx_pcap={path('y.pcap')}",
+                                        "--exit-when-idle", "200", "--ctl-socket", path("y.ctl")])
+    assert code == 0, err
+    assert read_pcap(path("y.pcap")) == FRAMES
+
+
+if __name__ == "__main__":
+    run = TestRun()
+    for test in (test_ten_thousand_in_order, test_two_workers_two_rx_queues, test_sigterm_during_infinite_rx,
+                 test_sigint_and_duration, test_ctl_commands_and_exit, test_ctl_without_server,
+                 test_two_processes_side_by_side, test_same_ctl_socket_refused,
+                 test_bad_device_exits_2_naming_the_line, test_done_when_single_port):
+        run.case(test)
+    if run.failed == 0:
+        shutil.rmtree(WORK, ignore_errors=True)
+    else:
+        print(f"work files kept in {WORK}")
+    run.finish()
