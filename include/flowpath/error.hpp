@@ -2,7 +2,6 @@
 // why, so that every message a user sees names its origin.
 #pragma once
 
-#include <source_location>
 #include <stdexcept>
 #include <string>
 
@@ -12,8 +11,9 @@ namespace flowpath {
 /// reason"). Thrown only at set-up and tear-down, never per packet.
 class Error : public std::runtime_error {
 public:
-    explicit Error(const std::string& reason,
-                   std::source_location where = std::source_location::current());
+    /// `file` and `line` default to the place of the throw (the builtins
+    /// stand in for std::source_location, which clang 14 lacks).
+    explicit Error(const std::string& reason, const char* file = __builtin_FILE(), int line = __builtin_LINE());
 };
 
 /// A bad configuration: the message names the user's file and line (or the

@@ -5,15 +5,14 @@
 namespace flowpath {
 
 namespace {
-std::string located(const std::string& reason, const std::source_location& where) {
+std::string located(const std::string& reason, const char* file, int line) {
     // Only the file name: build paths say nothing useful to a user.
-    const std::string file = std::filesystem::path(where.file_name()).filename().string();
-    return file + ":" + std::to_string(where.line()) + ": " + reason;
+    return std::filesystem::path(file).filename().string() + ":" + std::to_string(line) + ": " + reason;
 }
 }  // namespace
 
-Error::Error(const std::string& reason, std::source_location where)
-    : std::runtime_error(located(reason, where)) {}
+Error::Error(const std::string& reason, const char* file, int line)
+    : std::runtime_error(located(reason, file, line)) {}
 
 std::string config_place(const std::string& file, unsigned line) {
     if (file.empty()) return "command line: ";
