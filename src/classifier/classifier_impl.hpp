@@ -1,0 +1,218 @@
+// Internals of the Classifier (include/flowpath/classifier.hpp): rule
+// entries, subtables with their staged hash sets, and prefix tries.
+// Not part of the public interface; see docs/classifier.md for the design.
+#pragma once
+
+#include <bit>
+#include <bitset>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "flowpath/classifier.hpp"
+#include "flowpath/miniflow.hpp"
+
+namespace flowpath {
+namespace classifier_detail {
+
+inline constexpr uint32_t kNone = UINT32_MAX;
+inline constexpr uint32_t kHashBasis = 0x6A09E667u;
+
+/// Insertion sequence numbers stay below 2^48 - 1 (the classifier renumbers
+/// before reaching it), so that (priority, seq) packs into one 64-bit rank.
+inline constexpr uint64_t kSeqLimit = uint64_t{1} << 48;
+
+/// The total order of rules: higher rank wins. Priority first, then earlier
+/// insertion. Never zero, so 0 can mean "no rule yet".
+inline uint64_t rank_of(uint16_t priority, uint64_t seq) {
+    return (uint64_t{priority} << 48) | (kSeqLimit - 1 - seq);
+}
+
+struct Subtable;
+
+/// A stored rule: the public part plus where it lives.
+struct RuleEntry : ClassifierRule {
+    uint64_t rank = 0;
+    Subtable* subtable = nullptr;
+};
+
+/// A counting multiset of 32-bit hashes (open addressing, linear probing).
+/// Staged lookup asks it "might any rule have this masked prefix?": a hash
+/// that is absent proves no rule does.
+class HashCountSet {
+public:
+    bool contains(uint32_t hash) const {
+        if (slots_.empty()) return false;
+        for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+            if (slots_[i].count == 0) return false;
+            if (slots_[i].hash == hash) return true;
+        }
+    }
+    void add(uint32_t hash);
+    void remove(uint32_t hash);
+    size_t size() const { return used_; }
+
+private:
+    struct Slot {
+        uint32_t hash = 0;
+        uint32_t count = 0;  // 0 = empty slot
+    };
+    void grow();
+    std::vector<Slot> slots_;
+    size_t mask_ = 0;
+    size_t used_ = 0;
+};
+
+/// 128-bit big-endian bit string (bit 0 is the most significant).
+struct Bits128 {
+    uint64_t hi = 0;
+    uint64_t lo = 0;
+};
+
+/// The prefix-trackable fields: IPv4 and IPv6 addresses.
+struct TrieField {
+    unsigned offset;  ///< byte offset in FlowKey
+    unsigned width;   ///< bits (32 or 128)
+};
+inline constexpr unsigned kTrieFields = 4;
+extern const std::array<TrieField, kTrieFields> kTrieFieldList;
+
+/// The field's bits of `key` as a big-endian bit string.
+Bits128 field_bits(const FlowKey& key, const TrieField& field);
+
+/// Length of the CIDR prefix `mask` holds on `field`; 0 when the mask is zero
+/// there or not a prefix.
+unsigned field_prefix_len(const FlowMask& mask, const TrieField& field);
+
+/// ORs the first `bits` bits of `field` into `mask`.
+void set_field_prefix(FlowMask& mask, const TrieField& field, unsigned bits);
+
+/// What a prefix trie knows about one key.
+struct TrieLookup {
+    /// Bit L set: some stored prefix of length L equals the key's first L bits.
+    std::bitset<129> match_lengths;
+    /// Key bits that decide every stored prefix longer than the deepest one
+    /// the key follows: agreeing on that many leading bits gives the same walk.
+    unsigned decisive_bits = 0;
+};
+
+/// A path-compressed binary trie of the prefixes (value, length) of one
+/// field, counting duplicates. Finds, for a key, which prefix lengths could
+/// match it and how many leading bits prove the rest cannot.
+class PrefixTrie {
+public:
+    PrefixTrie();
+    void insert(Bits128 prefix, unsigned length);
+    void remove(Bits128 prefix, unsigned length);
+    /// Allocation-free walk; `width` is the field's width in bits.
+    TrieLookup lookup(Bits128 key, unsigned width) const;
+    bool empty() const { return nodes_[0].children[0] == kNone && nodes_[0].children[1] == kNone && nodes_[0].count == 0; }
+
+private:
+    struct Node {
+        Bits128 value;           // prefix bits, zero beyond `length`
+        unsigned length = 0;
+        uint32_t count = 0;      // prefixes ending exactly here
+        uint32_t children[2] = {kNone, kNone};
+    };
+    uint32_t new_node(Bits128 value, unsigned length, uint32_t count);
+    void free_node(uint32_t index);
+    std::vector<Node> nodes_;  // nodes_[0] is the root (length 0)
+    std::vector<uint32_t> free_;
+};
+
+/// All rules sharing one masked value within a subtable, best first.
+struct Group {
+    uint32_t hash = 0;
+    uint32_t next = kNone;       // bucket chain
+    uint64_t best_rank = 0;
+    const RuleEntry* best = nullptr;
+    std::vector<RuleEntry*> rules;  // sorted by rank, highest first
+};
+
+/// One tuple: every rule with exactly this mask. A hash table of groups keyed
+/// by the masked miniflow, plus one HashCountSet per stage for staged lookup.
+/// Stage i covers the mask's words 0..i (in key word order), so a probe
+/// that fails at stage i has looked only at those words.
+struct Subtable {
+    explicit Subtable(const FlowMask& full_mask);
+
+    FlowMask mask;
+    Minimask minimask;
+    unsigned n_words = 0;
+    uint8_t word_index[kFlowWords] = {};  // the n-th mask word's index in the key
+    uint64_t max_rank = 0;
+    std::set<uint64_t> ranks;             // all rule ranks, for max_rank after removal
+    std::vector<HashCountSet> stages;     // n_words - 1 entries (the last stage is the table)
+    uint8_t trie_length[kTrieFields] = {};  // prefix length on each trie field, 0 = none
+    bool uses_tries = false;
+
+    std::vector<Group> groups;
+    std::vector<uint64_t> values;         // group g's masked words at g * n_words
+    std::vector<uint32_t> free_groups;
+    std::vector<uint32_t> buckets;        // heads of group chains
+    size_t n_groups = 0;
+
+    /// The table hash of a masked value (equal to miniflow_hash_masked() of
+    /// it under `minimask`); stores the n_words - 1 stage hashes in `stage_hashes`.
+    uint32_t hashes_of(const FlowKey& masked_value, uint32_t* stage_hashes) const;
+
+    /// The index of the group whose masked words equal `masked`, or kNone.
+    uint32_t find_group(uint32_t hash, const uint64_t* masked) const {
+        if (buckets.empty()) return kNone;
+        for (uint32_t g = buckets[hash & (buckets.size() - 1)]; g != kNone; g = groups[g].next) {
+            if (groups[g].hash != hash) continue;
+            const uint64_t* v = values.data() + size_t{g} * n_words;
+            bool equal = true;
+            for (unsigned i = 0; i < n_words; ++i) equal &= v[i] == masked[i];
+            if (equal) return g;
+        }
+        return kNone;
+    }
+
+    /// The words of `masked_value` under the mask, in mask order.
+    void masked_words(const FlowKey& masked_value, uint64_t* out) const;
+
+    void add_rule(RuleEntry* rule);
+    void remove_rule(RuleEntry* rule);
+
+    /// Recomputes group bests and max_rank after the ranks were renumbered.
+    void refresh_ranks();
+
+private:
+    uint32_t find_or_add_group(uint32_t hash, const uint64_t* masked);
+    void unlink_group(uint32_t g);
+    void grow_buckets();
+};
+
+/// Hash of a FlowMask for the mask -> subtable map.
+struct MaskHash {
+    size_t operator()(const FlowMask& mask) const {
+        uint32_t h = kHashBasis;
+        const uint64_t* w = flow_words(mask);
+        for (size_t i = 0; i < kFlowWords; ++i) h = hash_add_word(h, w[i]);
+        return hash_finish(h);
+    }
+};
+
+}  // namespace classifier_detail
+
+struct Classifier::Impl {
+    std::unordered_map<uint32_t, std::unique_ptr<classifier_detail::RuleEntry>> by_id;
+    std::unordered_map<FlowMask, std::unique_ptr<classifier_detail::Subtable>, classifier_detail::MaskHash>
+        by_mask;
+    /// Subtables by decreasing max_rank: the search order.
+    std::vector<classifier_detail::Subtable*> order;
+    std::array<classifier_detail::PrefixTrie, classifier_detail::kTrieFields> tries;
+    uint64_t next_seq = 0;
+    uint64_t version = 0;
+
+    /// Moves `subtable` to its place in `order` after its max_rank changed.
+    void reposition(classifier_detail::Subtable* subtable);
+    /// Renumbers seq densely from 0, keeping the order.
+    void renumber();
+};
+
+}  // namespace flowpath
