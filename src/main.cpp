@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -33,12 +34,6 @@ void install_signal_handlers() {
     sigaction(SIGTERM, &action, nullptr);
 }
 
-void check_rules_readable(const flowpath::Config& config) {
-    if (config.rules_file.empty() || config.rules_file == "-") return;
-    std::ifstream in(config.rules_file);
-    if (!in) throw flowpath::ConfigError(config.rules_source.place() + "rules: cannot open rule file " + config.rules_file);
-}
-
 void write_stats_file(const std::string& path, const std::string& json) {
     std::ofstream out(path, std::ios::trunc);
     out << json;
@@ -50,7 +45,6 @@ enum class StopCause { none, signal, duration, idle, ctl };
 
 int run(const flowpath::Config& config) {
     using namespace flowpath;
-    check_rules_readable(config);
     CtlServer ctl(config.ctl_socket);
     Datapath datapath(config);
     install_signal_handlers();
@@ -65,6 +59,17 @@ int run(const flowpath::Config& config) {
         if (command == "show") return {true, datapath.show()};
         if (command == "stats-json") return {true, stats_to_json(datapath.snapshot())};
         if (command == "pmd-stats") return {true, stats_to_text(datapath.snapshot())};
+        if (command == "dump-flows" || command.starts_with("dump-flows ")) {
+            const std::string arg = command.size() > 10 ? command.substr(11) : std::string();
+            int table = -1;
+            if (!arg.empty()) {
+                char* end = nullptr;
+                const long t = std::strtol(arg.c_str(), &end, 10);
+                if (*end != 0 || t < 0 || t > 253) return {false, "dump-flows: expected a table 0-253, found '" + arg + "'\n"};
+                table = static_cast<int>(t);
+            }
+            return {true, datapath.dump_flows(table)};
+        }
         if (command == "exit") {
             cause = StopCause::ctl;
             return {true, "stopping\n"};

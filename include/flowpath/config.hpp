@@ -36,7 +36,6 @@ struct Config {
     std::string eal_args;          ///< empty: the built-in default
     std::vector<PortConfig> ports; ///< in declaration order: port i is OpenFlow port i+1
     std::string rules_file;        ///< empty or "-": no rules
-    ConfigSource rules_source;
     std::vector<unsigned> pmd_cores;  ///< lcores of the workers, ascending
     unsigned rxq = 0;                 ///< 0: one per worker
     unsigned mbufs = 0;               ///< 0: sized from ports, queues and descriptors

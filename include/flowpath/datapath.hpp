@@ -9,6 +9,7 @@
 
 #include "flowpath/config.hpp"
 #include "flowpath/io.hpp"
+#include "flowpath/pipeline.hpp"
 #include "flowpath/stats.hpp"
 #include "flowpath/worker.hpp"
 
@@ -36,10 +37,13 @@ public:
     StatsSnapshot snapshot() const;
     /// `flowpath-ctl show`: ports with counters, workers and their rx queues.
     std::string show() const;
+    /// `flowpath-ctl dump-flows [TABLE]` (-1: every table).
+    std::string dump_flows(int table) const;
 
 private:
     Config config_;
     LcorePlan lcores_;
+    std::unique_ptr<RuleSet> rules_;  // read by the workers, outlives them
     // Declared so that destruction runs workers, ports, pool, EAL: ports
     // hand their mbufs back before the pool goes, the EAL goes last.
     std::unique_ptr<Eal> eal_;
@@ -51,8 +55,8 @@ private:
     bool running_ = false;
 };
 
-/// The fixed port map used until rules decide: ports pair up (1<->2, 3<->4,
-/// ...); an unpaired last port sends back out of itself.
-std::vector<uint16_t> paired_port_map(size_t ports);
+/// Reads --rules into a RuleSet (empty for none or "-"). Throws ConfigError
+/// naming the rule file, line and column.
+std::unique_ptr<RuleSet> load_rules(const Config& config);
 
 }  // namespace flowpath

@@ -24,6 +24,12 @@ private:
 /// Why a packet was dropped. Every drop is counted under one reason.
 enum class DropReason : unsigned {
     tx_queue_full,  ///< the tx queue stayed full through the retries
+    no_match,       ///< no rule matched in table 0 or in a goto_table target
+    no_output,      ///< the matching rules output nowhere (drop, empty actions)
+    ttl_expired,    ///< dec_ttl on TTL 0 or 1 before any output
+    too_deep,       ///< resubmits nested too deep or looped
+    copy_failed,    ///< no mbuf for the copy that a second output needs
+    bad_packet,     ///< the packet could not be edited (multi-segment, no headroom)
     count_
 };
 inline constexpr unsigned kDropReasons = static_cast<unsigned>(DropReason::count_);

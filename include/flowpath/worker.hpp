@@ -9,9 +9,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "flowpath/packet.hpp"
+#include "flowpath/pipeline.hpp"
 #include "flowpath/stats.hpp"
 
 struct rte_mbuf;
+struct rte_mempool;
 
 namespace flowpath {
 
@@ -41,11 +44,16 @@ struct WorkerPlan {
     unsigned lcore = 0;
     std::vector<RxQueueRef> rx;
     std::vector<TxQueueRef> tx;        ///< indexed by port index
-    std::vector<uint16_t> output_of;   ///< fixed port map: input port index -> output port index
+    const RuleSet* rules = nullptr;    ///< read-only while workers run
+    rte_mempool* pool = nullptr;       ///< for the copies that extra outputs need
 };
 
 /// One poll-mode worker. Constructed on the main thread; run() executes on
 /// its lcore until `stop` is set, then flushes what it buffered and returns.
+///
+/// Per packet: parse the flow key, translate it through the rules into
+/// datapath actions, apply them to the mbuf, and buffer a copy for every
+/// output but the last, which takes the mbuf itself.
 class Worker {
 public:
     Worker(WorkerPlan plan, const std::atomic<bool>& stop);
@@ -64,6 +72,9 @@ private:
     };
 
     void process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count);
+    void process_packet(uint32_t in_port, rte_mbuf* packet);
+    void execute(rte_mbuf* packet, PacketLayout& layout);
+    void drop(rte_mbuf* packet, DropReason reason);
     void enqueue(unsigned port_index, rte_mbuf* packet);
     void flush(unsigned port_index);
     void flush_all();
@@ -72,6 +83,7 @@ private:
     const std::atomic<bool>& stop_;
     std::vector<TxBuffer> tx_buffers_;  // indexed by port index
     WorkerCounters counters_;
+    Translation translation_;  // reused for every packet: no allocation once warm
 };
 
 /// The lcore entry point for rte_eal_remote_launch: `arg` is a Worker*.

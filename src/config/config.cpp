@@ -177,7 +177,6 @@ Config validate(const RawOptions& raw) {
     if (auto it = raw.find("port"); it != raw.end()) config.ports = merge_ports(it->second);
     if (const RawValue* v = single(raw, "rules")) {
         config.rules_file = v->text;
-        config.rules_source = v->source;
         if (config.rules_file.empty()) throw ConfigError(v->source.place() + "rules: expected a file name or '-'");
     }
     if (const RawValue* v = single(raw, "pmd-cores")) {

@@ -32,13 +32,23 @@ int eal_log_level(LogLevel level) {
 }
 }  // namespace
 
-std::vector<uint16_t> paired_port_map(size_t ports) {
-    std::vector<uint16_t> map(ports);
-    for (size_t i = 0; i < ports; ++i) map[i] = static_cast<uint16_t>((i ^ 1) < ports ? (i ^ 1) : i);
-    return map;
+std::unique_ptr<RuleSet> load_rules(const Config& config) {
+    PortNames names;
+    for (const PortConfig& port : config.ports) names.push_back(port.name);
+    auto rules = std::make_unique<RuleSet>(names);
+    if (config.rules_file.empty() || config.rules_file == "-") {
+        log(LogLevel::info, "no rule file: every packet is dropped (no_match)");
+        return rules;
+    }
+    Parsed<std::vector<Rule>> parsed = parse_rule_file(config.rules_file, names);
+    if (!parsed) throw ConfigError(parsed.error().to_string());
+    for (Rule& rule : parsed.value()) rules->add(std::move(rule));
+    log(LogLevel::info, "rules: ", rules->size(), " from ", config.rules_file);
+    return rules;
 }
 
-Datapath::Datapath(const Config& config) : config_(config), lcores_(plan_lcores(config)) {
+Datapath::Datapath(const Config& config)
+    : config_(config), lcores_(plan_lcores(config)), rules_(load_rules(config)) {
     std::vector<std::string> args = eal_arguments(config_, lcores_);
     // DPDK's own messages follow --log-level, one step quieter: its
     // informational lines are debugging detail for a flowpath user.
@@ -79,10 +89,10 @@ Datapath::Datapath(const Config& config) : config_(config), lcores_(plan_lcores(
             plans[next++ % workers].rx.push_back({static_cast<uint16_t>(p), port.id(), q});
         }
     }
-    const std::vector<uint16_t> port_map = paired_port_map(ports_.size());
     for (unsigned w = 0; w < workers; ++w) {
         plans[w].lcore = lcores_.worker_lcores[w];
-        plans[w].output_of = port_map;
+        plans[w].rules = rules_.get();
+        plans[w].pool = pool_->get();
         plans[w].tx.resize(ports_.size());
     }
     for (unsigned p = 0; p < ports_.size(); ++p) {
@@ -174,6 +184,8 @@ StatsSnapshot Datapath::snapshot() const {
     }
     return stats;
 }
+
+std::string Datapath::dump_flows(int table) const { return rules_->dump(table); }
 
 std::string Datapath::show() const {
     std::ostringstream out;

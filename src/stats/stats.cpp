@@ -8,6 +8,12 @@ namespace flowpath {
 const char* drop_reason_name(DropReason reason) {
     switch (reason) {
         case DropReason::tx_queue_full: return "tx_queue_full";
+        case DropReason::no_match: return "no_match";
+        case DropReason::no_output: return "no_output";
+        case DropReason::ttl_expired: return "ttl_expired";
+        case DropReason::too_deep: return "too_deep";
+        case DropReason::copy_failed: return "copy_failed";
+        case DropReason::bad_packet: return "bad_packet";
         case DropReason::count_: break;
     }
     return "unknown";

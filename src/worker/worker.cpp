@@ -1,8 +1,10 @@
-// The poll loop. Per round: receive a burst from each rx queue, decide the
-// output of every packet, buffer it per output port; flush a buffer when it
+// The poll loop. Per round: receive a burst from each rx queue, classify
+// and edit every packet, buffer it per output port; flush a buffer when it
 // is full, and flush every buffer after a round whose queues were all
 // drained (no full burst): waiting longer would only add latency.
 #include "flowpath/worker.hpp"
+
+#include "flowpath/actions.hpp"
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -39,16 +41,80 @@ int Worker::run() {
 void Worker::process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count) {
     counters_.in_flight.add(count);
     uint64_t bytes = 0;
-    const unsigned out_port = plan_.output_of[rxq.port_index];
-    for (unsigned i = 0; i < count; ++i) {
-        if (i + 1 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
-        bytes += rte_pktmbuf_pkt_len(packets[i]);
-        enqueue(out_port, packets[i]);
-    }
+    for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(packets[i]);
     PortCounters& in = counters_.per_port[rxq.port_index];
     in.rx_packets.add(count);
     in.rx_bytes.add(bytes);
     counters_.packets.add(count);
+
+    const uint32_t in_port = rxq.port_index + 1u;  // OpenFlow numbering
+    for (unsigned i = 0; i < count && i < 2; ++i) rte_prefetch0(rte_pktmbuf_mtod(packets[i], void*));
+    for (unsigned i = 0; i < count; ++i) {
+        if (i + 2 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 2], void*));
+        process_packet(in_port, packets[i]);
+    }
+}
+
+void Worker::process_packet(uint32_t in_port, rte_mbuf* packet) {
+    // Headers are edited in place: they must sit in one segment.
+    if (packet->nb_segs > 1 && rte_pktmbuf_linearize(packet) != 0) {
+        drop(packet, DropReason::bad_packet);
+        return;
+    }
+    FlowKey key;
+    PacketLayout layout;
+    parse_flow_key(rte_pktmbuf_mtod(packet, const uint8_t*), rte_pktmbuf_data_len(packet), in_port, key, layout);
+    counters_.misses.add(1);  // every packet is classified until the caches land
+    translate(*plan_.rules, key, translation_);
+    const uint32_t length = rte_pktmbuf_pkt_len(packet);
+    for (unsigned r = 0; r < translation_.matched_count; ++r) {
+        translation_.matched[r]->packets.fetch_add(1, std::memory_order_relaxed);
+        translation_.matched[r]->bytes.fetch_add(length, std::memory_order_relaxed);
+    }
+    switch (translation_.drop) {
+        case TranslateDrop::none: break;
+        case TranslateDrop::no_match: drop(packet, DropReason::no_match); return;
+        case TranslateDrop::no_output: drop(packet, DropReason::no_output); return;
+        case TranslateDrop::ttl_expired: drop(packet, DropReason::ttl_expired); return;
+        case TranslateDrop::too_deep: drop(packet, DropReason::too_deep); return;
+    }
+    execute(packet, layout);
+}
+
+// Applies the datapath actions; every output but the last gets a copy of the
+// packet as it is at that point, the last one the packet itself.
+void Worker::execute(rte_mbuf* packet, PacketLayout& layout) {
+    PacketBuffer bytes{rte_pktmbuf_mtod(packet, uint8_t*), rte_pktmbuf_data_len(packet),
+                       rte_pktmbuf_headroom(packet), rte_pktmbuf_tailroom(packet)};
+    bool handed_over = false;
+    const auto output = [&](uint32_t port, const PacketBuffer&, bool last) {
+        // A VLAN push or pop moved the start or the length: tell the mbuf.
+        packet->data_off = static_cast<uint16_t>(bytes.data - static_cast<uint8_t*>(packet->buf_addr));
+        packet->data_len = static_cast<uint16_t>(bytes.len);
+        packet->pkt_len = bytes.len;
+        if (last) {
+            handed_over = true;
+            enqueue(port - 1, packet);
+            return;
+        }
+        rte_mbuf* copy = rte_pktmbuf_copy(packet, plan_.pool, 0, UINT32_MAX);
+        if (!copy) {
+            counters_.drops[static_cast<unsigned>(DropReason::copy_failed)].add(1);
+            return;
+        }
+        counters_.in_flight.add(1);
+        enqueue(port - 1, copy);
+    };
+    const std::vector<Action>& actions = translation_.actions;
+    execute_actions(bytes, layout, actions.data(), actions.size(), output);
+    // Only a VLAN push without room stops the list before its last output.
+    if (!handed_over) drop(packet, DropReason::bad_packet);
+}
+
+void Worker::drop(rte_mbuf* packet, DropReason reason) {
+    rte_pktmbuf_free(packet);
+    counters_.drops[static_cast<unsigned>(reason)].add(1);
+    counters_.in_flight.set(counters_.in_flight.get() - 1);
 }
 
 void Worker::enqueue(unsigned port_index, rte_mbuf* packet) {

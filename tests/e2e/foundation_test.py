@@ -24,6 +24,13 @@ WORK = workdir("flowpath_e2e_")
 FRAMES = udp_frames(10_000)
 IN_PCAP = os.path.join(WORK, "in.pcap")
 write_pcap(IN_PCAP, FRAMES)
+# Rules that forward every packet once: p0 to p1, or back where it came from.
+TO_P1 = os.path.join(WORK, "to_p1.rules")
+BACK = os.path.join(WORK, "back.rules")
+with open(TO_P1, "w") as f:
+    f.write("# everything from p0 goes to p1\nin_port=p0 actions=output:p1\n")
+with open(BACK, "w") as f:
+    f.write("actions=in_port\n")
 
 
 def path(name):
@@ -44,7 +51,7 @@ def assert_adds_up(stats):
 def test_ten_thousand_in_order():
     fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={IN_PCAP},tx_pcap={path('o0.pcap')}",
                                 "--port", f"p1=net_pcap1,tx_pcap={path('o1.pcap')}",
-                                "--exit-when-idle", "300"], name="order")
+                                "--rules", TO_P1, "--exit-when-idle", "300"], name="order")
     assert fp.run() == 0, fp.stderr
     out = read_pcap(path("o1.pcap"))
     assert len(out) == len(FRAMES), f"{len(out)} frames out of {len(FRAMES)}"
@@ -66,7 +73,7 @@ def test_two_workers_two_rx_queues():
     write_pcap(path("qb.pcap"), half_b)
     devargs = (f"net_pcap0,rx_pcap={path('qa.pcap')},rx_pcap={path('qb.pcap')},"
                f"tx_pcap={path('ta.pcap')},tx_pcap={path('tb.pcap')}")
-    fp = Flowpath(BUILD, WORK, ["--port", f"p0={devargs}", "--pmd-cores", "1-2", "--rxq", "2",
+    fp = Flowpath(BUILD, WORK, ["--port", f"p0={devargs}", "--pmd-cores", "1-2", "--rxq", "2", "--rules", BACK,
                                 "--exit-when-idle", "300"], name="rxq2")
     assert fp.run() == 0, fp.stderr
     out = read_pcap(path("ta.pcap")) + read_pcap(path("tb.pcap"))
@@ -82,7 +89,8 @@ def test_two_workers_two_rx_queues():
 
 def test_sigterm_during_infinite_rx():
     fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={IN_PCAP},infinite_rx=1",
-                                "--port", f"p1=net_pcap1,tx_pcap={path('inf.pcap')}"], name="sigterm")
+                                "--port", f"p1=net_pcap1,tx_pcap={path('inf.pcap')}", "--rules", TO_P1],
+                  name="sigterm")
     fp.start()
     fp.wait_ready()
     time.sleep(1.5)
@@ -144,7 +152,7 @@ def test_two_processes_side_by_side():
         write_pcap(path(f"side{n}.pcap"), FRAMES[:3000])
         runs.append(Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={path(f'side{n}.pcap')},"
                                                    f"tx_pcap={path(f'sideout{n}.pcap')}",
-                                           "--exit-when-idle", "500"], name=f"side{n}").start())
+                                           "--rules", BACK, "--exit-when-idle", "500"], name=f"side{n}").start())
     for fp in runs:
         assert fp.wait() == 0, fp.stderr
     for n in range(2):
@@ -172,14 +180,53 @@ def test_bad_device_exits_2_naming_the_line():
     assert code == 2 and "command line: rxq" in err, err
     code, _, err = run_flowpath(BUILD, ["--port", "p0=net_null0", "--rules", path("missing.rules")])
     assert code == 2 and "missing.rules" in err, err
+    bad_rules = path("bad.rules")
+    with open(bad_rules, "w") as f:
+        f.write("# fine, then not\nin_port=p0 actions=output:p0\nin_port=p9 actions=drop\n")
+    code, _, err = run_flowpath(BUILD, ["--port", "p0=net_null0", "--rules", bad_rules])
+    assert code == 2 and f"{bad_rules}:3:" in err and err.count("\n") == 1, err
 
 
 def test_done_when_single_port():
     """`flowpath --port p0=net_pcap0,rx_pcap=X,tx_pcap=Y --exit-when-idle 200` returns with Y complete."""
     code, _, err = run_flowpath(BUILD, ["--port", f"p0=net_pcap0,rx_pcap={IN_PCAP},tx_pcap={path('y.pcap')}",
-                                        "--exit-when-idle", "200", "--ctl-socket", path("y.ctl")])
+                                        "--exit-when-idle", "200", "--ctl-socket", path("y.ctl"), "--rules", BACK])
     assert code == 0, err
     assert read_pcap(path("y.pcap")) == FRAMES
+
+
+def test_no_rules_drops_everything_counted():
+    fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={IN_PCAP},tx_pcap={path('none.pcap')}",
+                                "--exit-when-idle", "200"], name="norules")
+    assert fp.run() == 0, fp.stderr
+    assert read_pcap(path("none.pcap")) == []
+    stats = fp.stats()
+    assert stats["drops"]["no_match"] == len(FRAMES), stats["drops"]
+    assert_adds_up(stats)
+
+
+def test_dump_flows_counts():
+    rules = path("count.rules")
+    with open(rules, "w") as f:
+        f.write("priority=10,udp,tp_src=1024 actions=drop\npriority=5 actions=in_port\n")
+    fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={IN_PCAP},tx_pcap={path('count.pcap')}",
+                                "--rules", rules], name="count").start()
+    fp.wait_ready()
+    deadline = time.time() + 30
+    while fp.ctl("stats-json").returncode == 0 and time.time() < deadline:
+        if json.loads(fp.ctl("stats-json").stdout)["workers"][0]["packets"] == len(FRAMES):
+            break
+        time.sleep(0.1)
+    dump = fp.ctl("dump-flows")
+    assert fp.ctl("exit").returncode == 0 and fp.wait() == 0, fp.stderr
+    lines = dump.stdout.splitlines()
+    assert len(lines) == 2, dump.stdout
+    dropped = sum(1 for f in FRAMES if f[34:36] == b"\x04\x00")
+    assert lines[0].startswith(f"n_packets={dropped}, n_bytes={dropped * 64}, ") and "tp_src=1024" in lines[0], lines
+    rest = len(FRAMES) - dropped
+    assert lines[1].startswith(f"n_packets={rest}, ") and "actions=in_port" in lines[1], lines
+    assert len(read_pcap(path("count.pcap"))) == rest
+    assert fp.ctl("dump-flows").returncode == 1  # gone after exit
 
 
 if __name__ == "__main__":
@@ -187,7 +234,8 @@ if __name__ == "__main__":
     for test in (test_ten_thousand_in_order, test_two_workers_two_rx_queues, test_sigterm_during_infinite_rx,
                  test_sigint_and_duration, test_ctl_commands_and_exit, test_ctl_without_server,
                  test_two_processes_side_by_side, test_same_ctl_socket_refused,
-                 test_bad_device_exits_2_naming_the_line, test_done_when_single_port):
+                 test_bad_device_exits_2_naming_the_line, test_done_when_single_port,
+                 test_no_rules_drops_everything_counted, test_dump_flows_counts):
         run.case(test)
     if run.failed == 0:
         shutil.rmtree(WORK, ignore_errors=True)

@@ -1,0 +1,390 @@
+// Translation: rules and their actions applied to a working copy of the key,
+// producing datapath actions.
+//
+// Header changes are applied to the working key (`flow`) as actions run and
+// written to the packet lazily: before each output, every field where `flow`
+// differs from what the packet holds (`base`) becomes one kSetField, in the
+// order Ethernet, VLAN, L3, ND, L4, as Open vSwitch commits them. Outputs
+// therefore see the headers as they are at that point, and a field set and
+// set back costs nothing. VLAN pushes and pops change the header layout and
+// are emitted where they happen (after committing the outer tag's pending
+// changes, which the push or pop would otherwise misplace).
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "flowpath/pipeline.hpp"
+
+namespace flowpath {
+
+namespace {
+
+constexpr uint16_t kEthIpv4 = 0x0800;
+constexpr uint16_t kEthIpv6 = 0x86dd;
+constexpr uint16_t kEthArp = 0x0806;
+constexpr uint8_t kIpTcp = 6, kIpUdp = 17, kIpSctp = 132, kIpIcmp = 1, kIpIcmpv6 = 58;
+constexpr uint16_t kVlanVidMask = 0x0fff;
+constexpr uint16_t kVlanPcpMask = 0xe000;
+
+template <class T>
+void mark(T& field) {
+    std::memset(&field, 0xff, sizeof(field));
+}
+
+template <class T>
+bool differs(const T& a, const T& b) {
+    return std::memcmp(&a, &b, sizeof(T)) != 0;
+}
+
+bool has_tag(const FlowKey& key) { return (ntohs(key.vlans[0].tci) & kVlanPresent) != 0; }
+bool is_ipv4(const FlowKey& key) { return key.dl_type == htons(kEthIpv4); }
+bool is_ipv6(const FlowKey& key) { return key.dl_type == htons(kEthIpv6); }
+bool is_ip(const FlowKey& key) { return is_ipv4(key) || is_ipv6(key); }
+
+/// One translation in progress.
+struct Context {
+    const RuleSet& rules;
+    Translation& out;
+    FlowKey flow;  ///< the key as the actions so far made it
+    FlowKey base;  ///< the key as the packet's bytes hold it
+    unsigned depth = 0;
+    unsigned lookups = 0;
+    bool too_deep = false;
+    bool missed = false;       ///< table 0 or a goto_table found no rule
+    bool ttl_expired = false;
+
+    Context(const RuleSet& r, Translation& o, const FlowKey& key) : rules(r), out(o), flow(key), base(key) {}
+
+    void emit(const Action& action) { out.actions.push_back(action); }
+
+    void emit_set(SetField field, const void* value) { emit(Action::set(field, value)); }
+
+    void commit_vlan_tci() {
+        if (!has_tag(flow) || !has_tag(base)) return;
+        const uint16_t want = ntohs(flow.vlans[0].tci), have = ntohs(base.vlans[0].tci);
+        if ((want & kVlanVidMask) != (have & kVlanVidMask)) {
+            const uint16_t vid = htons(kVlanPresent | (want & kVlanVidMask));
+            emit_set(SetField::kVlanVid, &vid);
+        }
+        if ((want & kVlanPcpMask) != (have & kVlanPcpMask)) {
+            const uint8_t pcp = static_cast<uint8_t>(want >> 13);
+            emit_set(SetField::kVlanPcp, &pcp);
+        }
+        base.vlans[0].tci = flow.vlans[0].tci;
+    }
+
+    void commit_ip() {
+        // Open vSwitch commits no IP header change for a packet whose
+        // nw_proto is 0 (it takes that as "no L3 header").
+        if (flow.nw_proto == 0) return;
+        mark(out.wildcards.nw_proto);
+        if (is_ipv4(base)) {
+            if (flow.nw_src != base.nw_src) emit_set(SetField::kIpv4Src, &flow.nw_src);
+            if (flow.nw_dst != base.nw_dst) emit_set(SetField::kIpv4Dst, &flow.nw_dst);
+            base.nw_src = flow.nw_src;
+            base.nw_dst = flow.nw_dst;
+        } else if (is_ipv6(base)) {
+            if (differs(flow.ipv6_src, base.ipv6_src)) emit_set(SetField::kIpv6Src, flow.ipv6_src);
+            if (differs(flow.ipv6_dst, base.ipv6_dst)) emit_set(SetField::kIpv6Dst, flow.ipv6_dst);
+            if (flow.ipv6_label != base.ipv6_label) emit_set(SetField::kIpv6Label, &flow.ipv6_label);
+            std::memcpy(base.ipv6_src, flow.ipv6_src, 16);
+            std::memcpy(base.ipv6_dst, flow.ipv6_dst, 16);
+            base.ipv6_label = flow.ipv6_label;
+        } else {
+            return;
+        }
+        if ((flow.nw_tos & 0xfc) != (base.nw_tos & 0xfc)) {
+            const uint8_t dscp = flow.nw_tos & 0xfc;
+            emit_set(SetField::kNwTos, &dscp);
+        }
+        if ((flow.nw_tos & 0x03) != (base.nw_tos & 0x03)) {
+            const uint8_t ecn = flow.nw_tos & 0x03;
+            emit_set(SetField::kNwEcn, &ecn);
+        }
+        if (flow.nw_ttl != base.nw_ttl) emit_set(SetField::kNwTtl, &flow.nw_ttl);
+        base.nw_tos = flow.nw_tos;
+        base.nw_ttl = flow.nw_ttl;
+    }
+
+    void commit_arp() {
+        if (base.dl_type != htons(kEthArp)) return;
+        if (flow.nw_proto != base.nw_proto) {
+            const uint16_t op = htons(flow.nw_proto);
+            emit_set(SetField::kArpOp, &op);
+        }
+        if (flow.nw_src != base.nw_src) emit_set(SetField::kArpSpa, &flow.nw_src);
+        if (flow.nw_dst != base.nw_dst) emit_set(SetField::kArpTpa, &flow.nw_dst);
+        if (differs(flow.arp_sha, base.arp_sha)) emit_set(SetField::kArpSha, flow.arp_sha);
+        if (differs(flow.arp_tha, base.arp_tha)) emit_set(SetField::kArpTha, flow.arp_tha);
+        base.nw_proto = flow.nw_proto;
+        base.nw_src = flow.nw_src;
+        base.nw_dst = flow.nw_dst;
+        std::memcpy(base.arp_sha, flow.arp_sha, 6);
+        std::memcpy(base.arp_tha, flow.arp_tha, 6);
+    }
+
+    void commit_nd() {
+        const uint16_t type = ntohs(base.tp_src);
+        if (!is_ipv6(base) || base.nw_proto != kIpIcmpv6 || (type != 135 && type != 136)) return;
+        if (differs(flow.nd_target, base.nd_target)) emit_set(SetField::kNdTarget, flow.nd_target);
+        if (differs(flow.arp_sha, base.arp_sha)) emit_set(SetField::kNdSll, flow.arp_sha);
+        if (differs(flow.arp_tha, base.arp_tha)) emit_set(SetField::kNdTll, flow.arp_tha);
+        std::memcpy(base.nd_target, flow.nd_target, 16);
+        std::memcpy(base.arp_sha, flow.arp_sha, 6);
+        std::memcpy(base.arp_tha, flow.arp_tha, 6);
+    }
+
+    void commit_transport() {
+        // As Open vSwitch: no transport change without an L3 protocol, nor
+        // for a packet whose ports (or ICMP type and code) are both zero.
+        if (flow.nw_proto == 0 || !is_ip(base) || (base.tp_src == 0 && base.tp_dst == 0)) return;
+        mark(out.wildcards.tp_src);
+        mark(out.wildcards.tp_dst);
+        const bool src = flow.tp_src != base.tp_src, dst = flow.tp_dst != base.tp_dst;
+        const uint8_t* src_byte = reinterpret_cast<const uint8_t*>(&flow.tp_src) + 1;
+        const uint8_t* dst_byte = reinterpret_cast<const uint8_t*>(&flow.tp_dst) + 1;
+        switch (base.nw_proto) {
+            case kIpTcp:
+                if (src) emit_set(SetField::kTcpSrc, &flow.tp_src);
+                if (dst) emit_set(SetField::kTcpDst, &flow.tp_dst);
+                break;
+            case kIpUdp:
+                if (src) emit_set(SetField::kUdpSrc, &flow.tp_src);
+                if (dst) emit_set(SetField::kUdpDst, &flow.tp_dst);
+                break;
+            case kIpSctp:
+                if (src) emit_set(SetField::kSctpSrc, &flow.tp_src);
+                if (dst) emit_set(SetField::kSctpDst, &flow.tp_dst);
+                break;
+            case kIpIcmp:
+                if (!is_ipv4(base)) return;
+                if (src) emit_set(SetField::kIcmpType, src_byte);
+                if (dst) emit_set(SetField::kIcmpCode, dst_byte);
+                break;
+            case kIpIcmpv6:
+                if (!is_ipv6(base)) return;
+                if (src) emit_set(SetField::kIcmpv6Type, src_byte);
+                if (dst) emit_set(SetField::kIcmpv6Code, dst_byte);
+                break;
+            default:
+                return;
+        }
+        base.tp_src = flow.tp_src;
+        base.tp_dst = flow.tp_dst;
+    }
+
+    /// Brings the packet's headers up to date with `flow`.
+    void commit() {
+        if (differs(flow.dl_src, base.dl_src)) emit_set(SetField::kEthSrc, flow.dl_src);
+        if (differs(flow.dl_dst, base.dl_dst)) emit_set(SetField::kEthDst, flow.dl_dst);
+        std::memcpy(base.dl_src, flow.dl_src, 6);
+        std::memcpy(base.dl_dst, flow.dl_dst, 6);
+        commit_vlan_tci();
+        commit_ip();
+        commit_arp();
+        commit_nd();
+        commit_transport();
+    }
+
+    void output(uint32_t port) {
+        commit();
+        emit(Action::output(port));
+    }
+
+    void push_vlan(uint16_t ethertype) {
+        commit_vlan_tci();
+        emit(Action::push_vlan(ethertype));
+        // The new outer tag has VID 0 and PCP 0, in the key and on the wire.
+        for (FlowKey* key : {&flow, &base}) {
+            key->vlans[1] = key->vlans[0];
+            key->vlans[0] = VlanTag{htons(ethertype), htons(kVlanPresent)};
+        }
+    }
+
+    void pop_vlan() {
+        mark(out.wildcards.vlans[0].tci);
+        if (!has_tag(flow)) return;
+        commit_vlan_tci();
+        emit(Action::of(ActionType::kPopVlan));
+        for (FlowKey* key : {&flow, &base}) {
+            key->vlans[0] = key->vlans[1];
+            key->vlans[1] = VlanTag{0, 0};
+        }
+    }
+
+    void set_field(const Action& action);
+    void run_actions(const ActionList& actions, uint8_t table);
+    bool run_table(uint8_t table);
+};
+
+// Writes a set_field into the working key. The field joins the wildcards:
+// whether the commit emits a change depends on the packet's own value.
+void Context::set_field(const Action& a) {
+    const uint8_t* v = a.value;
+    auto write = [&](auto& field) {
+        std::memcpy(&field, v, sizeof(field));
+        const size_t offset = reinterpret_cast<const uint8_t*>(&field) - reinterpret_cast<const uint8_t*>(&flow);
+        std::memset(reinterpret_cast<uint8_t*>(&out.wildcards) + offset, 0xff, sizeof(field));
+    };
+    switch (a.field) {
+        case SetField::kInPort: flow.in_port = a.port; break;
+        case SetField::kEthSrc: write(flow.dl_src); break;
+        case SetField::kEthDst: write(flow.dl_dst); break;
+        case SetField::kVlanVid:
+        case SetField::kVlanPcp: {
+            // Only rewrites an existing tag (a rule that needs a tag pushed
+            // has a push_vlan before this action).
+            mark(out.wildcards.vlans[0].tci);
+            if (!has_tag(flow)) break;
+            uint16_t tci = ntohs(flow.vlans[0].tci);
+            if (a.field == SetField::kVlanVid) {
+                tci = static_cast<uint16_t>((tci & ~kVlanVidMask) | (((v[0] << 8) | v[1]) & kVlanVidMask));
+            } else {
+                tci = static_cast<uint16_t>((tci & ~kVlanPcpMask) | ((v[0] & 7) << 13));
+            }
+            flow.vlans[0].tci = htons(tci);
+            break;
+        }
+        case SetField::kIpv4Src: case SetField::kArpSpa: write(flow.nw_src); break;
+        case SetField::kIpv4Dst: case SetField::kArpTpa: write(flow.nw_dst); break;
+        case SetField::kIpv6Src: write(flow.ipv6_src); break;
+        case SetField::kIpv6Dst: write(flow.ipv6_dst); break;
+        case SetField::kIpv6Label: write(flow.ipv6_label); break;
+        case SetField::kNwTos:
+            mark(out.wildcards.nw_tos);
+            flow.nw_tos = static_cast<uint8_t>((v[0] & 0xfc) | (flow.nw_tos & 0x03));
+            break;
+        case SetField::kNwEcn:
+            mark(out.wildcards.nw_tos);
+            flow.nw_tos = static_cast<uint8_t>((flow.nw_tos & 0xfc) | (v[0] & 0x03));
+            break;
+        case SetField::kNwTtl: write(flow.nw_ttl); break;
+        case SetField::kTcpSrc: case SetField::kUdpSrc: case SetField::kSctpSrc: write(flow.tp_src); break;
+        case SetField::kTcpDst: case SetField::kUdpDst: case SetField::kSctpDst: write(flow.tp_dst); break;
+        case SetField::kIcmpType: case SetField::kIcmpv6Type:
+            mark(out.wildcards.tp_src);
+            flow.tp_src = htons(v[0]);
+            break;
+        case SetField::kIcmpCode: case SetField::kIcmpv6Code:
+            mark(out.wildcards.tp_dst);
+            flow.tp_dst = htons(v[0]);
+            break;
+        case SetField::kArpOp:
+            mark(out.wildcards.nw_proto);
+            flow.nw_proto = v[1];  // the key keeps the opcode's low byte
+            break;
+        case SetField::kArpSha: case SetField::kNdSll: write(flow.arp_sha); break;
+        case SetField::kArpTha: case SetField::kNdTll: write(flow.arp_tha); break;
+        case SetField::kNdTarget: write(flow.nd_target); break;
+    }
+}
+
+void Context::run_actions(const ActionList& actions, uint8_t table) {
+    for (const Action& a : actions) {
+        if (too_deep) return;
+        switch (a.type) {
+            case ActionType::kOutput:
+                if (a.port != flow.in_port) output(a.port);
+                break;
+            case ActionType::kInPort:
+                output(flow.in_port);
+                break;
+            case ActionType::kFlood:
+            case ActionType::kAll:
+                for (uint32_t port = 1; port <= rules.ports().size(); ++port) {
+                    if (port != flow.in_port) output(port);
+                }
+                break;
+            case ActionType::kSetField:
+                set_field(a);
+                break;
+            case ActionType::kDecTtl:
+                if (!is_ip(flow)) break;
+                mark(out.wildcards.nw_ttl);
+                if (flow.nw_ttl <= 1) {
+                    // Stops this rule's actions; a resubmitting rule goes on.
+                    ttl_expired = true;
+                    return;
+                }
+                --flow.nw_ttl;
+                break;
+            case ActionType::kPushVlan:
+                push_vlan(a.ethertype);
+                break;
+            case ActionType::kPopVlan:
+                pop_vlan();
+                break;
+            case ActionType::kResubmit: {
+                if (depth >= kMaxResubmitDepth) {
+                    too_deep = true;
+                    return;
+                }
+                const uint32_t saved_in_port = flow.in_port;
+                if (a.port != kResubmitSamePort) flow.in_port = a.port;
+                ++depth;
+                run_table(a.table == kResubmitSameTable ? table : a.table);
+                --depth;
+                flow.in_port = saved_in_port;
+                break;
+            }
+            case ActionType::kGotoTable:
+                if (!run_table(a.table)) missed = true;
+                return;  // goto_table ends the list
+            case ActionType::kCt:
+            case ActionType::kCtClear:
+                // Refused when rules load (RuleSet::add) until conntrack exists.
+                break;
+        }
+    }
+}
+
+bool Context::run_table(uint8_t table) {
+    if (++lookups > kMaxTableLookups) {
+        too_deep = true;
+        return false;
+    }
+    const ClassifierRule* hit = rules.tables().lookup(table, flow, out.wildcards);
+    if (!hit) return false;
+    RuleEntry& entry = RuleSet::entry_of(*hit);
+    if (out.matched_count < kMaxMatchedRules) out.matched[out.matched_count++] = &entry;
+    run_actions(entry.rule.actions, table);
+    return true;
+}
+
+}  // namespace
+
+void Translation::clear() {
+    actions.clear();
+    wildcards = FlowMask{};
+    drop = TranslateDrop::none;
+    matched_count = 0;
+}
+
+unsigned Translation::outputs() const {
+    unsigned n = 0;
+    for (const Action& a : actions) n += a.type == ActionType::kOutput;
+    return n;
+}
+
+void translate(const RuleSet& rules, const FlowKey& key, Translation& out) {
+    out.clear();
+    // Every result depends on in_port (outputs to it are skipped) and on the
+    // ethertype (which headers exist).
+    mark(out.wildcards.in_port);
+    mark(out.wildcards.dl_type);
+    Context context(rules, out, key);
+    if (!context.run_table(0)) context.missed = true;
+    // Changes after the last output reach no one.
+    while (!out.actions.empty() && out.actions.back().type != ActionType::kOutput) out.actions.pop_back();
+    if (context.too_deep) {
+        out.actions.clear();
+        out.drop = TranslateDrop::too_deep;
+    } else if (out.outputs() == 0) {
+        out.actions.clear();
+        out.drop = context.missed        ? TranslateDrop::no_match
+                   : context.ttl_expired ? TranslateDrop::ttl_expired
+                                         : TranslateDrop::no_output;
+    }
+}
+
+}  // namespace flowpath

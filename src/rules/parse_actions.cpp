@@ -1,0 +1,468 @@
+// The action part of a rule: `actions=` up to the end of the line.
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "fields.hpp"
+#include "parser.hpp"
+#include "syntax.hpp"
+
+namespace flowpath::rules {
+
+namespace {
+
+/// What set_field may write: the action field, what the rule's match must
+/// have, and the largest value (numeric fields).
+struct SetTarget {
+    SetField field;
+    Prereq prereq;
+    uint64_t max;
+};
+
+std::optional<SetTarget> set_target(Fid id) {
+    switch (id) {
+    case Fid::kInPort: return SetTarget{SetField::kInPort, Prereq::kNone, 0};
+    case Fid::kDlSrc: return SetTarget{SetField::kEthSrc, Prereq::kNone, 0};
+    case Fid::kDlDst: return SetTarget{SetField::kEthDst, Prereq::kNone, 0};
+    case Fid::kVlanVid: return SetTarget{SetField::kVlanVid, Prereq::kVlan, 0x1fff};
+    case Fid::kVlanPcp: return SetTarget{SetField::kVlanPcp, Prereq::kVlan, 7};
+    case Fid::kNwSrc: return SetTarget{SetField::kIpv4Src, Prereq::kIpv4, 0};
+    case Fid::kNwDst: return SetTarget{SetField::kIpv4Dst, Prereq::kIpv4, 0};
+    case Fid::kNwTos: return SetTarget{SetField::kNwTos, Prereq::kIpAny, 255};
+    case Fid::kIpDscp: return SetTarget{SetField::kNwTos, Prereq::kIpAny, 63};
+    case Fid::kNwEcn: return SetTarget{SetField::kNwEcn, Prereq::kIpAny, 3};
+    case Fid::kNwTtl: return SetTarget{SetField::kNwTtl, Prereq::kIpAny, 255};
+    // tp_src is Open vSwitch's other name for tcp_src.
+    case Fid::kTpSrc: case Fid::kTcpSrc: return SetTarget{SetField::kTcpSrc, Prereq::kTcp, 0xffff};
+    case Fid::kTpDst: case Fid::kTcpDst: return SetTarget{SetField::kTcpDst, Prereq::kTcp, 0xffff};
+    case Fid::kUdpSrc: return SetTarget{SetField::kUdpSrc, Prereq::kUdp, 0xffff};
+    case Fid::kUdpDst: return SetTarget{SetField::kUdpDst, Prereq::kUdp, 0xffff};
+    case Fid::kSctpSrc: return SetTarget{SetField::kSctpSrc, Prereq::kSctp, 0xffff};
+    case Fid::kSctpDst: return SetTarget{SetField::kSctpDst, Prereq::kSctp, 0xffff};
+    case Fid::kIcmpType: return SetTarget{SetField::kIcmpType, Prereq::kIcmpv4, 255};
+    case Fid::kIcmpCode: return SetTarget{SetField::kIcmpCode, Prereq::kIcmpv4, 255};
+    case Fid::kIcmpv6Type: return SetTarget{SetField::kIcmpv6Type, Prereq::kIcmpv6, 255};
+    case Fid::kIcmpv6Code: return SetTarget{SetField::kIcmpv6Code, Prereq::kIcmpv6, 255};
+    case Fid::kArpOp: return SetTarget{SetField::kArpOp, Prereq::kArp, 255};
+    case Fid::kArpSpa: return SetTarget{SetField::kArpSpa, Prereq::kArp, 0};
+    case Fid::kArpTpa: return SetTarget{SetField::kArpTpa, Prereq::kArp, 0};
+    case Fid::kArpSha: return SetTarget{SetField::kArpSha, Prereq::kArp, 0};
+    case Fid::kArpTha: return SetTarget{SetField::kArpTha, Prereq::kArp, 0};
+    case Fid::kIpv6Src: return SetTarget{SetField::kIpv6Src, Prereq::kIpv6, 0};
+    case Fid::kIpv6Dst: return SetTarget{SetField::kIpv6Dst, Prereq::kIpv6, 0};
+    case Fid::kIpv6Label: return SetTarget{SetField::kIpv6Label, Prereq::kIpv6, 0xfffff};
+    case Fid::kNdTarget: return SetTarget{SetField::kNdTarget, Prereq::kNd, 0};
+    case Fid::kNdSll: return SetTarget{SetField::kNdSll, Prereq::kNdSolicit, 0};
+    case Fid::kNdTll: return SetTarget{SetField::kNdTll, Prereq::kNdAdvert, 0};
+    default: return std::nullopt;
+    }
+}
+
+void store_be(uint8_t* out, uint64_t value, unsigned bytes) {
+    for (unsigned i = bytes; i-- > 0;) {
+        out[i] = static_cast<uint8_t>(value);
+        value >>= 8;
+    }
+}
+
+class ActionParser {
+public:
+    ActionParser(std::string_view line, const Match& match, uint8_t table, const PortNames& ports)
+        : line_(line), match_(match), table_(table), ports_(ports), has_vlan_(match_has_vlan(match)) {}
+
+    ActionList parse(size_t begin, size_t end) {
+        KeyValueScanner scanner(line_, begin, end);
+        KeyValue item;
+        std::optional<size_t> drop_at;
+        std::optional<size_t> goto_at;
+        while (scanner.next(item)) {
+            if (goto_at) {
+                fail(item.key_offset, "expected goto_table to be the last action, found " +
+                                          shown(line_.substr(item.key_offset, scanner.position() - item.key_offset)));
+            }
+            if (equals_ignoring_case(item.key, "drop")) {
+                no_value(item);
+                drop_at = item.key_offset;
+                continue;
+            }
+            if (equals_ignoring_case(item.key, "goto_table")) goto_at = item.key_offset;
+            parse_one(item);
+        }
+        if (drop_at && !actions_.empty()) {
+            fail(*drop_at, "drop: expected to be the only action, found other actions with it");
+        }
+        return std::move(actions_);
+    }
+
+private:
+    void add(const Action& action) { actions_.push_back(action); }
+
+    void no_value(const KeyValue& item) {
+        if (item.delimiter != 0) {
+            const size_t length = item.value.size() + (item.delimiter == '(' ? 2 : 1);
+            fail(item.value_offset - 1, std::string(item.key) + ": expected no argument, found " +
+                                            shown(line_.substr(item.value_offset - 1, length)));
+        }
+    }
+    std::string_view value_of(const KeyValue& item, const char* form) {
+        if (item.delimiter == 0 || item.delimiter == '(' || item.value.empty()) {
+            fail(item.delimiter ? item.value_offset - 1 : item.key_offset + item.key.size(),
+                 std::string(item.key) + ": expected " + form + ", found " +
+                     (item.delimiter ? shown(line_.substr(item.value_offset - 1, item.value.size() + 1))
+                                     : std::string("nothing")));
+        }
+        return item.value;
+    }
+    void need(Prereq prereq, const KeyValue& item, std::string_view what) {
+        if (std::optional<std::string> missing = missing_prereq(match_, prereq)) {
+            fail(item.key_offset, std::string(what) + " " + *missing);
+        }
+    }
+    void need_vlan(const KeyValue& item, std::string_view what) {
+        if (!has_vlan_) {
+            fail(item.key_offset, std::string(what) + " " + *missing_prereq(Match{}, Prereq::kVlan));
+        }
+    }
+    // mod_vlan_vid / mod_vlan_pcp on a packet without a tag push one first,
+    // as OpenFlow 1.3 encodes them.
+    void push_vlan_if_needed() {
+        if (!has_vlan_) add(Action::push_vlan(0x8100));
+        has_vlan_ = true;
+    }
+
+    // output:PORT or a bare port; the OpenFlow reserved names too.
+    void output_to(std::string_view text, size_t offset, std::string_view what) {
+        if (equals_ignoring_case(text, "in_port")) return add(Action::of(ActionType::kInPort));
+        if (equals_ignoring_case(text, "flood")) return add(Action::of(ActionType::kFlood));
+        if (equals_ignoring_case(text, "all")) return add(Action::of(ActionType::kAll));
+        for (const char* reserved : {"local", "normal", "controller", "table", "none", "any"}) {
+            if (equals_ignoring_case(text, reserved)) {
+                fail(offset, std::string(what) + ": expected a port, in_port, flood or all, found " + shown(text) +
+                                 " (not supported by flowpath)");
+            }
+        }
+        add(Action::output(resolve_port(text, offset, ports_, what)));
+    }
+
+    void parse_one(const KeyValue& item) {
+        const std::string_view key = item.key;
+        auto is = [&](const char* name) { return equals_ignoring_case(key, name); };
+        if (key.empty()) {
+            fail(item.key_offset, "expected an action, found " + shown(line_.substr(item.key_offset, 1)));
+        }
+        if (is("output")) {
+            return output_to(value_of(item, "':' and a port"), item.value_offset, "output");
+        }
+        if (is("in_port") || is("flood") || is("all")) {
+            no_value(item);
+            return output_to(key, item.key_offset, "output");
+        }
+        if (is("mod_dl_src") || is("mod_dl_dst")) {
+            uint8_t mac[6];
+            const std::string_view text = value_of(item, "':' and a MAC address");
+            if (!parse_mac(text, mac)) {
+                fail(item.value_offset, std::string(key) + ": expected a MAC address xx:xx:xx:xx:xx:xx, found " + shown(text));
+            }
+            return add(Action::set(is("mod_dl_src") ? SetField::kEthSrc : SetField::kEthDst, mac));
+        }
+        if (is("mod_nw_src") || is("mod_nw_dst")) {
+            uint8_t ip[4];
+            const std::string_view text = value_of(item, "':' and an IPv4 address");
+            if (!parse_ipv4(text, ip)) {
+                fail(item.value_offset, std::string(key) + ": expected an IPv4 address a.b.c.d, found " + shown(text));
+            }
+            need(Prereq::kIpv4, item, key);
+            return add(Action::set(is("mod_nw_src") ? SetField::kIpv4Src : SetField::kIpv4Dst, ip));
+        }
+        if (is("mod_nw_tos")) {
+            const std::string_view text = value_of(item, "':' and a TOS value");
+            const uint64_t tos = parse_number(text, item.value_offset, 255, "mod_nw_tos",
+                                              "a TOS value 0-255 with the ECN bits clear (a multiple of 4)");
+            if (tos & 3) {
+                fail(item.value_offset,
+                     "mod_nw_tos: expected a TOS value with the ECN bits clear (a multiple of 4), found " + shown(text));
+            }
+            need(Prereq::kIpAny, item, key);
+            const uint8_t byte = static_cast<uint8_t>(tos);
+            return add(Action::set(SetField::kNwTos, &byte));
+        }
+        if (is("mod_nw_ecn") || is("mod_nw_ttl")) {
+            const bool ecn = is("mod_nw_ecn");
+            const uint8_t byte = static_cast<uint8_t>(
+                parse_number(value_of(item, "':' and a number"), item.value_offset, ecn ? 3 : 255, key));
+            need(Prereq::kIpAny, item, key);
+            return add(Action::set(ecn ? SetField::kNwEcn : SetField::kNwTtl, &byte));
+        }
+        if (is("mod_tp_src") || is("mod_tp_dst")) {
+            const bool src = is("mod_tp_src");
+            uint8_t port[2];
+            store_be(port, parse_number(value_of(item, "':' and a port number"), item.value_offset, 0xffff, key), 2);
+            need(Prereq::kL4, item, key);
+            SetField field = src ? SetField::kTcpSrc : SetField::kTcpDst;
+            if (match_nw_proto(match_, 17)) field = src ? SetField::kUdpSrc : SetField::kUdpDst;
+            if (match_nw_proto(match_, 132)) field = src ? SetField::kSctpSrc : SetField::kSctpDst;
+            return add(Action::set(field, port));
+        }
+        if (is("mod_vlan_vid")) {
+            const uint64_t vid = parse_number(value_of(item, "':' and a VLAN ID"), item.value_offset, 4095,
+                                              "mod_vlan_vid", "a VLAN ID 0-4095");
+            uint8_t value[2];
+            store_be(value, kVlanPresent | vid, 2);
+            push_vlan_if_needed();
+            return add(Action::set(SetField::kVlanVid, value));
+        }
+        if (is("mod_vlan_pcp")) {
+            const uint8_t pcp = static_cast<uint8_t>(parse_number(value_of(item, "':' and a priority"),
+                                                                  item.value_offset, 7, "mod_vlan_pcp"));
+            push_vlan_if_needed();
+            return add(Action::set(SetField::kVlanPcp, &pcp));
+        }
+        if (is("dec_ttl")) {
+            no_value(item);
+            need(Prereq::kIpAny, item, "dec_ttl");
+            return add(Action::of(ActionType::kDecTtl));
+        }
+        if (is("push_vlan")) {
+            const std::string_view text = value_of(item, "':' and an ethertype");
+            const std::optional<uint64_t> type = parse_uint(text);
+            if (!type || (*type != 0x8100 && *type != 0x88a8)) {
+                fail(item.value_offset, "push_vlan: expected ethertype 0x8100 or 0x88a8, found " + shown(text));
+            }
+            has_vlan_ = true;
+            return add(Action::push_vlan(static_cast<uint16_t>(*type)));
+        }
+        if (is("strip_vlan") || is("pop_vlan")) {
+            no_value(item);
+            need_vlan(item, key);
+            has_vlan_ = false;
+            return add(Action::of(ActionType::kPopVlan));
+        }
+        if (is("set_field")) return parse_set_field(item);
+        if (is("resubmit")) return parse_resubmit(item);
+        if (is("goto_table")) {
+            const uint64_t table = parse_number(value_of(item, "':' and a table"), item.value_offset, kMaxTable,
+                                                "goto_table", "a table 0-253");
+            if (table <= table_) {
+                fail(item.value_offset, "goto_table: expected a table after this rule's table " +
+                                            std::to_string(table_) + ", found " + shown(item.value));
+            }
+            return add(Action::goto_table(static_cast<uint8_t>(table)));
+        }
+        if (is("ct")) return parse_ct(item);
+        if (is("ct_clear")) {
+            no_value(item);
+            return add(Action::of(ActionType::kCtClear));
+        }
+        if (item.delimiter == 0) return output_to(key, item.key_offset, "action");
+        fail(item.key_offset, "expected an action (output, in_port, flood, all, drop, mod_*, set_field, dec_ttl, "
+                              "push_vlan, strip_vlan, resubmit, goto_table, ct, ct_clear), found " +
+                                  shown(key));
+    }
+
+    void parse_set_field(const KeyValue& item) {
+        const std::string_view text = value_of(item, "':' and VALUE->FIELD");
+        const size_t arrow = text.find("->");
+        if (arrow == std::string_view::npos) {
+            fail(item.value_offset, "set_field: expected VALUE->FIELD, found " + shown(text));
+        }
+        const std::string_view value = text.substr(0, arrow);
+        const std::string_view name = text.substr(arrow + 2);
+        const size_t value_offset = item.value_offset;
+        const size_t name_offset = item.value_offset + arrow + 2;
+        const FieldInfo* info = find_field(name);
+        if (!info) fail(name_offset, "set_field: expected a field name, found " + shown(name));
+        if (info->id == Fid::kCtMark) {
+            fail(name_offset, "set_field: ct_mark can only be set inside ct(commit,exec(...))");
+        }
+        const std::optional<SetTarget> target = set_target(info->id);
+        if (!target) {
+            const bool vlan = info->id == Fid::kDlVlan || info->id == Fid::kDlVlanPcp || info->id == Fid::kVlanTci;
+            fail(name_offset, "set_field: " + std::string(name) +
+                                  (vlan ? " cannot be set (set vlan_vid or vlan_pcp instead)" : " is read-only"));
+        }
+        if (value.empty()) fail(value_offset, "set_field: expected a value before '->', found nothing");
+        if (value.find('/') != std::string_view::npos) {
+            fail(value_offset + value.find('/'),
+                 "set_field: expected a value without a mask, found " + shown(value.substr(value.find('/'))));
+        }
+        if (target->prereq == Prereq::kVlan) {
+            need_vlan(item, "set_field to " + std::string(name));
+        } else {
+            need(target->prereq, item, "set_field to " + std::string(name));
+        }
+
+        Action action = Action::of(ActionType::kSetField);
+        action.field = target->field;
+        const unsigned width = set_field_width(target->field);
+        auto bad_value = [&](const std::string& expected) {
+            fail(value_offset, "set_field: " + std::string(name) + ": expected " + expected + ", found " + shown(value));
+        };
+        if (target->field == SetField::kInPort) {
+            action.port = resolve_port(value, value_offset, ports_, "set_field: in_port");
+        } else if (info->kind == Kind::kMac) {
+            if (!parse_mac(value, action.value)) bad_value("a MAC address xx:xx:xx:xx:xx:xx");
+        } else if (info->kind == Kind::kIpv4) {
+            if (!parse_ipv4(value, action.value)) bad_value("an IPv4 address a.b.c.d");
+        } else if (info->kind == Kind::kIpv6) {
+            if (!parse_ipv6(value, action.value)) bad_value("an IPv6 address");
+        } else {
+            const uint64_t number = parse_number(value, value_offset, target->max, "set_field: " + std::string(name));
+            uint64_t stored = number;
+            if (info->id == Fid::kVlanVid && !(number & kVlanPresent)) {
+                bad_value("0x1000-0x1fff (0x1000 | VID: OpenFlow 1.3 sets the present bit)");
+            }
+            if (info->id == Fid::kNwTos && (number & 3)) bad_value("a multiple of 4 (the ECN bits clear)");
+            if (info->id == Fid::kIpDscp) stored = number << 2;
+            store_be(action.value, stored, width);
+        }
+        add(action);
+    }
+
+    void parse_resubmit(const KeyValue& item) {
+        if (item.delimiter == ':' || item.delimiter == '=') {
+            const std::string_view port = value_of(item, "a port");
+            return add(Action::resubmit(resolve_port(port, item.value_offset, ports_, "resubmit"), kResubmitSameTable));
+        }
+        if (item.delimiter != '(') fail(item.key_offset + item.key.size(), "resubmit: expected '(,TABLE)', found nothing");
+        const std::string_view args = item.value;
+        const size_t comma = args.find(',');
+        const std::string_view port = args.substr(0, comma);
+        const std::string_view table = comma == std::string_view::npos ? std::string_view{} : args.substr(comma + 1);
+        if (table.find(',') != std::string_view::npos) {
+            fail(item.value_offset + comma + 1 + table.find(','), "resubmit: expected (PORT,TABLE), found " + shown(args));
+        }
+        if (port.empty() && table.empty()) {
+            fail(item.value_offset, "resubmit: expected a port or a table, e.g. resubmit(,1), found " + shown(args));
+        }
+        const uint32_t port_number =
+            port.empty() ? kResubmitSamePort : resolve_port(port, item.value_offset, ports_, "resubmit");
+        const uint8_t table_number =
+            table.empty() ? kResubmitSameTable
+                          : static_cast<uint8_t>(parse_number(table, item.value_offset + comma + 1, kMaxTable,
+                                                              "resubmit", "a table 0-253"));
+        add(Action::resubmit(port_number, table_number));
+    }
+
+    void parse_ct(const KeyValue& item) {
+        Action ct = Action::of(ActionType::kCt);
+        bool has_exec = false;
+        if (item.delimiter == ':' || item.delimiter == '=') {
+            fail(item.value_offset - 1, "ct: expected '(' and arguments, found " + shown(item.value));
+        }
+        if (item.delimiter == '(') {
+            KeyValueScanner args(line_, item.value_offset, item.value_offset + item.value.size());
+            KeyValue arg;
+            while (args.next(arg)) {
+                if (arg.key == "commit") {
+                    no_value(arg);
+                    ct.ct_flags |= kCtCommit;
+                } else if (arg.key == "zone") {
+                    ct.ct_zone = static_cast<uint16_t>(
+                        parse_number(value_of(arg, "'=' and a zone"), arg.value_offset, 0xffff, "ct: zone"));
+                } else if (arg.key == "table") {
+                    ct.table = static_cast<uint8_t>(parse_number(value_of(arg, "'=' and a table"), arg.value_offset,
+                                                                 kMaxTable, "ct: table", "a table 0-253"));
+                    ct.ct_flags |= kCtRecirc;
+                } else if (arg.key == "exec") {
+                    if (arg.delimiter != '(') {
+                        fail(arg.key_offset + arg.key.size(), "ct: exec: expected '(' and set_field:VALUE->ct_mark");
+                    }
+                    has_exec = true;
+                    parse_ct_exec(arg, ct);
+                } else {
+                    fail(arg.key_offset, "ct: expected commit, zone=N, table=N or exec(...), found " + shown(arg.key) +
+                                             (arg.key == "nat" || arg.key == "force" || arg.key == "alg"
+                                                  ? " (not supported by flowpath)"
+                                                  : ""));
+                }
+            }
+        }
+        need(Prereq::kIpAny, item, "ct");
+        if (has_exec && !(ct.ct_flags & kCtCommit)) {
+            fail(item.key_offset, "ct: exec(...) needs commit");
+        }
+        if ((ct.ct_flags & kCtCommit) && (match_.value.ct_state & kCtInvalid)) {
+            fail(item.key_offset, "ct: commit cannot apply to packets matched as invalid (ct_state=+inv)");
+        }
+        if (ct.ct_mark_mask) ct.ct_flags |= kCtSetMark;
+        add(ct);
+    }
+
+    // exec(...) of ct: set_field:V[/M]->ct_mark, or load:V->NXM_NX_CT_MARK[a..b]
+    // as ovs-ofctl prints a masked one.
+    void parse_ct_exec(const KeyValue& exec, Action& ct) {
+        KeyValueScanner inner(line_, exec.value_offset, exec.value_offset + exec.value.size());
+        KeyValue item;
+        while (inner.next(item)) {
+            const bool set = equals_ignoring_case(item.key, "set_field");
+            const bool load = equals_ignoring_case(item.key, "load");
+            const std::string_view text = (set || load) && item.delimiter == ':' ? item.value : std::string_view{};
+            const size_t arrow = text.find("->");
+            if (arrow == std::string_view::npos) {
+                fail(item.key_offset, "ct: exec: expected set_field:VALUE[/MASK]->ct_mark, found " +
+                                          shown(line_.substr(item.key_offset, inner.position() - item.key_offset)));
+            }
+            const std::string_view target = text.substr(arrow + 2);
+            const size_t target_offset = item.value_offset + arrow + 2;
+            const std::string_view value_text = text.substr(0, arrow);
+            uint64_t value = 0;
+            uint64_t mask = 0xffffffff;
+            if (set) {
+                if (target != "ct_mark") {
+                    fail(target_offset, "ct: exec: expected ct_mark (the only field flowpath sets there), found " +
+                                            shown(target));
+                }
+                const size_t slash = value_text.find('/');
+                value = parse_number(value_text.substr(0, slash), item.value_offset, 0xffffffff, "ct: exec: ct_mark");
+                if (slash != std::string_view::npos) {
+                    mask = parse_number(value_text.substr(slash + 1), item.value_offset + slash + 1, 0xffffffff,
+                                        "ct: exec: ct_mark", "a number 0-0xffffffff as the mask");
+                }
+            } else {
+                const auto [low, bits] = ct_mark_bits(target, target_offset);
+                value = parse_number(value_text, item.value_offset, bits == 32 ? 0xffffffff : (1ull << bits) - 1,
+                                     "ct: exec: load");
+                mask = (bits == 32 ? 0xffffffffull : ((1ull << bits) - 1)) << low;
+                value <<= low;
+            }
+            ct.ct_mark = static_cast<uint32_t>((ct.ct_mark & ~mask) | (value & mask));
+            ct.ct_mark_mask |= static_cast<uint32_t>(mask);
+        }
+    }
+
+    // NXM_NX_CT_MARK[], [n] or [a..b]: the lowest bit and the bit count.
+    std::pair<unsigned, unsigned> ct_mark_bits(std::string_view target, size_t offset) {
+        const std::string_view prefix = "NXM_NX_CT_MARK[";
+        auto bad = [&]() {
+            fail(offset, "ct: exec: load: expected NXM_NX_CT_MARK[], [BIT] or [FIRST..LAST], found " + shown(target));
+        };
+        if (target.substr(0, prefix.size()) != prefix || target.back() != ']') bad();
+        const std::string_view range = target.substr(prefix.size(), target.size() - prefix.size() - 1);
+        if (range.empty()) return {0, 32};
+        const size_t dots = range.find("..");
+        const std::optional<uint64_t> first = parse_uint(range.substr(0, dots));
+        const std::optional<uint64_t> last =
+            dots == std::string_view::npos ? first : parse_uint(range.substr(dots + 2));
+        if (!first || !last || *first > *last || *last > 31) bad();
+        return {static_cast<unsigned>(*first), static_cast<unsigned>(*last - *first + 1)};
+    }
+
+    std::string_view line_;
+    const Match& match_;
+    uint8_t table_;
+    const PortNames& ports_;
+    bool has_vlan_;
+    ActionList actions_;
+};
+
+}  // namespace
+
+ActionList parse_actions(std::string_view line, size_t begin, size_t end, const Match& match, uint8_t table,
+                         const PortNames& ports) {
+    return ActionParser(line, match, table, ports).parse(begin, end);
+}
+
+}  // namespace flowpath::rules
