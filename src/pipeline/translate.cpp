@@ -107,7 +107,10 @@ struct Context {
     }
 
     void commit_arp() {
-        if (base.dl_type != htons(kEthArp)) return;
+        // Open vSwitch commits ARP changes with the IP ones, under the same
+        // "nw_proto (here the opcode's low byte) is not 0" rule.
+        if (base.dl_type != htons(kEthArp) || flow.nw_proto == 0) return;
+        mark(out.wildcards.nw_proto);
         if (flow.nw_proto != base.nw_proto) {
             const uint16_t op = htons(flow.nw_proto);
             emit_set(SetField::kArpOp, &op);
@@ -193,6 +196,19 @@ struct Context {
 
     void push_vlan(uint16_t ethertype) {
         commit_vlan_tci();
+        if (ntohs(flow.vlans[1].tci) & kVlanPresent) {
+            // The key holds two tags; a third pushes the innermost out, and
+            // Open vSwitch rewrites the packet's tag stack to match: the
+            // packet loses that tag too.
+            const VlanTag outer = base.vlans[0];
+            emit(Action::of(ActionType::kPopVlan));
+            emit(Action::of(ActionType::kPopVlan));
+            emit(Action::push_vlan(ntohs(outer.tpid)));
+            const uint16_t vid = htons(ntohs(outer.tci) & (kVlanPresent | kVlanVidMask));
+            const uint8_t pcp = static_cast<uint8_t>(ntohs(outer.tci) >> 13);
+            if (vid != htons(kVlanPresent)) emit_set(SetField::kVlanVid, &vid);
+            if (pcp) emit_set(SetField::kVlanPcp, &pcp);
+        }
         emit(Action::push_vlan(ethertype));
         // The new outer tag has VID 0 and PCP 0, in the key and on the wire.
         for (FlowKey* key : {&flow, &base}) {
@@ -343,7 +359,17 @@ bool Context::run_table(uint8_t table) {
         too_deep = true;
         return false;
     }
-    const ClassifierRule* hit = rules.tables().lookup(table, flow, out.wildcards);
+    // As Open vSwitch's normal fragment handling: every fragment, the first
+    // included, is classified as if its transport ports were 0.
+    const ClassifierRule* hit;
+    if (flow.nw_frag & kFragAny) {
+        mark(out.wildcards.nw_frag);
+        FlowKey unported = flow;
+        unported.tp_src = unported.tp_dst = 0;
+        hit = rules.tables().lookup(table, unported, out.wildcards);
+    } else {
+        hit = rules.tables().lookup(table, flow, out.wildcards);
+    }
     if (!hit) return false;
     RuleEntry& entry = RuleSet::entry_of(*hit);
     if (out.matched_count < kMaxMatchedRules) out.matched[out.matched_count++] = &entry;
