@@ -219,6 +219,57 @@ TEST(Translate, VlanSetOnUntaggedIsNoOp) {
     EXPECT_EQ(t.actions, (ActionList{Action::output(2)}));
 }
 
+TEST(Translate, FragmentsAreClassifiedWithPortsZero) {
+    RuleSet rules(kPorts);
+    Rule dns = ip_rule(0, 10, {Action::output(2)});
+    dns.match.value.nw_proto = 17;
+    dns.match.mask.nw_proto = 0xff;
+    dns.match.value.tp_dst = htons(53);
+    dns.match.mask.tp_dst = 0xffff;
+    rules.add(dns);
+    rules.add(ip_rule(0, 1, {Action::output(3)}));
+    FlowKey first_fragment = udp_key(1);
+    first_fragment.nw_frag = kFragAny;
+    Translation t;
+    translate(rules, first_fragment, t);
+    EXPECT_EQ(outputs(t), std::vector<uint32_t>{3});
+    EXPECT_EQ(t.wildcards.nw_frag, 0xff);
+    translate(rules, udp_key(1), t);
+    EXPECT_EQ(outputs(t), std::vector<uint32_t>{2});
+}
+
+TEST(Translate, ThirdVlanPushDropsTheInnermostTag) {
+    FlowKey key = udp_key(1);
+    key.vlans[0] = VlanTag{htons(0x88a8), htons(0x1000 | 0x2000 | 7)};  // PCP 1, VID 7
+    key.vlans[1] = VlanTag{htons(0x8100), htons(0x1000 | 9)};
+    RuleSet rules(kPorts);
+    rules.add(rule(0, 1, {Action::push_vlan(0x8100), Action::output(2)}));
+    Translation t;
+    translate(rules, key, t);
+    const uint16_t vid = htons(0x1000 | 7);
+    const uint8_t pcp = 1;
+    EXPECT_EQ(t.actions, (ActionList{Action::of(ActionType::kPopVlan), Action::of(ActionType::kPopVlan),
+                                     Action::push_vlan(0x88a8), Action::set(SetField::kVlanVid, &vid),
+                                     Action::set(SetField::kVlanPcp, &pcp), Action::push_vlan(0x8100),
+                                     Action::output(2)}));
+}
+
+TEST(Translate, ArpChangesNeedNonZeroOpcode) {
+    FlowKey arp{};
+    arp.in_port = 1;
+    arp.dl_type = htons(0x0806);
+    arp.nw_src = htonl(0x0a000001);
+    const uint32_t spa = htonl(0x0a000002);
+    RuleSet rules(kPorts);
+    rules.add(rule(0, 1, {Action::set(SetField::kArpSpa, &spa), Action::output(2)}));
+    Translation t;
+    translate(rules, arp, t);  // opcode 0
+    EXPECT_EQ(t.actions, (ActionList{Action::output(2)}));
+    arp.nw_proto = 1;  // request
+    translate(rules, arp, t);
+    EXPECT_EQ(t.actions, (ActionList{Action::set(SetField::kArpSpa, &spa), Action::output(2)}));
+}
+
 TEST(Translate, ResubmitLoopIsTooDeep) {
     RuleSet rules(kPorts);
     rules.add(rule(0, 1, {Action::output(2), Action::resubmit(kResubmitSamePort, 0)}));
