@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,11 +43,17 @@ struct Match {
 
     /// True when `key` agrees with `value` on every bit of `mask`.
     bool matches(const FlowKey& key) const {
-        const uint64_t* k = flow_words(key);
-        const uint64_t* v = flow_words(value);
-        const uint64_t* m = flow_words(mask);
-        for (size_t i = 0; i < kFlowWords; ++i) {
-            if ((k[i] & m[i]) != v[i]) return false;
+        // Word by word through memcpy: FlowKey's members may not be read
+        // through a uint64_t pointer (strict aliasing).
+        const auto* k = reinterpret_cast<const unsigned char*>(&key);
+        const auto* v = reinterpret_cast<const unsigned char*>(&value);
+        const auto* m = reinterpret_cast<const unsigned char*>(&mask);
+        for (size_t i = 0; i < sizeof(FlowKey); i += 8) {
+            uint64_t kw, vw, mw;
+            std::memcpy(&kw, k + i, 8);
+            std::memcpy(&vw, v + i, 8);
+            std::memcpy(&mw, m + i, 8);
+            if ((kw & mw) != vw) return false;
         }
         return true;
     }

@@ -264,7 +264,8 @@ uint32_t resolve_port(std::string_view text, size_t offset, const PortNames& por
     for (size_t i = 0; i < ports.size(); ++i) {
         if (ports[i] == text) return static_cast<uint32_t>(i + 1);
     }
-    if (const std::optional<uint64_t> number = parse_uint(text); number && *number >= 1 && *number <= ports.size()) {
+    // Decimal only (leading zeros too), as ovs-ofctl reads port numbers.
+    if (const std::optional<uint64_t> number = parse_decimal(text); number && *number >= 1 && *number <= ports.size()) {
         return static_cast<uint32_t>(*number);
     }
     std::string expected;
@@ -395,9 +396,9 @@ void apply_field(Match& match, const FieldInfo& field, std::string_view text, si
 }
 
 void finish_match(Match& match) {
-    uint64_t* value = flow_words(match.value);
-    const uint64_t* mask = flow_words(match.mask);
-    for (size_t i = 0; i < kFlowWords; ++i) value[i] &= mask[i];
+    auto* value = reinterpret_cast<uint8_t*>(&match.value);  // bytes: no aliasing trouble
+    const auto* mask = reinterpret_cast<const uint8_t*>(&match.mask);
+    for (size_t i = 0; i < sizeof(FlowKey); ++i) value[i] &= mask[i];
 }
 
 bool match_dl_type(const Match& match, uint16_t ethertype) {

@@ -158,7 +158,13 @@ private:
         if (present && (mask == 0x1fff || mask == 0xffff)) add("dl_vlan=" + std::to_string(value & 0xfff));
         if (present && (mask == 0xf000 || mask == 0xffff)) add("dl_vlan_pcp=" + std::to_string(value >> 13));
         if (present && (mask == 0x1fff || mask == 0xf000 || mask == 0xffff)) return;
-        add("vlan_tci=" + hex(value, 4) + (mask == 0xffff ? "" : "/" + hex(mask, 4)));
+        std::string text = "vlan_tci=";
+        text += hex(value, 4);
+        if (mask != 0xffff) {
+            text += '/';
+            text += hex(mask, 4);
+        }
+        add(text);
     }
 
     void print_tos() {

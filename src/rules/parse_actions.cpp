@@ -14,6 +14,9 @@ namespace flowpath::rules {
 
 namespace {
 
+/// The most VLAN tags a flow holds (as Open vSwitch: FLOW_MAX_VLAN_HEADERS).
+constexpr unsigned kMaxVlanTags = 2;
+
 /// What set_field may write: the action field, what the rule's match must
 /// have, and the largest value (numeric fields).
 struct SetTarget {
@@ -71,7 +74,7 @@ void store_be(uint8_t* out, uint64_t value, unsigned bytes) {
 class ActionParser {
 public:
     ActionParser(std::string_view line, const Match& match, uint8_t table, const PortNames& ports)
-        : line_(line), match_(match), table_(table), ports_(ports), has_vlan_(match_has_vlan(match)) {}
+        : line_(line), match_(match), table_(table), ports_(ports), vlan_tags_(match_has_vlan(match) ? 1 : 0) {}
 
     ActionList parse(size_t begin, size_t end) {
         KeyValueScanner scanner(line_, begin, end);
@@ -80,8 +83,7 @@ public:
         std::optional<size_t> goto_at;
         while (scanner.next(item)) {
             if (goto_at) {
-                fail(item.key_offset, "expected goto_table to be the last action, found " +
-                                          shown(line_.substr(item.key_offset, scanner.position() - item.key_offset)));
+                fail(item.key_offset, "expected goto_table to be the last action, found " + shown(item.text(line_)));
             }
             if (equals_ignoring_case(item.key, "drop")) {
                 no_value(item);
@@ -100,19 +102,18 @@ public:
 private:
     void add(const Action& action) { actions_.push_back(action); }
 
+    // The part of an item after its key: ":1", "(1)".
+    std::string_view argument(const KeyValue& item) const { return item.text(line_).substr(item.key.size()); }
+
     void no_value(const KeyValue& item) {
         if (item.delimiter != 0) {
-            const size_t length = item.value.size() + (item.delimiter == '(' ? 2 : 1);
-            fail(item.value_offset - 1, std::string(item.key) + ": expected no argument, found " +
-                                            shown(line_.substr(item.value_offset - 1, length)));
+            fail(item.value_offset - 1, std::string(item.key) + ": expected no argument, found " + shown(argument(item)));
         }
     }
     std::string_view value_of(const KeyValue& item, const char* form) {
         if (item.delimiter == 0 || item.delimiter == '(' || item.value.empty()) {
             fail(item.delimiter ? item.value_offset - 1 : item.key_offset + item.key.size(),
-                 std::string(item.key) + ": expected " + form + ", found " +
-                     (item.delimiter ? shown(line_.substr(item.value_offset - 1, item.value.size() + 1))
-                                     : std::string("nothing")));
+                 std::string(item.key) + ": expected " + form + ", found " + shown(argument(item)));
         }
         return item.value;
     }
@@ -122,15 +123,17 @@ private:
         }
     }
     void need_vlan(const KeyValue& item, std::string_view what) {
-        if (!has_vlan_) {
+        if (vlan_tags_ == 0) {
             fail(item.key_offset, std::string(what) + " " + *missing_prereq(Match{}, Prereq::kVlan));
         }
     }
     // mod_vlan_vid / mod_vlan_pcp on a packet without a tag push one first,
     // as OpenFlow 1.3 encodes them.
     void push_vlan_if_needed() {
-        if (!has_vlan_) add(Action::push_vlan(0x8100));
-        has_vlan_ = true;
+        if (vlan_tags_ == 0) {
+            add(Action::push_vlan(0x8100));
+            vlan_tags_ = 1;
+        }
     }
 
     // output:PORT or a bare port; the OpenFlow reserved names too.
@@ -231,25 +234,29 @@ private:
             if (!type || (*type != 0x8100 && *type != 0x88a8)) {
                 fail(item.value_offset, "push_vlan: expected ethertype 0x8100 or 0x88a8, found " + shown(text));
             }
-            has_vlan_ = true;
+            // Open vSwitch keeps at most two tags in a flow and refuses a third push.
+            if (vlan_tags_ == kMaxVlanTags) {
+                fail(item.key_offset, "push_vlan: expected at most two VLAN tags, found a third (the match and "
+                                      "earlier actions already give two)");
+            }
+            ++vlan_tags_;
             return add(Action::push_vlan(static_cast<uint16_t>(*type)));
         }
         if (is("strip_vlan") || is("pop_vlan")) {
             no_value(item);
             need_vlan(item, key);
-            has_vlan_ = false;
+            --vlan_tags_;
             return add(Action::of(ActionType::kPopVlan));
         }
         if (is("set_field")) return parse_set_field(item);
         if (is("resubmit")) return parse_resubmit(item);
         if (is("goto_table")) {
-            const uint64_t table = parse_number(value_of(item, "':' and a table"), item.value_offset, kMaxTable,
-                                                "goto_table", "a table 0-253");
+            const uint8_t table = parse_table(value_of(item, "':' and a table"), item.value_offset, "goto_table");
             if (table <= table_) {
                 fail(item.value_offset, "goto_table: expected a table after this rule's table " +
                                             std::to_string(table_) + ", found " + shown(item.value));
             }
-            return add(Action::goto_table(static_cast<uint8_t>(table)));
+            return add(Action::goto_table(table));
         }
         if (is("ct")) return parse_ct(item);
         if (is("ct_clear")) {
@@ -340,9 +347,7 @@ private:
         const uint32_t port_number =
             port.empty() ? kResubmitSamePort : resolve_port(port, item.value_offset, ports_, "resubmit");
         const uint8_t table_number =
-            table.empty() ? kResubmitSameTable
-                          : static_cast<uint8_t>(parse_number(table, item.value_offset + comma + 1, kMaxTable,
-                                                              "resubmit", "a table 0-253"));
+            table.empty() ? kResubmitSameTable : parse_table(table, item.value_offset + comma + 1, "resubmit");
         add(Action::resubmit(port_number, table_number));
     }
 
@@ -363,8 +368,7 @@ private:
                     ct.ct_zone = static_cast<uint16_t>(
                         parse_number(value_of(arg, "'=' and a zone"), arg.value_offset, 0xffff, "ct: zone"));
                 } else if (arg.key == "table") {
-                    ct.table = static_cast<uint8_t>(parse_number(value_of(arg, "'=' and a table"), arg.value_offset,
-                                                                 kMaxTable, "ct: table", "a table 0-253"));
+                    ct.table = parse_table(value_of(arg, "'=' and a table"), arg.value_offset, "ct: table");
                     ct.ct_flags |= kCtRecirc;
                 } else if (arg.key == "exec") {
                     if (arg.delimiter != '(') {
@@ -403,7 +407,7 @@ private:
             const size_t arrow = text.find("->");
             if (arrow == std::string_view::npos) {
                 fail(item.key_offset, "ct: exec: expected set_field:VALUE[/MASK]->ct_mark, found " +
-                                          shown(line_.substr(item.key_offset, inner.position() - item.key_offset)));
+                                          shown(item.text(line_)));
             }
             const std::string_view target = text.substr(arrow + 2);
             const size_t target_offset = item.value_offset + arrow + 2;
@@ -454,7 +458,9 @@ private:
     const Match& match_;
     uint8_t table_;
     const PortNames& ports_;
-    bool has_vlan_;
+    /// VLAN tags the packet is known to carry at this point of the list (the
+    /// match's outer tag, then pushes and pops), as ovs-ofctl counts them.
+    unsigned vlan_tags_;
     ActionList actions_;
 };
 

@@ -59,13 +59,6 @@ std::optional<size_t> actions_keyword_at(std::string_view line, size_t pos) {
     return std::nullopt;
 }
 
-/// The text of an item, from its key to the end of its value.
-std::string_view full_item(std::string_view line, const KeyValue& item) {
-    size_t end = item.key_offset + item.key.size();
-    if (item.delimiter) end = item.value_offset + item.value.size() + (item.delimiter == '(' ? 1 : 0);
-    return line.substr(item.key_offset, end - item.key_offset);
-}
-
 /// OpenFlow 1.3 matches the VLAN PCP only whole and only on a present tag;
 /// refuses the vlan_tci masks it cannot express. "No VLAN" with PCP 0 is
 /// kept as Open vSwitch keeps it: without the PCP bits in the mask (a packet
@@ -96,6 +89,12 @@ MatchPart parse_match_part(std::string_view line, Mode mode, const PortNames& po
         size_t offset;
     };
     std::vector<Use> uses;
+    // Shorthands that set nw_proto: a later dl_type may take their IP away.
+    struct ProtoUse {
+        const Shorthand* shorthand;
+        size_t offset;
+    };
+    std::vector<ProtoUse> shorthand_protos;
     size_t last_vlan_offset = 0;
     std::string_view last_vlan_name;
 
@@ -123,7 +122,7 @@ MatchPart parse_match_part(std::string_view line, Mode mode, const PortNames& po
             shorthand = true;
             if (item.delimiter != 0) {
                 fail(item.key_offset + key.size(), std::string(key) + ": expected no value after a protocol name, found " +
-                                                       shown(full_item(line, item).substr(key.size())));
+                                                       shown(item.text(line).substr(key.size())));
             }
             const FieldInfo& dl_type = field_info(Fid::kDlType);
             store_slot(part.match.value, dl_type, proto.dl_type);
@@ -131,6 +130,7 @@ MatchPart parse_match_part(std::string_view line, Mode mode, const PortNames& po
             if (proto.nw_proto) {
                 part.match.value.nw_proto = proto.nw_proto;
                 part.match.mask.nw_proto = 0xff;
+                shorthand_protos.push_back({&proto, item.key_offset});
             }
         }
         if (shorthand) continue;
@@ -160,7 +160,7 @@ MatchPart parse_match_part(std::string_view line, Mode mode, const PortNames& po
             part.priority = static_cast<uint16_t>(parse_number(value, at, 0xffff, "priority"));
             part.has_priority = true;
         } else if (key == "table") {
-            part.table = static_cast<uint8_t>(parse_number(value, at, kMaxTable, "table", "a table 0-253"));
+            part.table = parse_table(value, at, "table");
             part.has_table = true;
         } else if (key == "cookie") {
             const size_t slash = value.find('/');
@@ -191,6 +191,13 @@ MatchPart parse_match_part(std::string_view line, Mode mode, const PortNames& po
     finish_match(part.match);
 
     check_vlan(part.match, last_vlan_offset, last_vlan_name);
+    for (const ProtoUse& use : shorthand_protos) {
+        if (!match_is_ip_any(part.match)) {
+            fail(use.offset, std::string(use.shorthand->name) + " sets nw_proto=" +
+                                 std::to_string(use.shorthand->nw_proto) +
+                                 ", which needs ip or ipv6, but a later field set another dl_type");
+        }
+    }
     for (const Use& use : uses) {
         if (std::optional<std::string> missing = missing_prereq(part.match, use.field->prereq)) {
             fail(use.offset, std::string(use.name) + " " + *missing);
@@ -210,10 +217,16 @@ ParseError to_parse_error(const RuleError& error, const SourceLocation& where) {
 std::string ParseError::to_string() const {
     std::string out = file;
     if (line) {
-        out += (out.empty() ? "" : ":") + std::to_string(line);
-        if (column) out += ":" + std::to_string(column);
+        if (!out.empty()) out += ':';
+        out += std::to_string(line);
+        if (column) {
+            out += ':';
+            out += std::to_string(column);
+        }
     }
-    return out + (out.empty() ? "" : ": ") + message;
+    if (!out.empty()) out += ": ";
+    out += message;
+    return out;
 }
 
 Parsed<Rule> parse_rule(std::string_view text, const PortNames& ports, const SourceLocation& where) {

@@ -1,6 +1,8 @@
 // Lexical layer of the rule language; see syntax.hpp.
 #include "syntax.hpp"
 
+#include "flowpath/rule.hpp"
+
 #include <arpa/inet.h>
 
 #include <cctype>
@@ -12,7 +14,10 @@ void fail(size_t offset, std::string message) { throw RuleError{offset, std::mov
 
 std::string shown(std::string_view token) {
     if (token.empty()) return "nothing";
-    return "'" + std::string(token) + "'";
+    std::string out = "'";
+    out.append(token);
+    out += '\'';
+    return out;
 }
 
 namespace {
@@ -99,6 +104,24 @@ std::optional<uint64_t> parse_uint(std::string_view text) {
         value = value * base + digit;
     }
     return value;
+}
+
+std::optional<uint64_t> parse_decimal(std::string_view text) {
+    if (text.empty() || text.size() > 19) return std::nullopt;
+    uint64_t value = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return std::nullopt;
+        value = value * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return value;
+}
+
+uint8_t parse_table(std::string_view text, size_t offset, std::string_view what) {
+    const std::optional<uint64_t> table = parse_decimal(text);
+    if (!table || *table > kMaxTable) {
+        fail(offset, std::string(what) + ": expected a table 0-" + std::to_string(kMaxTable) + ", found " + shown(text));
+    }
+    return static_cast<uint8_t>(*table);
 }
 
 std::string number_range(uint64_t max) {

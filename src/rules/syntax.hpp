@@ -33,6 +33,16 @@ struct KeyValue {
     char delimiter = 0;  ///< ':', '=', '(' or 0 (no value)
     std::string_view value;
     size_t value_offset = 0;
+
+    /// Offset just past the item (after the ')' of a `key(value)`).
+    size_t end_offset() const {
+        if (!delimiter) return key_offset + key.size();
+        return value_offset + value.size() + (delimiter == '(' ? 1 : 0);
+    }
+    /// The item as written, from `line`.
+    std::string_view text(std::string_view line) const {
+        return line.substr(key_offset, end_offset() - key_offset);
+    }
 };
 
 /// Splits text into KeyValue items the way ovs-ofctl does: items are
@@ -64,6 +74,14 @@ inline bool is_separator(char c) {
 /// a leading `0` octal, else decimal. Nothing else may follow. nullopt on
 /// bad syntax or overflow of 64 bits.
 std::optional<uint64_t> parse_uint(std::string_view text);
+
+/// A decimal number (leading zeros allowed, still decimal): how ovs-ofctl
+/// reads table and port numbers. nullopt on anything else or overflow.
+std::optional<uint64_t> parse_decimal(std::string_view text);
+
+/// A table number 0..kMaxTable in decimal; throws
+/// "<what>: expected a table 0-253, found ..." at `offset`.
+uint8_t parse_table(std::string_view text, size_t offset, std::string_view what);
 
 /// parse_uint limited to [0, max]; on failure throws
 /// "<what>: expected <expected>, found '<text>'" at `offset`.
