@@ -76,8 +76,8 @@ struct Context {
     void commit_ip() {
         // Open vSwitch commits no IP header change for a packet whose
         // nw_proto is 0 (it takes that as "no L3 header").
-        if (flow.nw_proto == 0) return;
         mark(out.wildcards.nw_proto);
+        if (flow.nw_proto == 0) return;
         if (is_ipv4(base)) {
             if (flow.nw_src != base.nw_src) emit_set(SetField::kIpv4Src, &flow.nw_src);
             if (flow.nw_dst != base.nw_dst) emit_set(SetField::kIpv4Dst, &flow.nw_dst);
@@ -109,8 +109,8 @@ struct Context {
     void commit_arp() {
         // Open vSwitch commits ARP changes with the IP ones, under the same
         // "nw_proto (here the opcode's low byte) is not 0" rule.
-        if (base.dl_type != htons(kEthArp) || flow.nw_proto == 0) return;
         mark(out.wildcards.nw_proto);
+        if (base.dl_type != htons(kEthArp) || flow.nw_proto == 0) return;
         if (flow.nw_proto != base.nw_proto) {
             const uint16_t op = htons(flow.nw_proto);
             emit_set(SetField::kArpOp, &op);
@@ -127,8 +127,12 @@ struct Context {
     }
 
     void commit_nd() {
+        // Open vSwitch takes a packet as ND only with ICMPv6 code 0.
+        if (!is_ipv6(base) || base.nw_proto != kIpIcmpv6) return;
+        mark(out.wildcards.tp_src);
+        mark(out.wildcards.tp_dst);
         const uint16_t type = ntohs(base.tp_src);
-        if (!is_ipv6(base) || base.nw_proto != kIpIcmpv6 || (type != 135 && type != 136)) return;
+        if ((type != 135 && type != 136) || base.tp_dst != 0) return;
         if (differs(flow.nd_target, base.nd_target)) emit_set(SetField::kNdTarget, flow.nd_target);
         if (differs(flow.arp_sha, base.arp_sha)) emit_set(SetField::kNdSll, flow.arp_sha);
         if (differs(flow.arp_tha, base.arp_tha)) emit_set(SetField::kNdTll, flow.arp_tha);
@@ -138,11 +142,10 @@ struct Context {
     }
 
     void commit_transport() {
-        // As Open vSwitch: no transport change without an L3 protocol, nor
-        // for a packet whose ports (or ICMP type and code) are both zero.
-        if (flow.nw_proto == 0 || !is_ip(base) || (base.tp_src == 0 && base.tp_dst == 0)) return;
-        mark(out.wildcards.tp_src);
-        mark(out.wildcards.tp_dst);
+        // As Open vSwitch: no transport change without an L3 protocol. (The
+        // executor skips packets whose transport header was not parsed.)
+        mark(out.wildcards.nw_proto);
+        if (flow.nw_proto == 0 || !is_ip(base)) return;
         const bool src = flow.tp_src != base.tp_src, dst = flow.tp_dst != base.tp_dst;
         const uint8_t* src_byte = reinterpret_cast<const uint8_t*>(&flow.tp_src) + 1;
         const uint8_t* dst_byte = reinterpret_cast<const uint8_t*>(&flow.tp_dst) + 1;
@@ -160,14 +163,24 @@ struct Context {
                 if (dst) emit_set(SetField::kSctpDst, &flow.tp_dst);
                 break;
             case kIpIcmp:
+                // Open vSwitch rewrites ICMP type and code together, so the
+                // code written may be the packet's own.
                 if (!is_ipv4(base)) return;
-                if (src) emit_set(SetField::kIcmpType, src_byte);
-                if (dst) emit_set(SetField::kIcmpCode, dst_byte);
+                mark(out.wildcards.tp_dst);
+                mark(out.wildcards.tp_src);
+                if (src || dst) {
+                    emit_set(SetField::kIcmpType, src_byte);
+                    emit_set(SetField::kIcmpCode, dst_byte);
+                }
                 break;
             case kIpIcmpv6:
                 if (!is_ipv6(base)) return;
-                if (src) emit_set(SetField::kIcmpv6Type, src_byte);
-                if (dst) emit_set(SetField::kIcmpv6Code, dst_byte);
+                mark(out.wildcards.tp_dst);
+                mark(out.wildcards.tp_src);
+                if (src || dst) {
+                    emit_set(SetField::kIcmpv6Type, src_byte);
+                    emit_set(SetField::kIcmpv6Code, dst_byte);
+                }
                 break;
             default:
                 return;

@@ -185,16 +185,16 @@ TEST(Translate, TrailingChangesAreDropped) {
     EXPECT_EQ(t.actions, (ActionList{Action::output(2)}));
 }
 
-TEST(Translate, TransportChangeNeedsNonZeroPorts) {
+TEST(Translate, TransportChangeEvenOnZeroPorts) {
     const uint16_t port = htons(80);
     RuleSet rules(kPorts);
     Rule r = ip_rule(0, 1, {Action::set(SetField::kUdpDst, &port), Action::output(2)});
     rules.add(r);
     Translation t;
-    FlowKey fragment = udp_key(1);
-    fragment.tp_src = fragment.tp_dst = 0;  // a later fragment has no ports
-    translate(rules, fragment, t);
-    EXPECT_EQ(t.actions, (ActionList{Action::output(2)}));
+    FlowKey zero_ports = udp_key(1);
+    zero_ports.tp_src = zero_ports.tp_dst = 0;  // Open vSwitch still commits the change
+    translate(rules, zero_ports, t);
+    EXPECT_EQ(t.actions, (ActionList{Action::set(SetField::kUdpDst, &port), Action::output(2)}));
     translate(rules, udp_key(1), t);
     EXPECT_EQ(t.actions, (ActionList{Action::set(SetField::kUdpDst, &port), Action::output(2)}));
 }
