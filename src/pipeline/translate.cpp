@@ -127,12 +127,13 @@ struct Context {
     }
 
     void commit_nd() {
-        // Open vSwitch takes a packet as ND only with ICMPv6 code 0.
+        // Open vSwitch takes a packet as ND only with ICMPv6 code 0, judged
+        // on the type and code as the actions left them.
         if (!is_ipv6(base) || base.nw_proto != kIpIcmpv6) return;
         mark(out.wildcards.tp_src);
         mark(out.wildcards.tp_dst);
-        const uint16_t type = ntohs(base.tp_src);
-        if ((type != 135 && type != 136) || base.tp_dst != 0) return;
+        const uint16_t type = ntohs(flow.tp_src);
+        if ((type != 135 && type != 136) || flow.tp_dst != 0) return;
         if (differs(flow.nd_target, base.nd_target)) emit_set(SetField::kNdTarget, flow.nd_target);
         if (differs(flow.arp_sha, base.arp_sha)) emit_set(SetField::kNdSll, flow.arp_sha);
         if (differs(flow.arp_tha, base.arp_tha)) emit_set(SetField::kNdTll, flow.arp_tha);
