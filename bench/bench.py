@@ -1,0 +1,462 @@
+#!/usr/bin/python3
+"""flowpath system benchmark: flowpath vs Open vSwitch-DPDK vs testpmd io.
+
+Run through scripts/bench, which installs dependencies and builds flowpath
+first.  This program generates the workloads (bench/workloads.py), runs every
+system on each (bench/runners.py), alternating systems round by round, and
+writes bench/results/<date>/{report.md,results.json,*.png} (bench/report.py).
+"""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import report  # noqa: E402
+import runners  # noqa: E402
+import workloads  # noqa: E402
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(BENCH_DIR)
+WORKLOAD_ORDER = ["emc", "megaflow", "tss", "upcall", "conntrack"]
+SYSTEM_ORDER = ["testpmd", "ovs", "flowpath"]
+
+
+class Config:
+    """Knobs of one benchmark run (mode defaults, overridden by options)."""
+
+    def __init__(self, args):
+        self.quick = args.quick
+        self.rounds = args.rounds or 3
+        self.sweep_rounds = args.sweep_rounds or (1 if args.quick else 2)
+        self.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
+        self.window = args.window if args.window is not None else (1.0 if args.quick else 2.5)
+        self.start_timeout = 60
+        self.first_pass_timeout = 8.0 if args.quick else 15.0
+        self.max_settle = 6.0 if args.quick else 12.0
+        self.keep_logs = args.keep_logs
+        self.build_dir = os.path.abspath(args.build_dir)
+        self.flowpath = os.path.join(self.build_dir, "flowpath")
+        self.flowpath_ctl = os.path.join(self.build_dir, "flowpath-ctl")
+        self.systems = args.systems.split(",") if args.systems else list(SYSTEM_ORDER)
+        self.flow_points = ([1000, 10000, 100000] if args.quick
+                            else [1000, 10000, 100000, 200000, 1000000])
+        self.mask_points = [1, 16, 256] if args.quick else [1, 4, 16, 64, 128, 256]
+        self.sweep_flows_for_masks = 16384
+
+
+def log(message):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), message), flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+# --------------------------------------------------------------------------
+# Measurement
+
+
+def window_result(before, after, details):
+    """Rates and hit ratios between two samples of one system."""
+    dt = after["t"] - before["t"]
+    result = {"seconds": dt,
+              "rx_pps": (after["rx"] - before["rx"]) / dt,
+              "tx_pps": (after["tx"] - before["tx"]) / dt}
+    result["forwarded_fraction"] = (result["tx_pps"] / result["rx_pps"]) if result["rx_pps"] else None
+    if "exact_hits" in after:
+        deltas = {key: (after.get(key) or 0) - (before.get(key) or 0)
+                  for key in ("exact_hits", "cache_hits", "misses")}
+        # Per datapath pass: a recirculated packet (ct) is looked up twice.
+        lookups = sum(deltas.values())
+        result.update(deltas)
+        result["lookups"] = lookups
+        for key, rate in (("exact_hits", "exact_hit_rate"), ("cache_hits", "cache_hit_rate"),
+                          ("misses", "miss_rate")):
+            result[rate] = deltas[key] / lookups if lookups > 0 else None
+        if lookups == 0 and after["rx"] > before["rx"]:
+            result["note"] = "no cache or miss counter moved: packets were forwarded without classification"
+        result["upcalls_per_s"] = ((after.get("upcalls") or 0) - (before.get("upcalls") or 0)) / dt
+        result["installs_per_s"] = ((after.get("installed") or 0) - (before.get("installed") or 0)) / dt
+    result.update(details)
+    return result
+
+
+def settle(system, workload, config):
+    """Extended warm-up of a system's first round: lets caches fill.
+
+    Waits until the pcap went through twice and the rate over the last two
+    half-second steps agrees within 15 %, or `config.max_settle` seconds.
+    """
+    start = time.monotonic()
+    first = previous = system.sample()
+    last_rate = None
+    while time.monotonic() - start < config.max_settle:
+        time.sleep(0.5)
+        current = system.sample()
+        rate = (current["rx"] - previous["rx"]) / max(current["t"] - previous["t"], 1e-6)
+        passes = (current["rx"] - first["rx"]) / max(workload.packets, 1)
+        if passes >= 2 and last_rate and abs(rate - last_rate) <= 0.15 * max(rate, last_rate):
+            break
+        previous, last_rate = current, rate
+    return time.monotonic() - start
+
+
+def measure_window(system, config, want_details=True, workload=None):
+    """One round of one system: warm-up, then counters over a fixed window."""
+    system.resume()
+    settled = None
+    try:
+        time.sleep(config.warmup)
+        if workload is not None:
+            settled = settle(system, workload, config)
+        before = system.sample()
+        time.sleep(config.window)
+        after = system.sample()
+        details = system.details() if want_details else {}
+    finally:
+        system.pause()
+    result = window_result(before, after, details)
+    if settled is not None:
+        result["settle_seconds"] = settled
+    return result
+
+
+def first_pass_result(samples, packets):
+    """Flow-setup rate while the pcap's first pass (all misses) goes through."""
+    if len(samples) < 2:
+        return {"first_pass_note": "fewer than two samples"}
+    j = 0
+    k = next((i for i, s in enumerate(samples) if s["rx"] >= packets), len(samples) - 1)
+    note = ""
+    if k - 1 > j:
+        k -= 1  # the last sample still inside the first pass
+    else:
+        note = "first pass shorter than the sampling interval: rates are lower bounds"
+    a, b = samples[j], samples[k]
+    dt = b["t"] - a["t"]
+    if dt <= 0:
+        return {"first_pass_note": "no time between samples"}
+    if not samples[-1]["upcalls"]:
+        return {"first_pass_note": "no slow-path counter moved during the first pass: "
+                                   "no flow setups to measure"}
+    return {"setups_per_s": (b["upcalls"] - a["upcalls"]) / dt,
+            "installs_per_s_first_pass": (b["installed"] - a["installed"]) / dt,
+            "first_pass_pps": (b["rx"] - a["rx"]) / dt,
+            "first_pass_seconds_sampled": dt,
+            "first_pass_samples": k - j + 1,
+            "first_pass_note": note}
+
+
+def start_system(name, workload, config, results):
+    """Starts one system and pauses it; records why when it cannot start."""
+    entry = results.setdefault(name, {"status": "ok", "rounds": []})
+    if name == "flowpath" and not os.path.exists(config.flowpath):
+        entry.update(status="not built", message="%s does not exist" % config.flowpath)
+        return None
+    system = runners.SYSTEMS[name](config)
+    t0 = time.monotonic()
+    try:
+        system.start(workload)
+        system.pause()
+    except runners.StartFailure as failure:
+        entry.update(status=failure.status, message=failure.message)
+        system.stop()
+        log("    %s: %s: %s" % (name, failure.status, failure.message))
+        return None
+    except Exception as error:  # a broken system must not stop the whole run
+        entry.update(status="failed", message=str(error)[:300])
+        system.stop()
+        log("    %s: failed: %s" % (name, error))
+        return None
+    entry["startup_seconds"] = time.monotonic() - t0
+    return system
+
+
+def run_alternating(workload, config, rounds):
+    """Starts every system, then measures A B C, A B C, ... for `rounds` rounds."""
+    results = {}
+    systems = []
+    try:
+        for name in config.systems:
+            system = start_system(name, workload, config, results)
+            if system:
+                systems.append(system)
+        for round_index in range(rounds):
+            for system in list(systems):
+                try:
+                    result = measure_window(system, config,
+                                            workload=workload if round_index == 0 else None)
+                except Exception as error:
+                    results[system.name].update(status="failed", message="round %d: %s" % (
+                        round_index + 1, str(error)[:300]))
+                    log("    %s failed: %s" % (system.name, error))
+                    system.stop()
+                    systems.remove(system)
+                    continue
+                results[system.name]["rounds"].append(result)
+                log("    round %d %-8s %7.3f Mpps processed, %7.3f Mpps forwarded" % (
+                    round_index + 1, system.name, result["rx_pps"] / 1e6, result["tx_pps"] / 1e6))
+    finally:
+        for system in systems:
+            system.stop()
+    return results
+
+
+def run_cold_starts(workload, config, rounds):
+    """Flow-setup workload: every round starts OVS and flowpath with empty caches."""
+    results = {}
+    io_systems = []
+    try:
+        if "testpmd" in config.systems:
+            system = start_system("testpmd", workload, config, results)
+            if system:
+                io_systems.append(system)
+        for round_index in range(rounds):
+            for system in io_systems:
+                result = measure_window(system, config, workload=workload if round_index == 0 else None)
+                results[system.name]["rounds"].append(result)
+                log("    round %d %-8s %7.3f Mpps" % (round_index + 1, system.name, result["rx_pps"] / 1e6))
+            for name in config.systems:
+                if name == "testpmd" or results.get(name, {}).get("status", "ok") != "ok":
+                    continue
+                system = start_system(name, workload, config, results)
+                if not system:
+                    continue
+                try:
+                    system.resume()
+                    samples = []
+                    deadline = time.monotonic() + config.first_pass_timeout
+                    while time.monotonic() < deadline:
+                        samples.append(system.fast_sample())
+                        if samples[-1]["rx"] >= workload.packets:
+                            break
+                        time.sleep(0.02)
+                    system.pause()
+                    first = first_pass_result(samples, workload.packets)
+                    result = measure_window(system, config)
+                    result.update(first)
+                    result["first_pass_complete"] = samples[-1]["rx"] >= workload.packets
+                    results[name]["rounds"].append(result)
+                    setups = first.get("setups_per_s")
+                    log("    round %d %-8s %s slow-path misses/s (first pass), %7.3f Mpps after" % (
+                        round_index + 1, name, "%9.0f" % setups if setups is not None else "      n/a",
+                        result["rx_pps"] / 1e6))
+                except Exception as error:
+                    results[name].update(status="failed", message=str(error)[:300])
+                    log("    %s failed: %s" % (name, error))
+                finally:
+                    system.stop()
+    finally:
+        for system in io_systems:
+            system.stop()
+    return results
+
+
+# --------------------------------------------------------------------------
+# Summaries
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def summarize(system_results):
+    for entry in system_results.values():
+        rounds = entry.get("rounds", [])
+        summary = {}
+        for key in ("rx_pps", "tx_pps", "forwarded_fraction", "exact_hit_rate", "cache_hit_rate",
+                    "miss_rate", "setups_per_s", "installs_per_s_first_pass", "first_pass_pps",
+                    "upcalls_per_s"):
+            value = spread([r.get(key) for r in rounds])
+            if value:
+                summary[key] = value
+        if rounds:
+            last = rounds[-1]
+            for key in ("megaflows", "subtables", "rss_kib", "connections"):
+                if last.get(key) is not None:
+                    summary[key] = last[key]
+            notes = sorted({r.get(key) for r in rounds for key in ("first_pass_note", "note") if r.get(key)})
+            if notes:
+                summary["notes"] = notes
+        entry["summary"] = summary
+
+
+def memory_estimates(all_results):
+    """RSS delta against the emc run of the same system, per megaflow / connection."""
+    base = all_results.get("emc", {}).get("systems", {})
+    for name, per_entry, key in (("upcall", "per_megaflow", "megaflows"),
+                                 ("megaflow", "per_megaflow", "megaflows"),
+                                 ("conntrack", "per_connection", "connections")):
+        for system, entry in all_results.get(name, {}).get("systems", {}).items():
+            summary = entry.get("summary", {})
+            base_rss = base.get(system, {}).get("summary", {}).get("rss_kib")
+            count = summary.get(key)
+            if base_rss is None or summary.get("rss_kib") is None or not count:
+                continue
+            delta = (summary["rss_kib"] - base_rss) * 1024
+            summary.setdefault("memory", {})[per_entry] = {
+                "bytes": delta / count, "rss_delta_bytes": delta, "entries": count,
+                "how": "(RSS at end of %s - RSS at end of emc) / %s" % (name, key)}
+
+
+# --------------------------------------------------------------------------
+# Micro-benchmarks
+
+
+def run_micro(config):
+    """Runs every micro_* Google Benchmark executable found in the build dir."""
+    results = []
+    exes = sorted(p for p in glob.glob(os.path.join(config.build_dir, "**", "micro_*"), recursive=True)
+                  if os.path.isfile(p) and os.access(p, os.X_OK))
+    for exe in exes:
+        log("  micro-benchmark %s" % os.path.basename(exe))
+        cmd = ["taskset", "-c", "1", exe, "--benchmark_format=json",
+               "--benchmark_min_time=%s" % ("0.05" if config.quick else "0.5")]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            data = json.loads(out.stdout)
+            results.append({"executable": os.path.relpath(exe, config.build_dir),
+                            "benchmarks": data.get("benchmarks", []), "context": data.get("context", {})})
+        except (subprocess.TimeoutExpired, ValueError, OSError) as error:
+            results.append({"executable": os.path.relpath(exe, config.build_dir), "error": str(error)[:300]})
+    return results
+
+
+# --------------------------------------------------------------------------
+
+
+def machine_info(config):
+    def cmd(args):
+        try:
+            return subprocess.run(args, capture_output=True, text=True, timeout=10).stdout.strip()
+        except OSError:
+            return ""
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "ovs": cmd(["ovs-vsctl", "--version"]).splitlines()[0:1],
+            "dpdk": cmd(["dpkg-query", "-W", "-f=${Version}", "dpdk"]),
+            "flowpath_commit": cmd(["git", "-C", REPO_DIR, "rev-parse", "--short", "HEAD"]),
+            "flowpath_dirty": bool(cmd(["git", "-C", REPO_DIR, "status", "--porcelain", "--", "src", "include"])),
+            "flowpath_binary": config.flowpath, "loadavg_start": loadavg()}
+
+
+def plan(config, only):
+    """(name, kind, params, group, x) for every workload of this run."""
+    items = []
+    for kind in WORKLOAD_ORDER:
+        items.append((kind, kind, workloads.default_params(kind), "workload", None))
+    for flows in config.flow_points:
+        params = dict(workloads.default_params("megaflow"), flows=flows)
+        items.append(("flows-%d" % flows, "megaflow", params, "flows", flows))
+    for masks in config.mask_points:
+        params = dict(workloads.default_params("tss"), masks=masks, flows=config.sweep_flows_for_masks)
+        items.append(("masks-%d" % masks, "tss", params, "masks", masks))
+    if only:
+        wanted = only.split(",")
+        items = [i for i in items if i[0] in wanted or i[3] in wanted or
+                 (i[3] != "workload" and "sweeps" in wanted)]
+        if not items:
+            raise SystemExit("--only: nothing matches %s (workloads: %s, flows, masks, sweeps)"
+                             % (only, ", ".join(WORKLOAD_ORDER)))
+    return items
+
+
+def _terminate(signum, _frame):
+    # Turns SIGTERM/SIGHUP into an exception so every `finally` stops its systems.
+    raise SystemExit("stopped by signal %d" % signum)
+
+
+def main():
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short windows, fewer sweep points (< 5 min)")
+    parser.add_argument("--only", help="comma list of workloads (emc, megaflow, tss, upcall, conntrack), "
+                        "sweep points (flows-1000, masks-16), or flows / masks / sweeps")
+    parser.add_argument("--rounds", type=int, help="rounds per workload (default 3)")
+    parser.add_argument("--sweep-rounds", type=int, help="rounds per sweep point (quick 1, full 2)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up before each window")
+    parser.add_argument("--window", type=float, help="seconds of each measurement window")
+    parser.add_argument("--systems", help="comma list among testpmd,ovs,flowpath")
+    parser.add_argument("--build-dir", default=os.path.join(REPO_DIR, "build"),
+                        help="build directory with flowpath, flowpath-ctl and micro_* (default build/)")
+    parser.add_argument("--out", help="results directory (default bench/results/<date>)")
+    parser.add_argument("--no-micro", action="store_true", help="skip the micro_* benchmarks")
+    parser.add_argument("--keep-logs", action="store_true", help="keep OVS/flowpath run directories")
+    args = parser.parse_args()
+    config = Config(args)
+
+    items = plan(config, args.only)  # before anything is written: --only may be wrong
+    started = time.monotonic()
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
+    out_dir = os.path.abspath(args.out or os.path.join(BENCH_DIR, "results", stamp))
+    os.makedirs(out_dir, exist_ok=True)
+    work_dir = os.path.join(BENCH_DIR, "work")
+    info = machine_info(config)
+    info.update(mode="quick" if config.quick else "full", rounds=config.rounds,
+                sweep_rounds=config.sweep_rounds, warmup_s=config.warmup, window_s=config.window,
+                systems=config.systems, date=stamp, command=" ".join(sys.argv[1:]))
+    log("results in %s (load average %.2f)" % (out_dir, info["loadavg_start"]))
+
+    runners.cleanup_stale()
+    all_results = {}
+    for name, kind, params, group, x in items:
+        workload = workloads.generate(work_dir, name, kind, params, log=log)
+        rounds = config.rounds if group == "workload" else config.sweep_rounds
+        log("%s: %d packets, %d flows, %d rounds" % (name, workload.packets, workload.flows, rounds))
+        load_before = loadavg()
+        if kind == "upcall":
+            systems = run_cold_starts(workload, config, rounds)
+        else:
+            systems = run_alternating(workload, config, rounds)
+        summarize(systems)
+        all_results[name] = {"group": group, "x": x, "workload": {
+            "kind": kind, "params": params, "packets": workload.packets, "flows": workload.flows,
+            "description": workload.notes, "rules": os.path.relpath(workload.rules, REPO_DIR),
+            "pcap": os.path.relpath(workload.pcap, REPO_DIR)},
+            "loadavg_before": load_before, "systems": systems}
+    memory_estimates(all_results)
+
+    micro = [] if args.no_micro else run_micro(config)
+    info["wall_seconds"] = time.monotonic() - started
+    info["loadavg_end"] = loadavg()
+    results = {"meta": info, "results": all_results, "micro": micro}
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    report.write(out_dir, results)
+    latest = os.path.join(BENCH_DIR, "results", "latest")
+    if not args.out:
+        try:
+            if os.path.islink(latest):
+                os.unlink(latest)
+            os.symlink(stamp, latest)
+        except OSError:
+            pass
+    with open(os.path.join(out_dir, "report.md")) as f:
+        text = f.read()
+    if "## Summary" in text:
+        print("\n" + text.split("## Summary", 1)[1].split("![", 1)[0].strip() + "\n")
+    log("done in %.0f s: %s" % (info["wall_seconds"], os.path.join(out_dir, "report.md")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+"""Writes report.md and the PNG plots of one benchmark run from results.json data."""
+
+import os
+
+SYSTEMS = [("testpmd", "testpmd io"), ("ovs", "OVS-DPDK"), ("flowpath", "flowpath")]
+COLORS = {"testpmd": "#9e9e9e", "ovs": "#1f77b4", "flowpath": "#d62728"}
+
+
+def _mpps(value):
+    return "%.2f" % (value / 1e6) if value is not None else "–"
+
+
+def _spread_mpps(spread):
+    if not spread:
+        return "–"
+    if spread["n"] == 1:
+        return _mpps(spread["median"])
+    return "%s (%s–%s)" % (_mpps(spread["median"]), _mpps(spread["min"]), _mpps(spread["max"]))
+
+
+def _spread_k(spread):
+    if not spread:
+        return "–"
+    text = "%.0fk" % (spread["median"] / 1e3)
+    if spread["n"] > 1:
+        text += " (%.0fk–%.0fk)" % (spread["min"] / 1e3, spread["max"] / 1e3)
+    return text
+
+
+def _pct(spread):
+    if not spread or spread.get("median") is None:
+        return "–"
+    return "%.1f%%" % (100 * spread["median"])
+
+
+def _ratio(a, b):
+    if not a or not b or not b.get("median"):
+        return "–"
+    return "%.2f×" % (a["median"] / b["median"])
+
+
+NO_CLASSIFY = "no cache or miss counter moved"
+FOOTNOTES = [
+    "† flowpath moved none of its cache or miss counters: it forwarded without classifying "
+    "(e.g. a fixed port map), so its ratio compares a port-to-port forwarder with OVS's whole pipeline.",
+    "‡ flowpath and OVS forwarded different shares of the processed packets: they did not apply "
+    "the rules alike, so the rates are not comparable yet.",
+]
+
+
+def _flags(system, systems):
+    """† / ‡ marks of a flowpath cell (see FOOTNOTES)."""
+    if system != "flowpath":
+        return ""
+    summary = (systems.get("flowpath") or {}).get("summary", {})
+    marks = ""
+    if any(NO_CLASSIFY in note for note in summary.get("notes", [])):
+        marks += " †"
+    mine = summary.get("forwarded_fraction")
+    theirs = (systems.get("ovs") or {}).get("summary", {}).get("forwarded_fraction")
+    if mine and theirs and abs(mine["median"] - theirs["median"]) > 0.01:
+        marks += " ‡"
+    return marks
+
+
+def _status_cell(entry):
+    if not entry:
+        return "not run"
+    status = entry.get("status", "ok")
+    if status != "ok" and not entry.get("rounds"):
+        return status
+    return None
+
+
+def _headline_metrics(result):
+    """(metric key, unit label, formatter) rows of the summary table for one workload."""
+    if result["workload"]["kind"] == "upcall":
+        return [("setups_per_s", "slow-path misses/s, 1st pass", _spread_k),
+                ("installs_per_s_first_pass", "megaflow installs/s, 1st pass", _spread_k),
+                ("rx_pps", "Mpps after 1st pass", _spread_mpps)]
+    return [("rx_pps", "Mpps", _spread_mpps)]
+
+
+def _summary_table(results, names):
+    lines = ["| workload | metric | testpmd io | OVS-DPDK | flowpath | flowpath / OVS | flowpath / testpmd |",
+             "|---|---|---|---|---|---|---|"]
+    for name, key, unit, fmt in [(n,) + m for n in names for m in _headline_metrics(results[n])]:
+        result = results[name]
+        cells = []
+        spreads = {}
+        for system, _label in SYSTEMS:
+            entry = result["systems"].get(system)
+            status = _status_cell(entry)
+            spread = entry.get("summary", {}).get(key) if entry else None
+            if system == "testpmd" and key != "rx_pps":
+                spread = None
+                status = "n/a (no classification)" if entry and not status else status
+            spreads[system] = spread
+            if not status and not spread:
+                status = "n/a"
+            cells.append((status or fmt(spread)) + (_flags(system, result["systems"]) if spread else ""))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            name, unit, cells[0], cells[1], cells[2],
+            _ratio(spreads["flowpath"], spreads["ovs"]), _ratio(spreads["flowpath"], spreads["testpmd"])))
+    return lines
+
+
+def _detail_table(result):
+    lines = ["| system | status | processed Mpps | forwarded Mpps | forwarded | exact-cache hits "
+             "| megaflow hits | misses | megaflows | subtables | RSS MiB | conns |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for system, label in SYSTEMS:
+        entry = result["systems"].get(system)
+        if not entry:
+            continue
+        s = entry.get("summary", {})
+        status = entry.get("status", "ok")
+        if entry.get("message"):
+            notes.append("- %s: **%s** — `%s`" % (label, status, entry["message"].replace("`", "'")))
+        rss = s.get("rss_kib")
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label, status, _spread_mpps(s.get("rx_pps")), _spread_mpps(s.get("tx_pps")),
+            _pct(s.get("forwarded_fraction")), _pct(s.get("exact_hit_rate")),
+            _pct(s.get("cache_hit_rate")), _pct(s.get("miss_rate")),
+            s.get("megaflows", "–") if s.get("megaflows") is not None else "–",
+            s.get("subtables", "–") if s.get("subtables") is not None else "–",
+            "%.0f" % (rss / 1024) if rss else "–",
+            s.get("connections") if s.get("connections") is not None else "–"))
+        for key, memory in sorted(s.get("memory", {}).items()):
+            notes.append("- %s: memory %s ≈ %.0f bytes (%s: %.1f MiB over %d entries)" % (
+                label, key.replace("_", " "), memory["bytes"], memory["how"],
+                memory["rss_delta_bytes"] / 2**20, memory["entries"]))
+        if "setups_per_s" in s:
+            notes.append("- %s: first pass: %s flow setups/s (misses handled), %s installs/s, "
+                         "%s Mpps while setting up; steady Mpps above is after the first pass." % (
+                             label, _spread_k(s.get("setups_per_s")),
+                             _spread_k(s.get("installs_per_s_first_pass")),
+                             _spread_mpps(s.get("first_pass_pps"))))
+        for note in s.get("notes", []):
+            notes.append("- %s: %s" % (label, note))
+    return lines + [""] + notes
+
+
+def _sweep_table(results, group, label):
+    points = sorted((r["x"], name) for name, r in results.items() if r["group"] == group)
+    if not points:
+        return []
+    lines = ["| %s | testpmd io Mpps | OVS-DPDK Mpps | flowpath Mpps | flowpath / OVS | OVS megaflows / subtables "
+             "| flowpath megaflows / subtables |" % label, "|---|---|---|---|---|---|---|"]
+    for x, name in points:
+        cells = []
+        spreads = {}
+        extra = {}
+        for system, _l in SYSTEMS:
+            entry = results[name]["systems"].get(system)
+            status = _status_cell(entry)
+            spread = entry.get("summary", {}).get("rx_pps") if entry else None
+            spreads[system] = spread
+            cells.append((status or _spread_mpps(spread))
+                         + (_flags(system, results[name]["systems"]) if spread else ""))
+            s = entry.get("summary", {}) if entry else {}
+            extra[system] = "%s / %s" % (s.get("megaflows", "–"), s.get("subtables", "–"))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            "{:,}".format(x), cells[0], cells[1], cells[2], _ratio(spreads["flowpath"], spreads["ovs"]),
+            extra["ovs"], extra["flowpath"]))
+    return lines
+
+
+def _micro_section(micro):
+    if not micro:
+        return ["No `micro_*` executables were found in the build directory (or `--no-micro`)."]
+    lines = ["| executable | benchmark | time / iteration | items/s | counters |", "|---|---|---|---|---|"]
+    skip = {"name", "run_name", "run_type", "repetitions", "repetition_index", "threads", "iterations",
+            "real_time", "cpu_time", "time_unit", "items_per_second", "bytes_per_second", "family_index",
+            "per_family_instance_index", "aggregate_name", "aggregate_unit", "label"}
+    for exe in micro:
+        if "error" in exe:
+            lines.append("| %s | – | error: %s | | |" % (exe["executable"], exe["error"]))
+            continue
+        for bench in exe["benchmarks"]:
+            counters = ", ".join("%s=%.4g" % (k, v) for k, v in bench.items()
+                                 if k not in skip and isinstance(v, (int, float)))
+            items = bench.get("items_per_second")
+            lines.append("| %s | %s | %.1f %s (cpu %.1f) | %s | %s |" % (
+                exe["executable"], bench.get("name"), bench.get("real_time", 0), bench.get("time_unit", ""),
+                bench.get("cpu_time", 0), "%.3g" % items if items else "–", counters or "–"))
+    return lines
+
+
+def write(out_dir, data):
+    meta, results = data["meta"], data["results"]
+    plots = make_plots(out_dir, results)
+    workload_names = [n for n, r in results.items() if r["group"] == "workload"]
+    md = ["# flowpath benchmark — %s (%s mode)" % (meta["date"], meta["mode"]), ""]
+    md.append("flowpath `%s`%s vs Open vSwitch %s (DPDK %s) vs `dpdk-testpmd` io forwarding. "
+              "One worker on lcore 1, main thread on lcore 0, `net_pcap` rx (infinite_rx) → `net_null` tx, "
+              "64-byte frames. %d rounds per workload (%d per sweep point), systems alternating "
+              "A B C A B C; %.1f s warm-up, %.1f s window. CPU: %s, %d cores, kernel %s. "
+              "Load average %.2f at start, %.2f at end. Wall time %.0f s." % (
+                  meta.get("flowpath_commit"), " (with uncommitted changes)" if meta.get("flowpath_dirty") else "",
+                  (meta.get("ovs") or ["?"])[0].split()[-1] if meta.get("ovs") else "?", meta.get("dpdk"),
+                  meta["rounds"], meta["sweep_rounds"], meta["warmup_s"], meta["window_s"], meta["cpu"],
+                  meta["cores"], meta["kernel"], meta["loadavg_start"], meta.get("loadavg_end", 0),
+                  meta.get("wall_seconds", 0)))
+    md.append("")
+    md.append("flowpath binary: `%s`." % meta.get("flowpath_binary"))
+    md.append("")
+    if meta.get("loadavg_start", 0) > 1.0:
+        md.append("**Load average %.2f at start: other work shared the two cores; expect noise.**"
+                  % meta["loadavg_start"])
+        md.append("")
+    md.append("Cells are median (min–max) over rounds. *Processed* = packets taken from p0 per second "
+              "(the rate the worker sustains: the pcap never runs dry); *forwarded* = packets sent on p1. "
+              "A forwarded share that differs between OVS and flowpath means they did not apply the "
+              "rules alike. See bench/README.md for how to read this and for the caveats of this machine.")
+    md.append("")
+    if workload_names:
+        md += ["## Summary", ""] + _summary_table(results, workload_names) + [""]
+        md += [line for note in FOOTNOTES if note[0] in "\n".join(md) for line in (note, "")]
+        if "workloads.png" in plots:
+            md += ["![throughput per workload](workloads.png)", ""]
+    for name in workload_names:
+        result = results[name]
+        w = result["workload"]
+        md += ["## %s — %s" % (name, w["description"]), "",
+               "%d packets in the pcap, %d %s; rules `%s`, load average before %.2f." % (
+                   w["packets"], w["flows"], "connections" if w["kind"] == "conntrack" else "flows",
+                   w["rules"], result.get("loadavg_before", 0)), ""]
+        md += _detail_table(result) + [""]
+    for group, label, plot in (("flows", "flows", "sweep_flows.png"), ("masks", "masks (prefix pairs)",
+                                                                       "sweep_masks.png")):
+        table = _sweep_table(results, group, label)
+        if table:
+            title = ("pps vs number of flows (megaflow ACL)" if group == "flows"
+                     else "pps vs number of masks (tss rules, %s flows)" % "{:,}".format(
+                         next(r for r in results.values() if r["group"] == "masks")["workload"]["flows"]))
+            md += ["## Sweep: %s" % title, ""] + table + [""]
+            md += [line for note in FOOTNOTES if note[0] in "\n".join(table) for line in (note, "")]
+            if plot in plots:
+                md += ["![%s](%s)" % (title, plot), ""]
+    md += ["## Micro-benchmarks", ""] + _micro_section(data.get("micro")) + [""]
+    with open(os.path.join(out_dir, "report.md"), "w") as f:
+        f.write("\n".join(md))
+
+
+# --------------------------------------------------------------------------
+# Plots
+
+
+def make_plots(out_dir, results):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    made = []
+    names = [n for n, r in results.items() if r["group"] == "workload"]
+    if names:
+        _workload_plot(plt, out_dir, results, names)
+        made.append("workloads.png")
+    for group, xlabel, filename, title in (
+            ("flows", "distinct flows (5-tuples) in the pcap", "sweep_flows.png",
+             "Throughput vs number of flows (megaflow ACL, 64-byte frames)"),
+            ("masks", "distinct prefix-length pairs in the rules (masks)", "sweep_masks.png",
+             "Throughput vs number of masks (tuple-space rules, 64-byte frames)")):
+        if any(r["group"] == group for r in results.values()):
+            _sweep_plot(plt, out_dir, results, group, xlabel, filename, title)
+            made.append(filename)
+    return made
+
+
+def _workload_plot(plt, out_dir, results, names):
+    steady = names
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [3.2, 1]})
+    ax = axes[0]
+    width = 0.26
+    for i, (system, label) in enumerate(SYSTEMS):
+        for j, name in enumerate(steady):
+            entry = results[name]["systems"].get(system, {})
+            spread = entry.get("summary", {}).get("rx_pps")
+            x = j + (i - 1) * width
+            if not spread:
+                # x in data units, y in axes units: stays inside whatever the y range is.
+                ax.text(x, 0.02, entry.get("status", "not run"), rotation=90, transform=ax.get_xaxis_transform(),
+                        ha="center", va="bottom", fontsize=8, color=COLORS[system])
+                continue
+            hatch = "//" if _flags(system, results[name]["systems"]).strip() else None
+            ax.bar(x, spread["median"] / 1e6, width, color=COLORS[system], hatch=hatch, edgecolor="white",
+                   label=label if j == next((k for k, n in enumerate(steady)
+                                             if results[n]["systems"].get(system, {}).get("summary", {})
+                                             .get("rx_pps")), -1) else None,
+                   yerr=[[(spread["median"] - spread["min"]) / 1e6], [(spread["max"] - spread["median"]) / 1e6]],
+                   capsize=2, ecolor="#444")
+            ax.text(x, spread["max"] / 1e6 * 1.08, "%.2f" % (spread["median"] / 1e6), ha="center",
+                    va="bottom", fontsize=7, rotation=90)
+    ax.set_yscale("log")
+    lows = [results[n]["systems"].get(s, {}).get("summary", {}).get("rx_pps", {}).get("min")
+            for n in steady for s, _l in SYSTEMS]
+    lows = [v / 1e6 for v in lows if v]
+    ax.set_ylim(min(lows + [1.0]) / 4, 300)
+    ax.set_xticks(range(len(steady)))
+    ax.set_xticklabels([n + (" (after 1st pass)" if results[n]["workload"]["kind"] == "upcall" else "")
+                        for n in steady], fontsize=9)
+    ax.set_ylabel("processed packets (Mpps, log scale)")
+    hatched = any(_flags("flowpath", results[n]["systems"]).strip() for n in steady)
+    ax.set_title("Throughput per workload, one worker core (median, whiskers = min–max)"
+                 + ("\nhatched: flowpath did not classify or forwarded a different share than OVS"
+                    if hatched else ""), fontsize=10)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize=9)
+
+    ax = axes[1]
+    upcall = next((n for n in names if results[n]["workload"]["kind"] == "upcall"), None)
+    ax.set_title("Flow setups (upcall workload)")
+    ax.set_ylabel("misses handled per second, first pass (thousands)")
+    if upcall:
+        for i, (system, label) in enumerate(SYSTEMS[1:]):
+            entry = results[upcall]["systems"].get(system, {})
+            spread = entry.get("summary", {}).get("setups_per_s")
+            if not spread:
+                status = entry.get("status", "not run")
+                ax.text(i, 0, "n/a:\nno slow-path\ncounters" if status == "ok" else status.replace(" ", "\n"),
+                        ha="center", va="bottom", fontsize=8, color=COLORS[system])
+                continue
+            ax.bar(i, spread["median"] / 1e3, 0.6, color=COLORS[system],
+                   yerr=[[(spread["median"] - spread["min"]) / 1e3], [(spread["max"] - spread["median"]) / 1e3]],
+                   capsize=3, ecolor="#444")
+            ax.text(i, spread["max"] / 1e3 * 1.02, "%.0fk" % (spread["median"] / 1e3), ha="center",
+                    va="bottom", fontsize=8)
+        ax.set_xticks([0, 1])
+        ax.set_xticklabels([label for _s, label in SYSTEMS[1:]])
+        ax.margins(y=0.15)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "workloads.png"), dpi=110)
+    plt.close(fig)
+
+
+def _sweep_plot(plt, out_dir, results, group, xlabel, filename, title):
+    points = sorted((r["x"], name) for name, r in results.items() if r["group"] == group)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for system, label in SYSTEMS:
+        xs, ys, lo, hi = [], [], [], []
+        for x, name in points:
+            spread = results[name]["systems"].get(system, {}).get("summary", {}).get("rx_pps")
+            if spread:
+                xs.append(x)
+                ys.append(spread["median"] / 1e6)
+                lo.append((spread["median"] - spread["min"]) / 1e6)
+                hi.append((spread["max"] - spread["median"]) / 1e6)
+        if xs:
+            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color=COLORS[system], label=label)
+            for x, y in zip(xs, ys):
+                ax.annotate("%.2f" % y, (x, y), textcoords="offset points", ha="center",
+                            xytext=(0, -13 if system == "flowpath" else 6), fontsize=7, color=COLORS[system])
+    ax.set_xscale("log", base=2 if group == "masks" else 10)
+    ax.set_xticks([x for x, _n in points])
+    ax.set_xticklabels(["{:,}".format(x) for x, _n in points])
+    ax.minorticks_off()
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("processed packets (Mpps, log scale)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(which="both", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, filename), dpi=110)
+    plt.close(fig)
