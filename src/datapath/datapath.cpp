@@ -62,7 +62,6 @@ Datapath::Datapath(const Config& config)
         }
     }
     const size_t workers = lcores_.worker_lcores.size();
-    if (lcores_.main_lcore != rte_get_main_lcore()) lcores_.main_lcore = rte_get_main_lcore();
 
     for (unsigned i = 0; i < config_.ports.size(); ++i) {
         ports_.push_back(std::make_unique<Port>(config_.ports[i], i));

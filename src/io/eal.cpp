@@ -21,8 +21,7 @@ constexpr const char* kDefaultEal = "--no-huge --no-shconf -m 1024 --no-pci";
 
 bool names_lcores(const std::vector<std::string>& words) {
     return std::any_of(words.begin(), words.end(), [](const std::string& w) {
-        return w == "-l" || w.starts_with("-l") || w == "-c" || w.starts_with("--lcores") ||
-               w.starts_with("-c");
+        return w.starts_with("-l") || w.starts_with("-c") || w.starts_with("--lcores");
     });
 }
 

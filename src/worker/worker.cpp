@@ -46,6 +46,7 @@ void Worker::process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned c
     in.rx_packets.add(count);
     in.rx_bytes.add(bytes);
     counters_.packets.add(count);
+    counters_.misses.add(count);  // every packet is classified until the caches land
 
     const uint32_t in_port = rxq.port_index + 1u;  // OpenFlow numbering
     for (unsigned i = 0; i < count && i < 2; ++i) rte_prefetch0(rte_pktmbuf_mtod(packets[i], void*));
@@ -64,7 +65,6 @@ void Worker::process_packet(uint32_t in_port, rte_mbuf* packet) {
     FlowKey key;
     PacketLayout layout;
     parse_flow_key(rte_pktmbuf_mtod(packet, const uint8_t*), rte_pktmbuf_data_len(packet), in_port, key, layout);
-    counters_.misses.add(1);  // every packet is classified until the caches land
     translate(*plan_.rules, key, translation_);
     const uint32_t length = rte_pktmbuf_pkt_len(packet);
     for (unsigned r = 0; r < translation_.matched_count; ++r) {

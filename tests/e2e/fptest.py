@@ -1,6 +1,6 @@
 """Helpers for end-to-end tests: run the real flowpath binary on pcap ports
-and read what it sent. Pure standard library, so the tests start fast; scapy
-only builds packets."""
+and read what it sent (pcaps through tests/diff/pcapfile.py). Standard
+library only, so the tests start fast; scapy only builds packets."""
 
 import json
 import os
@@ -11,45 +11,8 @@ import sys
 import tempfile
 import time
 
-PCAP_MAGIC = 0xA1B2C3D4
-
-
-def write_pcap(path, frames):
-    """Writes frames (bytes) as a classic pcap, microsecond timestamps."""
-    with open(path, "wb") as out:
-        out.write(struct.pack("<IHHiIII", PCAP_MAGIC, 2, 4, 0, 0, 65535, 1))
-        for i, frame in enumerate(frames):
-            out.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(frame), len(frame)))
-            out.write(frame)
-
-
-def read_pcap(path):
-    """Returns the frames of a pcap file; raises ValueError if the file is
-    truncated or malformed (a complete file is part of every check)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        raise ValueError(f"{path}: no pcap header ({len(data)} bytes)")
-    magic = struct.unpack("<I", data[:4])[0]
-    if magic in (0xA1B2C3D4, 0xA1B23C4D):
-        endian = "<"
-    elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
-        endian = ">"
-    else:
-        raise ValueError(f"{path}: bad pcap magic {magic:#x}")
-    frames = []
-    offset = 24
-    while offset < len(data):
-        if offset + 16 > len(data):
-            raise ValueError(f"{path}: truncated record header at byte {offset}")
-        _, _, captured, _ = struct.unpack(endian + "IIII", data[offset:offset + 16])
-        offset += 16
-        if offset + captured > len(data):
-            raise ValueError(f"{path}: truncated record at byte {offset}")
-        frames.append(data[offset:offset + captured])
-        offset += captured
-    return frames
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diff"))
+from pcapfile import read_pcap, write_pcap  # noqa: E402,F401  (re-exported for the tests)
 
 def udp_frames(count, flows=64, size=64, seed=1):
     """`count` distinct UDP frames spread over `flows` flows; each frame
