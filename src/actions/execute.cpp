@@ -291,24 +291,21 @@ bool set_port(PacketBuffer& pkt, const PacketLayout& layout, uint8_t proto, uint
               const uint8_t* value) {
     if (!(layout.flags & kLayoutL4)) return false;
     const Transport l4 = transport(pkt, layout);
+    const uint32_t min_len = proto == kProtoTcp ? kTcpHeaderLen : proto == kProtoUdp ? kUdpHeaderLen : kSctpHeaderLen;
+    if (l4.size < min_len) return false;
     uint8_t* port = l4.p + offset;
+    if (std::memcmp(port, value, 2) == 0) return true;
     switch (proto) {
     case kProtoTcp: {
-        if (l4.size < kTcpHeaderLen) return false;
         const uint32_t header_len = (l4.p[12] >> 4) * 4u;
         if (header_len < kTcpHeaderLen || header_len > l4.size) return false;
-        if (std::memcmp(port, value, 2) == 0) return true;
         update_checksum(l4.p + kTcpChecksum, port, value, 2);
         break;
     }
     case kProtoUdp:
-        if (l4.size < kUdpHeaderLen) return false;
-        if (std::memcmp(port, value, 2) == 0) return true;
         update_udp_checksum(l4.p + kUdpChecksum, port, value, 2);
         break;
     case kProtoSctp: {
-        if (l4.size < kSctpHeaderLen) return false;
-        if (std::memcmp(port, value, 2) == 0) return true;
         // CRC32c is linear: CRC(old) ^ CRC(new) over equal lengths is the
         // CRC register (from 0) of old ^ new, which is zero but for the port.
         // OVS keeps old field ^ CRC(old) ^ CRC(new), so a wrong CRC stays

@@ -152,8 +152,8 @@ std::vector<Checksum> checksums(const Frame& frame) {
         for (uint32_t pos = layout.l3_offset + 40, proto = l3[6]; pos < layout.l4_offset;) {
             const uint8_t* ext = frame.data() + pos;
             if (proto == 43 && ext[3] != 0) return out;
-            proto = ext[0];
             pos += proto == 51 ? (ext[1] + 2u) * 4 : (ext[1] + 1u) * 8;
+            proto = ext[0];
         }
     }
     switch (key.nw_proto) {
@@ -229,10 +229,13 @@ const std::vector<OvsVector>& ovs_vectors() {
     return vectors;
 }
 
-class OvsVectorTest : public ::testing::TestWithParam<unsigned> {};
+class OvsVectorTest : public ::testing::TestWithParam<unsigned> {
+protected:
+    void SetUp() override { set_vlan_limit(GetParam()); }
+    void TearDown() override { set_vlan_limit(2); }
+};
 
 TEST_P(OvsVectorTest, MatchesOpenVSwitch) {
-    set_vlan_limit(GetParam());
     for (const OvsVector& v : ovs_vectors()) {
         SCOPED_TRACE(std::string(v.name) + " [" + v.rule + "]");
         TestPacket packet(from_hex(v.input));
@@ -246,7 +249,6 @@ TEST_P(OvsVectorTest, MatchesOpenVSwitch) {
             for (size_t i = 0; i < frames.size(); ++i) EXPECT_EQ(to_hex(sent.at(port)[i]), to_hex(frames[i]));
         }
     }
-    set_vlan_limit(2);
 }
 
 // OVS ran with its default vlan-limit of 1; the bytes must not depend on it.
@@ -265,9 +267,9 @@ std::vector<std::pair<std::string, Frame>> sample_frames() {
     o4.tos = 0xa7;
     Ipv6Opts o6;
     o6.traffic_class = 0x5b;
+    o6.label = 0x9abcd;
     Ipv4Opts with_options;
     with_options.options = Bytes{1, 1, 1, 0};
-    o6.label = 0x9abcd;
     const std::vector<std::pair<std::string, Bytes>> frames = {
         {"ipv4 tcp", eth(0x0800) + ipv4(6, tcp(1000, 80, 0x18) + kPayload, o4)},
         {"ipv4 tcp options", eth(0x0800) + ipv4(6, tcp(1, 2, 0x02, 7) + kPayload, with_options)},
