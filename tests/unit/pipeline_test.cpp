@@ -270,6 +270,30 @@ TEST(Translate, ArpChangesNeedNonZeroOpcode) {
     EXPECT_EQ(t.actions, (ActionList{Action::set(SetField::kArpSpa, &spa), Action::output(2)}));
 }
 
+TEST(Translate, NdSetFieldNeedsNdAtThatPoint) {
+    FlowKey ns{};
+    ns.in_port = 1;
+    ns.dl_type = htons(0x86dd);
+    ns.nw_proto = 58;
+    ns.tp_src = htons(135);
+    uint8_t target[16] = {0xff, 0x02};
+    target[15] = 1;
+    const uint8_t code = 3;
+    RuleSet code_first(kPorts);
+    code_first.add(rule(0, 1, {Action::set(SetField::kIcmpv6Code, &code), Action::set(SetField::kNdTarget, target),
+                               Action::output(2)}));
+    Translation t;
+    translate(code_first, ns, t);  // no longer ND when the target is set: ignored
+    EXPECT_EQ(t.actions, (ActionList{Action::set(SetField::kIcmpv6Type, "\x87"),
+                                     Action::set(SetField::kIcmpv6Code, &code), Action::output(2)}));
+    RuleSet target_first(kPorts);
+    target_first.add(rule(0, 1, {Action::set(SetField::kNdTarget, target), Action::set(SetField::kIcmpv6Code, &code),
+                                 Action::output(2)}));
+    translate(target_first, ns, t);  // set while ND, committed although the code changes after
+    EXPECT_EQ(t.actions, (ActionList{Action::set(SetField::kNdTarget, target), Action::set(SetField::kIcmpv6Type, "\x87"),
+                                     Action::set(SetField::kIcmpv6Code, &code), Action::output(2)}));
+}
+
 TEST(Translate, ResubmitLoopIsTooDeep) {
     RuleSet rules(kPorts);
     rules.add(rule(0, 1, {Action::output(2), Action::resubmit(kResubmitSamePort, 0)}));
