@@ -181,15 +181,15 @@ class OvsOracle:
             self._wait_socket(f"{d}/vswitchd.ctl", self.vswitchd, "ovs-vswitchd")
             self.ctl = Unixctl(f"{d}/vswitchd.ctl")
             self._ctl("version")
-            # Exact-match datapath flows only: the oracle is Open vSwitch's
-            # translation of each packet, not its megaflow wildcarding (which
-            # lets a packet reuse an entry installed for another packet whose
-            # translation depended on bits the entry does not match on).
-            self._ctl("upcall/disable-megaflows")
             self._vsctl("add-br", BRIDGE, "--", "set", "bridge", BRIDGE,
                         "datapath_type=netdev", "fail_mode=secure",
                         "protocols=OpenFlow10,OpenFlow13")
             self._ofctl("del-flows", BRIDGE)
+            # Exact-match datapath flows only: the oracle is Open vSwitch's
+            # translation of each packet, not its megaflow wildcarding (which
+            # lets a packet reuse an entry installed for another packet whose
+            # translation depended on bits the entry does not match on).
+            self._ctl("upcall/disable-megaflows")  # registered once the bridge's datapath exists
         except BaseException:
             self.stop()
             raise
