@@ -66,6 +66,13 @@ enum class SetField : uint8_t {
     kNdTarget,    ///< 16 bytes
     kNdSll,       ///< 6 bytes (ND source link-layer address option)
     kNdTll,       ///< 6 bytes (ND target link-layer address option)
+    /// 2 bytes, network order: the whole outer TCI as `set_field:V->vlan_tci`
+    /// gives it, Open vSwitch style (0x1000 is the present bit, not DEI).
+    /// Only rule actions hold it: the translator turns it into pops, pushes
+    /// and kVlanVid/kVlanPcp (a value without 0x1000 removes the tags, one
+    /// with it on an untagged packet pushes one). Last, so that the numbers
+    /// of the others stay put.
+    kVlanTci,
 };
 
 /// Bytes of Action::value a SetField uses.
@@ -77,7 +84,7 @@ constexpr unsigned set_field_width(SetField field) {
     case SetField::kIpv6Src: case SetField::kIpv6Dst: case SetField::kNdTarget: return 16;
     case SetField::kIpv4Src: case SetField::kIpv4Dst: case SetField::kArpSpa:
     case SetField::kArpTpa: case SetField::kIpv6Label: return 4;
-    case SetField::kVlanVid: case SetField::kTcpSrc: case SetField::kTcpDst:
+    case SetField::kVlanVid: case SetField::kVlanTci: case SetField::kTcpSrc: case SetField::kTcpDst:
     case SetField::kUdpSrc: case SetField::kUdpDst: case SetField::kSctpSrc:
     case SetField::kSctpDst: case SetField::kArpOp: return 2;
     default: return 1;

@@ -59,6 +59,9 @@ struct PacketBuffer {
 ///  - kVlanVid/kVlanPcp: the outer tag, if there is one (else no-op): VID
 ///    (value & 0xfff) or PCP is replaced, the other kept, DEI cleared, TPID
 ///    kept (OVS pops the tag and pushes a new one).
+///  - kVlanTci (never emitted by the translator, which turns it into pops,
+///    pushes and the two above): with the 0x1000 present bit in the value,
+///    the outer tag's PCP and VID from the value, DEI cleared; else no-op.
 ///  - IPv4/IPv6 fields, kNwTos/kNwEcn/kNwTtl: only on a valid IP header
 ///    (kLayoutL3) and, for IPv4, a nonzero protocol (OVS commits no IP
 ///    change when nw_proto is 0). IPv4 header checksum updated. Address

@@ -426,6 +426,11 @@ bool set_field(PacketBuffer& pkt, const PacketLayout& layout, SetField field, co
         return set_vlan_tci(pkt, layout, 0xe000, static_cast<uint16_t>(load_be16(value) & 0x0fff));
     case SetField::kVlanPcp:
         return set_vlan_tci(pkt, layout, 0x0fff, static_cast<uint16_t>((value[0] & 7) << 13));
+    case SetField::kVlanTci:
+        // The translator resolves pushes and pops; here only a present tag
+        // can be rewritten in place (PCP and VID, DEI cleared).
+        if (!(load_be16(value) & 0x1000)) return false;
+        return set_vlan_tci(pkt, layout, 0, static_cast<uint16_t>(load_be16(value) & 0xefff));
     case SetField::kIpv4Src: return set_ipv4_address(pkt, layout, kIpv4Src, value);
     case SetField::kIpv4Dst: return set_ipv4_address(pkt, layout, kIpv4Dst, value);
     case SetField::kIpv6Src: return set_ipv6_address(pkt, layout, kIpv6Src, value);

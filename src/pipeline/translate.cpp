@@ -6,9 +6,10 @@
 // differs from what the packet holds (`base`) becomes one kSetField, in the
 // order Ethernet, VLAN, L3, ND, L4, as Open vSwitch commits them. Outputs
 // therefore see the headers as they are at that point, and a field set and
-// set back costs nothing. VLAN pushes and pops change the header layout and
-// are emitted where they happen (after committing the outer tag's pending
-// changes, which the push or pop would otherwise misplace).
+// set back costs nothing. VLAN tags work the same way: push_vlan, pop_vlan
+// and set_field to vlan_tci only change the working key's tag slots, and
+// the commit turns the difference between the two tag stacks into pops and
+// pushes (or, when only the outer tag's VID/PCP differ, rewrites them).
 #include <arpa/inet.h>
 
 #include <cstring>
@@ -36,7 +37,15 @@ bool differs(const T& a, const T& b) {
     return std::memcmp(&a, &b, sizeof(T)) != 0;
 }
 
-bool has_tag(const FlowKey& key) { return (ntohs(key.vlans[0].tci) & kVlanPresent) != 0; }
+bool tag_present(const VlanTag& tag) { return (ntohs(tag.tci) & kVlanPresent) != 0; }
+bool has_tag(const FlowKey& key) { return tag_present(key.vlans[0]); }
+/// Tags as Open vSwitch counts them: slots from the outer one up to the
+/// first without the present bit (a tag behind an absent slot is not there).
+int tag_count(const FlowKey& key) {
+    if (!tag_present(key.vlans[0])) return 0;
+    return tag_present(key.vlans[1]) ? 2 : 1;
+}
+bool same_tag(const VlanTag& a, const VlanTag& b) { return a.tpid == b.tpid && a.tci == b.tci; }
 bool is_ipv4(const FlowKey& key) { return key.dl_type == htons(kEthIpv4); }
 bool is_ipv6(const FlowKey& key) { return key.dl_type == htons(kEthIpv6); }
 bool is_ip(const FlowKey& key) { return is_ipv4(key) || is_ipv6(key); }
@@ -63,9 +72,9 @@ struct Context {
 
     void emit_set(SetField field, const void* value) { emit(Action::set(field, value)); }
 
-    void commit_vlan_tci() {
-        if (!has_tag(flow) || !has_tag(base)) return;
-        const uint16_t want = ntohs(flow.vlans[0].tci), have = ntohs(base.vlans[0].tci);
+    /// Makes the packet's outer tag, whose TCI is `have`, carry `want`'s
+    /// VID and PCP (and DEI 0, as a pushed tag has).
+    void rewrite_outer_tci(uint16_t want, uint16_t have) {
         if ((want & kVlanVidMask) != (have & kVlanVidMask)) {
             const uint16_t vid = htons(kVlanPresent | (want & kVlanVidMask));
             emit_set(SetField::kVlanVid, &vid);
@@ -74,7 +83,29 @@ struct Context {
             const uint8_t pcp = static_cast<uint8_t>(want >> 13);
             emit_set(SetField::kVlanPcp, &pcp);
         }
-        base.vlans[0].tci = flow.vlans[0].tci;
+    }
+
+    /// Brings the packet's tag stack up to `flow`'s as Open vSwitch does:
+    /// the tags equal from the innermost outwards stay, the packet's others
+    /// are popped and the flow's others pushed. When that is one tag each
+    /// with the same TPID, its VID/PCP are rewritten in place instead: the
+    /// same bytes (Open vSwitch's new tag has DEI 0, the rewrite clears it).
+    void commit_vlans() {
+        int have = tag_count(base), want = tag_count(flow);
+        while (have > 0 && want > 0 && same_tag(base.vlans[have - 1], flow.vlans[want - 1])) {
+            --have;
+            --want;
+        }
+        if (have == 1 && want == 1 && base.vlans[0].tpid == flow.vlans[0].tpid) {
+            rewrite_outer_tci(ntohs(flow.vlans[0].tci), ntohs(base.vlans[0].tci));
+        } else {
+            for (int i = 0; i < have; ++i) emit(Action::of(ActionType::kPopVlan));
+            for (int i = want; i-- > 0;) {
+                emit(Action::push_vlan(ntohs(flow.vlans[i].tpid)));
+                rewrite_outer_tci(ntohs(flow.vlans[i].tci), kVlanPresent);  // pushed: VID 0, PCP 0
+            }
+        }
+        std::memcpy(base.vlans, flow.vlans, sizeof(base.vlans));
     }
 
     void commit_ip() {
@@ -199,7 +230,7 @@ struct Context {
         if (differs(flow.dl_dst, base.dl_dst)) emit_set(SetField::kEthDst, flow.dl_dst);
         std::memcpy(base.dl_src, flow.dl_src, 6);
         std::memcpy(base.dl_dst, flow.dl_dst, 6);
-        commit_vlan_tci();
+        commit_vlans();
         commit_ip();
         commit_arp();
         commit_nd();
@@ -211,38 +242,25 @@ struct Context {
         emit(Action::output(port));
     }
 
+    // The tag actions change only the working key's two slots, exactly as
+    // Open vSwitch changes its flow; commit_vlans() does the packet. What
+    // they lead to depends on both slots of the packet, hence the marks.
+
+    /// A new outer tag, VID 0 and PCP 0. With two tags in the key a third
+    /// pushes the innermost out of it, and so (at the commit) off the packet.
     void push_vlan(uint16_t ethertype) {
-        commit_vlan_tci();
-        if (ntohs(flow.vlans[1].tci) & kVlanPresent) {
-            // The key holds two tags; a third pushes the innermost out, and
-            // Open vSwitch rewrites the packet's tag stack to match: the
-            // packet loses that tag too.
-            const VlanTag outer = base.vlans[0];
-            emit(Action::of(ActionType::kPopVlan));
-            emit(Action::of(ActionType::kPopVlan));
-            emit(Action::push_vlan(ntohs(outer.tpid)));
-            const uint16_t vid = htons(ntohs(outer.tci) & (kVlanPresent | kVlanVidMask));
-            const uint8_t pcp = static_cast<uint8_t>(ntohs(outer.tci) >> 13);
-            if (vid != htons(kVlanPresent)) emit_set(SetField::kVlanVid, &vid);
-            if (pcp) emit_set(SetField::kVlanPcp, &pcp);
-        }
-        emit(Action::push_vlan(ethertype));
-        // The new outer tag has VID 0 and PCP 0, in the key and on the wire.
-        for (FlowKey* key : {&flow, &base}) {
-            key->vlans[1] = key->vlans[0];
-            key->vlans[0] = VlanTag{htons(ethertype), htons(kVlanPresent)};
-        }
+        mark(out.wildcards.vlans);
+        flow.vlans[1] = flow.vlans[0];
+        flow.vlans[0] = VlanTag{htons(ethertype), htons(kVlanPresent)};
     }
 
+    /// Removes the outer tag. As Open vSwitch: only counted tags move, so
+    /// with one tag the second slot keeps whatever it holds.
     void pop_vlan() {
-        mark(out.wildcards.vlans[0].tci);
-        if (!has_tag(flow)) return;
-        commit_vlan_tci();
-        emit(Action::of(ActionType::kPopVlan));
-        for (FlowKey* key : {&flow, &base}) {
-            key->vlans[0] = key->vlans[1];
-            key->vlans[1] = VlanTag{0, 0};
-        }
+        mark(out.wildcards.vlans);
+        const int tags = tag_count(flow);
+        if (tags == 2) flow.vlans[0] = flow.vlans[1];
+        if (tags > 0) flow.vlans[tags - 1] = VlanTag{0, 0};
     }
 
     /// Whether the working flow is ND of ICMPv6 type `type`, the bits it
@@ -272,19 +290,36 @@ void Context::set_field(const Action& a) {
         case SetField::kInPort: flow.in_port = a.port; break;
         case SetField::kEthSrc: write(flow.dl_src); break;
         case SetField::kEthDst: write(flow.dl_dst); break;
-        case SetField::kVlanVid:
+        case SetField::kVlanTci:
+            // The outer slot takes the whole value, present bit included
+            // (without it the slot, and any tag behind it, no longer count:
+            // the commit pops them); a slot without TPID gets 0x8100.
+            mark(out.wildcards.vlans);
+            std::memcpy(&flow.vlans[0].tci, v, 2);
+            if (flow.vlans[0].tpid == 0 && flow.vlans[0].tci != 0) flow.vlans[0].tpid = htons(0x8100);
+            break;
+        case SetField::kVlanVid: {
+            // As Open vSwitch: VID and present bit go in even where the
+            // slot holds no tag (a resubmitted rule may have stripped it;
+            // then the commit pushes one, PCP from the slot), TPID 0x8100
+            // for a slot without one.
+            mark(out.wildcards.vlans[0].tci);
+            if (!has_tag(flow)) {
+                mark(out.wildcards.vlans);
+                if (flow.vlans[0].tpid == 0) flow.vlans[0].tpid = htons(0x8100);
+            }
+            const uint16_t tci = ntohs(flow.vlans[0].tci);
+            const uint16_t vid = static_cast<uint16_t>(((v[0] << 8) | v[1]) & kVlanVidMask);
+            flow.vlans[0].tci = htons(static_cast<uint16_t>((tci & kVlanPcpMask) | kVlanPresent | vid));
+            break;
+        }
         case SetField::kVlanPcp: {
-            // Only rewrites an existing tag (a rule that needs a tag pushed
-            // has a push_vlan before this action).
+            // Only on a tag (Open vSwitch checks VLAN_PCP's prerequisite
+            // when it runs the action).
             mark(out.wildcards.vlans[0].tci);
             if (!has_tag(flow)) break;
-            uint16_t tci = ntohs(flow.vlans[0].tci);
-            if (a.field == SetField::kVlanVid) {
-                tci = static_cast<uint16_t>((tci & ~kVlanVidMask) | (((v[0] << 8) | v[1]) & kVlanVidMask));
-            } else {
-                tci = static_cast<uint16_t>((tci & ~kVlanPcpMask) | ((v[0] & 7) << 13));
-            }
-            flow.vlans[0].tci = htons(tci);
+            const uint16_t tci = ntohs(flow.vlans[0].tci);
+            flow.vlans[0].tci = htons(static_cast<uint16_t>((tci & ~kVlanPcpMask) | ((v[0] & 7) << 13)));
             break;
         }
         case SetField::kIpv4Src: case SetField::kArpSpa: write(flow.nw_src); break;

@@ -285,6 +285,7 @@ const char* set_field_name(SetField field) {
     case SetField::kNdTarget: return "nd_target";
     case SetField::kNdSll: return "nd_sll";
     case SetField::kNdTll: return "nd_tll";
+    case SetField::kVlanTci: return "vlan_tci";
     }
     return "?";
 }
@@ -302,6 +303,8 @@ std::string set_field_value(const Action& action) {
         return ipv6_text(v);
     case SetField::kIpv6Label:
         return hex(uint64_t{v[0]} << 24 | uint64_t{v[1]} << 16 | uint64_t{v[2]} << 8 | v[3]);
+    case SetField::kVlanTci:
+        return hex(uint64_t{v[0]} << 8 | v[1], 4);  // as the vlan_tci match prints
     default:
         break;
     }

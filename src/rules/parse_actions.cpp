@@ -14,9 +14,6 @@ namespace flowpath::rules {
 
 namespace {
 
-/// The most VLAN tags a flow holds (as Open vSwitch: FLOW_MAX_VLAN_HEADERS).
-constexpr unsigned kMaxVlanTags = 2;
-
 /// What set_field may write: the action field, what the rule's match must
 /// have, and the largest value (numeric fields).
 struct SetTarget {
@@ -32,6 +29,8 @@ std::optional<SetTarget> set_target(Fid id) {
     case Fid::kDlDst: return SetTarget{SetField::kEthDst, Prereq::kNone, 0};
     case Fid::kVlanVid: return SetTarget{SetField::kVlanVid, Prereq::kVlan, 0x1fff};
     case Fid::kVlanPcp: return SetTarget{SetField::kVlanPcp, Prereq::kVlan, 7};
+    // The whole TCI, present bit included: may push or pop tags.
+    case Fid::kVlanTci: return SetTarget{SetField::kVlanTci, Prereq::kNone, 0xffff};
     case Fid::kNwSrc: return SetTarget{SetField::kIpv4Src, Prereq::kIpv4, 0};
     case Fid::kNwDst: return SetTarget{SetField::kIpv4Dst, Prereq::kIpv4, 0};
     case Fid::kNwTos: return SetTarget{SetField::kNwTos, Prereq::kIpAny, 255};
@@ -74,7 +73,7 @@ void store_be(uint8_t* out, uint64_t value, unsigned bytes) {
 class ActionParser {
 public:
     ActionParser(std::string_view line, const Match& match, uint8_t table, const PortNames& ports)
-        : line_(line), match_(match), table_(table), ports_(ports), vlan_tags_(match_has_vlan(match) ? 1 : 0) {}
+        : line_(line), match_(match), table_(table), ports_(ports), tagged_{match_has_vlan(match), false} {}
 
     ActionList parse(size_t begin, size_t end) {
         KeyValueScanner scanner(line_, begin, end);
@@ -123,17 +122,25 @@ private:
         }
     }
     void need_vlan(const KeyValue& item, std::string_view what) {
-        if (vlan_tags_ == 0) {
+        if (!tagged_[0]) {
             fail(item.key_offset, std::string(what) + " " + *missing_prereq(Match{}, Prereq::kVlan));
         }
     }
+    // A pushed tag becomes the outer one. Open vSwitch keeps at most two
+    // tags in a flow and refuses a push while the second slot holds one.
+    void push_tag(const KeyValue& item, std::string_view what, uint16_t ethertype) {
+        if (tagged_[1]) {
+            fail(item.key_offset, std::string(what) + ": expected at most two VLAN tags, found a third (the "
+                                                      "match and earlier actions already give two)");
+        }
+        tagged_[1] = tagged_[0];
+        tagged_[0] = true;
+        add(Action::push_vlan(ethertype));
+    }
     // mod_vlan_vid / mod_vlan_pcp on a packet without a tag push one first,
     // as OpenFlow 1.3 encodes them.
-    void push_vlan_if_needed() {
-        if (vlan_tags_ == 0) {
-            add(Action::push_vlan(0x8100));
-            vlan_tags_ = 1;
-        }
+    void push_vlan_if_needed(const KeyValue& item, std::string_view what) {
+        if (!tagged_[0]) push_tag(item, what, 0x8100);
     }
 
     // output:PORT or a bare port; the OpenFlow reserved names too.
@@ -214,13 +221,13 @@ private:
                                               "mod_vlan_vid", "a VLAN ID 0-4095");
             uint8_t value[2];
             store_be(value, kVlanPresent | vid, 2);
-            push_vlan_if_needed();
+            push_vlan_if_needed(item, "mod_vlan_vid (pushing a tag)");
             return add(Action::set(SetField::kVlanVid, value));
         }
         if (is("mod_vlan_pcp")) {
             const uint8_t pcp = static_cast<uint8_t>(parse_number(value_of(item, "':' and a priority"),
                                                                   item.value_offset, 7, "mod_vlan_pcp"));
-            push_vlan_if_needed();
+            push_vlan_if_needed(item, "mod_vlan_pcp (pushing a tag)");
             return add(Action::set(SetField::kVlanPcp, &pcp));
         }
         if (is("dec_ttl")) {
@@ -234,18 +241,13 @@ private:
             if (!type || (*type != 0x8100 && *type != 0x88a8)) {
                 fail(item.value_offset, "push_vlan: expected ethertype 0x8100 or 0x88a8, found " + shown(text));
             }
-            // Open vSwitch keeps at most two tags in a flow and refuses a third push.
-            if (vlan_tags_ == kMaxVlanTags) {
-                fail(item.key_offset, "push_vlan: expected at most two VLAN tags, found a third (the match and "
-                                      "earlier actions already give two)");
-            }
-            ++vlan_tags_;
-            return add(Action::push_vlan(static_cast<uint16_t>(*type)));
+            return push_tag(item, "push_vlan", static_cast<uint16_t>(*type));
         }
         if (is("strip_vlan") || is("pop_vlan")) {
             no_value(item);
             need_vlan(item, key);
-            --vlan_tags_;
+            tagged_[0] = tagged_[1];
+            tagged_[1] = false;
             return add(Action::of(ActionType::kPopVlan));
         }
         if (is("set_field")) return parse_set_field(item);
@@ -286,9 +288,10 @@ private:
         }
         const std::optional<SetTarget> target = set_target(info->id);
         if (!target) {
-            const bool vlan = info->id == Fid::kDlVlan || info->id == Fid::kDlVlanPcp || info->id == Fid::kVlanTci;
+            const bool vlan = info->id == Fid::kDlVlan || info->id == Fid::kDlVlanPcp;
             fail(name_offset, "set_field: " + std::string(name) +
-                                  (vlan ? " cannot be set (set vlan_vid or vlan_pcp instead)" : " is read-only"));
+                                  (vlan ? " cannot be set (set vlan_vid, vlan_pcp or vlan_tci instead)"
+                                        : " is read-only"));
         }
         if (value.empty()) fail(value_offset, "set_field: expected a value before '->', found nothing");
         if (value.find('/') != std::string_view::npos) {
@@ -323,6 +326,9 @@ private:
             }
             if (info->id == Fid::kNwTos && (number & 3)) bad_value("a multiple of 4 (the ECN bits clear)");
             if (info->id == Fid::kIpDscp) stored = number << 2;
+            // Open vSwitch's check: the tag is there after this exactly
+            // when the value has the present bit.
+            if (info->id == Fid::kVlanTci) tagged_[0] = (number & kVlanPresent) != 0;
             store_be(action.value, stored, width);
         }
         add(action);
@@ -458,9 +464,11 @@ private:
     const Match& match_;
     uint8_t table_;
     const PortNames& ports_;
-    /// VLAN tags the packet is known to carry at this point of the list (the
-    /// match's outer tag, then pushes and pops), as ovs-ofctl counts them.
-    unsigned vlan_tags_;
+    /// Whether the outer ([0]) and the second tag slot hold a tag at this
+    /// point of the list (the match's outer tag, then pushes, pops and
+    /// set_field to vlan_tci), as ovs-ofctl tracks them: after
+    /// `set_field:0->vlan_tci` on two tags only the second slot holds one.
+    bool tagged_[2];
     ActionList actions_;
 };
 

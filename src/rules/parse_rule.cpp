@@ -59,26 +59,35 @@ std::optional<size_t> actions_keyword_at(std::string_view line, size_t pos) {
     return std::nullopt;
 }
 
-/// OpenFlow 1.3 matches the VLAN PCP only whole and only on a present tag;
-/// refuses the vlan_tci masks it cannot express. "No VLAN" with PCP 0 is
-/// kept as Open vSwitch keeps it: without the PCP bits in the mask (a packet
-/// without a tag has tci 0 anyway).
-void check_vlan(Match& match, size_t last_vlan_offset, std::string_view last_vlan_name) {
-    const uint16_t value = ntohs(match.value.vlans[0].tci);
-    uint16_t mask = ntohs(match.mask.vlans[0].tci);
-    const std::string together = std::string(last_vlan_name) + ": the VLAN fields give vlan_tci=" + hex(value, 4) +
-                                 "/" + hex(mask, 4);
-    if ((mask & kVlanPresent) && !(value & kVlanPresent)) {
-        if (value & 0xe000) {
-            fail(last_vlan_offset, together + ", a priority for packets without a VLAN (expected no 0xe000 bits "
-                                              "in the value when 0x1000 is clear)");
+/// Stores the VLAN fields (vlan_tci and the fields over it, combined as
+/// written) as Open vSwitch does after ovs-ofctl sends them as OpenFlow 1.3
+/// OXM: VLAN_VID carries the value's 0x1fff bits under the mask's 0x1fff
+/// bits; VLAN_PCP follows only when that VID value is nonzero and the mask
+/// has any priority bit, and then matches the whole priority (the value's
+/// bits, unmasked ones as 0) and the present bit. So `vlan_tci=0x2000/0x2000`
+/// matches everything and `vlan_tci=0x3000/0x3000` is `dl_vlan_pcp=1`.
+/// Open vSwitch refuses a VLAN_PCP whose VID value lacks the present bit
+/// (OFPBMC_BAD_PREREQ); so does this.
+void normalize_vlan(Match& match, size_t last_vlan_offset, std::string_view last_vlan_name) {
+    constexpr uint16_t kVidBits = kVlanPresent | 0x0fff;  // what VLAN_VID carries
+    constexpr uint16_t kPcpBits = 0xe000;
+    const uint16_t mask = ntohs(match.mask.vlans[0].tci);
+    const uint16_t value = ntohs(match.value.vlans[0].tci) & mask;
+    const uint16_t vid = value & kVidBits;
+    uint16_t new_value = vid;
+    uint16_t new_mask = mask & kVidBits;
+    if (vid != 0 && (mask & kPcpBits)) {
+        if (!(vid & kVlanPresent)) {
+            fail(last_vlan_offset, std::string(last_vlan_name) + ": the VLAN fields give vlan_tci=" + hex(value, 4) +
+                                       "/" + hex(mask, 4) + ", priority bits with VLAN ID bits but without the "
+                                       "present bit 0x1000 in the value (Open vSwitch refuses this, "
+                                       "OFPBMC_BAD_PREREQ)");
         }
-        mask &= 0x1fff;
-        match.mask.vlans[0].tci = htons(mask);
-    } else if ((mask & 0xe000) && ((mask & 0xe000) != 0xe000 || !(mask & kVlanPresent))) {
-        fail(last_vlan_offset, together + "; expected the priority bits 0xe000 all or none in the mask, and with "
-                                          "them the present bit 0x1000 (OpenFlow 1.3 cannot match otherwise)");
+        new_value |= value & kPcpBits;
+        new_mask |= kPcpBits;
     }
+    match.value.vlans[0].tci = htons(new_value);
+    match.mask.vlans[0].tci = htons(new_mask);
 }
 
 MatchPart parse_match_part(std::string_view line, Mode mode, const PortNames& ports) {
@@ -190,7 +199,7 @@ MatchPart parse_match_part(std::string_view line, Mode mode, const PortNames& po
     }
     finish_match(part.match);
 
-    check_vlan(part.match, last_vlan_offset, last_vlan_name);
+    normalize_vlan(part.match, last_vlan_offset, last_vlan_name);
     for (const ProtoUse& use : shorthand_protos) {
         if (!match_is_ip_any(part.match)) {
             fail(use.offset, std::string(use.shorthand->name) + " sets nw_proto=" +

@@ -348,6 +348,7 @@ FlowKey expected_key(FlowKey key, const Action& action) {
     case F::kEthDst: std::memcpy(key.dl_dst, v, 6); break;
     case F::kVlanVid: key.vlans[0].tci = htons((ntohs(key.vlans[0].tci) & 0xe000) | 0x1000 | (ntohs(be16) & 0x0fff)); break;
     case F::kVlanPcp: key.vlans[0].tci = htons((ntohs(key.vlans[0].tci) & 0x0fff) | 0x1000 | (v[0] & 7) << 13); break;
+    case F::kVlanTci: if (ntohs(be16) & 0x1000) key.vlans[0].tci = be16; break;
     case F::kIpv4Src: case F::kArpSpa: std::memcpy(&key.nw_src, v, 4); break;
     case F::kIpv4Dst: case F::kArpTpa: std::memcpy(&key.nw_dst, v, 4); break;
     case F::kIpv6Src: std::memcpy(key.ipv6_src, v, 16); break;
@@ -548,6 +549,20 @@ TEST(VlanTest, ModifyOuterTagOnly) {
     TestPacket untagged((eth(0x0800) + ipv4(17, udp_data(1, 2, {}))).vec());
     EXPECT_FALSE(set_field(untagged.pkt, untagged.layout, F::kVlanVid, S(F::kVlanVid, {0x10, 5}).value));
     EXPECT_FALSE(pop_vlan(untagged.pkt, untagged.layout));
+}
+
+TEST(VlanTest, WholeTciRewritesAPresentOuterTagOnly) {
+    const Frame frame = (eth_tagged({{0x88a8, 0xb123}, {0x8100, 0x3456}}, 0x0800) + ipv4(17, udp_data(1, 2, {}))).vec();
+    TestPacket packet(frame);
+    ASSERT_TRUE(set_field(packet.pkt, packet.layout, F::kVlanTci, S(F::kVlanTci, {0x7f, 0xed}).value));
+    EXPECT_EQ(to_hex(packet.bytes()).substr(24, 16), "88a86fed81003456");  // the present bit is not DEI
+    // Without the present bit, or without a tag, nothing happens here (the
+    // translator emits pops and pushes instead).
+    EXPECT_FALSE(set_field(packet.pkt, packet.layout, F::kVlanTci, S(F::kVlanTci, {0x00, 0x05}).value));
+    EXPECT_EQ(to_hex(packet.bytes()).substr(24, 16), "88a86fed81003456");
+    TestPacket untagged((eth(0x0800) + ipv4(17, udp_data(1, 2, {}))).vec());
+    EXPECT_FALSE(set_field(untagged.pkt, untagged.layout, F::kVlanTci, S(F::kVlanTci, {0x10, 5}).value));
+    EXPECT_EQ(to_hex(untagged.bytes()), to_hex((eth(0x0800) + ipv4(17, udp_data(1, 2, {}))).vec()));
 }
 
 // -------------------------------------------------------- dec_ttl

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <random>
 
 #include "flowpath/pipeline.hpp"
@@ -210,13 +212,39 @@ TEST(Translate, VlanPushSetPop) {
                                      Action::output(2), Action::of(ActionType::kPopVlan), Action::output(3)}));
 }
 
-TEST(Translate, VlanSetOnUntaggedIsNoOp) {
-    const uint16_t vid = htons(0x1000 | 42);
-    RuleSet rules(kPorts);
-    rules.add(rule(0, 1, {Action::set(SetField::kVlanVid, &vid), Action::output(2)}));
-    Translation t;
-    translate(rules, udp_key(1), t);
-    EXPECT_EQ(t.actions, (ActionList{Action::output(2)}));
+// A rule's parser check sees a tag, but a resubmitted rule stripped it:
+// Open vSwitch 3.1 still writes the VID (and the present bit), so the packet
+// gets a tag again, while a PCP set needs a tag when it runs (ofproto/trace
+// of dl_vlan=5,actions=resubmit(,1),set_field:4105->vlan_vid,output:2 with
+// table=1,vlan_tci=0x1000/0x1000,actions=strip_vlan: pop_vlan,
+// push_vlan(vid=9,pcp=0),2; with set_field:3->vlan_pcp: pop_vlan,2).
+TEST(Translate, VlanVidSetOnUntaggedTagsItPcpSetDoesNot) {
+    const uint16_t vid = htons(0x1000 | 9);
+    const uint8_t pcp = 3;
+    const FlowKey tagged = [] {
+        FlowKey k = udp_key(1);
+        k.vlans[0] = VlanTag{htons(0x8100), htons(0x1000 | 5)};
+        return k;
+    }();
+    for (const bool set_vid : {true, false}) {
+        RuleSet rules(kPorts);
+        rules.add(rule(0, 1, {Action::resubmit(kResubmitSamePort, 1),
+                              set_vid ? Action::set(SetField::kVlanVid, &vid) : Action::set(SetField::kVlanPcp, &pcp),
+                              Action::output(2)}));
+        rules.add(rule(1, 1, {Action::of(ActionType::kPopVlan)}));
+        Translation t;
+        translate(rules, tagged, t);
+        if (set_vid) {
+            // The same bytes as pop_vlan,push_vlan(vid=9,pcp=0): the tag's
+            // VID rewritten, DEI cleared.
+            EXPECT_EQ(t.actions, (ActionList{Action::set(SetField::kVlanVid, &vid), Action::output(2)}));
+        } else {
+            EXPECT_EQ(t.actions, (ActionList{Action::of(ActionType::kPopVlan), Action::output(2)}));
+        }
+        // Untagged from the start: the same.
+        translate(rules, udp_key(1), t);
+        EXPECT_EQ(t.actions.size(), set_vid ? 3u : 1u);
+    }
 }
 
 TEST(Translate, FragmentsAreClassifiedWithPortsZero) {
@@ -252,6 +280,194 @@ TEST(Translate, ThirdVlanPushDropsTheInnermostTag) {
                                      Action::push_vlan(0x88a8), Action::set(SetField::kVlanVid, &vid),
                                      Action::set(SetField::kVlanPcp, &pcp), Action::push_vlan(0x8100),
                                      Action::output(2)}));
+}
+
+FlowKey tagged_key(uint32_t in_port, std::initializer_list<VlanTag> tags) {
+    FlowKey k = udp_key(in_port);
+    int i = 0;
+    for (const VlanTag& tag : tags) k.vlans[i++] = VlanTag{htons(tag.tpid), htons(tag.tci)};
+    return k;
+}
+
+Action set_tci(uint16_t tci) {
+    const uint16_t value = htons(tci);
+    return Action::set(SetField::kVlanTci, &value);
+}
+
+Action set_vid(uint16_t vid) {
+    const uint16_t value = htons(0x1000 | vid);
+    return Action::set(SetField::kVlanVid, &value);
+}
+
+Action set_pcp(uint8_t pcp) { return Action::set(SetField::kVlanPcp, &pcp); }
+
+const Action kPop = Action::of(ActionType::kPopVlan);
+
+// set_field to vlan_tci as Open vSwitch 3.1 runs it (ofproto/trace of the
+// same rule: push_vlan(vid=5,pcp=3) on an untagged packet, pop_vlan on a
+// tagged one for a value without 0x1000, both pops on two tags, nothing
+// when the tag already says it).
+TEST(Translate, SetVlanTciPushesPopsOrRewrites) {
+    struct Case {
+        const char* what;
+        FlowKey key;
+        uint16_t tci;
+        ActionList want;
+    } cases[] = {
+        {"untagged, present", udp_key(1), 0x7005, {Action::push_vlan(0x8100), set_vid(5), set_pcp(3)}},
+        {"untagged, VID 0", udp_key(1), 0x1000, {Action::push_vlan(0x8100)}},
+        {"untagged, absent", udp_key(1), 0x0005, {}},
+        {"tagged, same", tagged_key(1, {{0x8100, 0x7005}}), 0x7005, {}},
+        {"tagged, other VID", tagged_key(1, {{0x8100, 0x7005}}), 0x7009, {set_vid(9)}},
+        {"tagged, other PCP", tagged_key(1, {{0x8100, 0x7005}}), 0x1005, {set_pcp(0)}},
+        {"tagged, absent", tagged_key(1, {{0x8100, 0x7005}}), 0x0000, {kPop}},
+        {"tagged, absent with bits", tagged_key(1, {{0x8100, 0x7005}}), 0xefff, {kPop}},
+        {"two tags, outer rewritten (TPID kept)", tagged_key(1, {{0x88a8, 0x5007}, {0x8100, 0x3009}}), 0x1005,
+         {set_vid(5), set_pcp(0)}},
+        {"two tags, absent", tagged_key(1, {{0x88a8, 0x5007}, {0x8100, 0x3009}}), 0x0000, {kPop, kPop}},
+    };
+    for (const Case& c : cases) {
+        RuleSet rules(kPorts);
+        rules.add(rule(0, 1, {set_tci(c.tci), Action::output(2)}));
+        Translation t;
+        translate(rules, c.key, t);
+        ActionList want = c.want;
+        want.push_back(Action::output(2));
+        EXPECT_EQ(t.actions, want) << c.what;
+        EXPECT_EQ(t.wildcards.vlans[0].tci, 0xffff) << c.what;
+        EXPECT_EQ(t.wildcards.vlans[1].tci, 0xffff) << c.what;
+    }
+}
+
+TEST(Translate, VlanChangesCommitLazilyLikeOtherFields) {
+    const FlowKey key = tagged_key(1, {{0x8100, 0x7005}});
+    struct Case {
+        const char* what;
+        FlowKey key;
+        ActionList actions;
+        ActionList want;
+    } cases[] = {
+        // Taken away and put back before the output: the packet keeps its tag.
+        {"tci 0 then back", key, {set_tci(0), set_tci(0x7005), Action::output(2)}, {Action::output(2)}},
+        {"pop then push the same", key, {kPop, Action::push_vlan(0x8100), set_vid(5), set_pcp(3), Action::output(2)},
+         {Action::output(2)}},
+        {"push then pop", udp_key(1), {Action::push_vlan(0x8100), kPop, Action::output(2)}, {Action::output(2)}},
+        // Each output sees the tags as they are at that point.
+        {"two outputs", udp_key(1), {set_tci(0x1005), Action::output(2), set_tci(0), Action::output(3)},
+         {Action::push_vlan(0x8100), set_vid(5), Action::output(2), kPop, Action::output(3)}},
+        // A slot set without the present bit: a push puts it behind the new tag
+        // where it does not count, so the packet gets just the new tag.
+        {"absent tci then push", tagged_key(1, {{0x88a8, 0x5007}, {0x8100, 0x3009}}),
+         {set_tci(0), Action::push_vlan(0x8100), Action::output(2)},
+         {kPop, kPop, Action::push_vlan(0x8100), Action::output(2)}},
+        // The slot keeps its TPID: 0x88a8 comes back.
+        {"TPID kept", tagged_key(1, {{0x88a8, 0x5007}}), {set_tci(0), set_tci(0x1009), Action::push_vlan(0x8100),
+                                                         Action::output(2)},
+         {kPop, Action::push_vlan(0x88a8), set_vid(9), Action::push_vlan(0x8100), Action::output(2)}},
+    };
+    for (const Case& c : cases) {
+        RuleSet rules(kPorts);
+        rules.add(rule(0, 1, c.actions));
+        Translation t;
+        translate(rules, c.key, t);
+        EXPECT_EQ(t.actions, c.want) << c.what;
+    }
+}
+
+// Later tables see the slot as set, present bit or not (ofproto/trace: a
+// rule on vlan_tci=0x0005/0x0fff matches after set_field:0x5->vlan_tci).
+TEST(Translate, LaterTablesSeeTheTciAsSet) {
+    auto rules_with = [](ActionList first_table) {
+        RuleSet rules(kPorts);
+        Rule seen = rule(1, 10, {Action::output(2)});
+        seen.match.value.vlans[0].tci = htons(0x0005);
+        seen.match.mask.vlans[0].tci = htons(0x0fff);
+        rules.add(seen);
+        rules.add(rule(1, 1, {Action::output(3)}));
+        first_table.push_back(Action::resubmit(kResubmitSamePort, 1));
+        rules.add(rule(0, 1, first_table));
+        return rules;
+    };
+    const RuleSet set_only = rules_with({set_tci(0x0005)});
+    Translation t;
+    translate(set_only, udp_key(1), t);
+    EXPECT_EQ(t.actions, (ActionList{Action::output(2)}));
+    translate(set_only, tagged_key(1, {{0x8100, 0x3005}}), t);
+    EXPECT_EQ(t.actions, (ActionList{kPop, Action::output(2)}));
+    // A pop of the only tag clears just the outer slot (ofproto/trace
+    // agrees): the 0x0005 that the push moved into the second slot stays
+    // there, unseen.
+    const RuleSet push_pop = rules_with({set_tci(0x0005), Action::push_vlan(0x8100), kPop});
+    translate(push_pop, udp_key(1), t);
+    EXPECT_EQ(t.actions, (ActionList{Action::output(3)}));
+}
+
+// The megaflow property for rules full of VLAN actions, on keys with no,
+// one and two tags.
+TEST(Translate, VlanWildcardsCoverEverythingTheResultDependsOn) {
+    std::mt19937 rng(777);
+    auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+    const uint16_t tcis[] = {0x0000, 0x0005, 0x1000, 0x1005, 0x7005, 0x3009, 0xefff};
+    auto random_key = [&]() {
+        FlowKey key = udp_key(1 + pick(4));
+        const unsigned tags = pick(3);
+        for (unsigned i = 0; i < tags; ++i) {
+            key.vlans[i] = VlanTag{htons(pick(2) ? 0x8100 : 0x88a8),
+                                   htons(0x1000 | (pick(2) ? 5 : pick(8)) | pick(8) << 13)};
+        }
+        return key;
+    };
+    auto tags_of = [](const FlowKey& key) {
+        char text[64];
+        std::snprintf(text, sizeof text, "%04x/%04x %04x/%04x", ntohs(key.vlans[0].tpid), ntohs(key.vlans[0].tci),
+                      ntohs(key.vlans[1].tpid), ntohs(key.vlans[1].tci));
+        return std::string(text);
+    };
+    for (int round = 0; round < 20; ++round) {
+        RuleSet rules(kPorts);
+        for (int i = 0; i < 30; ++i) {
+            ActionList actions;
+            const int n = 1 + pick(5);
+            for (int j = 0; j < n; ++j) {
+                switch (pick(8)) {
+                    case 0: actions.push_back(set_tci(tcis[pick(7)])); break;
+                    case 1: actions.push_back(Action::push_vlan(pick(2) ? 0x8100 : 0x88a8)); break;
+                    case 2: actions.push_back(kPop); break;
+                    case 3: actions.push_back(set_vid(static_cast<uint16_t>(pick(2) ? 5 : pick(4096)))); break;
+                    case 4: actions.push_back(set_pcp(static_cast<uint8_t>(pick(8)))); break;
+                    case 5:
+                        actions.push_back(Action::resubmit(kResubmitSamePort, static_cast<uint8_t>(1 + pick(2))));
+                        break;
+                    default: actions.push_back(Action::output(1 + pick(4))); break;
+                }
+            }
+            Rule r = rule(static_cast<uint8_t>(pick(3)), static_cast<uint16_t>(pick(1000)), actions);
+            if (pick(2)) {
+                const uint16_t masks[] = {0x1000, 0x1fff, 0xf000, 0xffff, 0x0fff, 0xf00f};
+                const uint16_t mask = masks[pick(6)];
+                r.match.mask.vlans[0].tci = htons(mask);
+                r.match.value.vlans[0].tci = htons(tcis[pick(7)] & mask);
+            }
+            rules.add(r);
+        }
+        for (int k = 0; k < 200; ++k) {
+            const FlowKey key = random_key();
+            Translation first;
+            translate(rules, key, first);
+            for (int variant = 0; variant < 10; ++variant) {
+                FlowKey other = random_key();
+                const uint64_t* kw = flow_words(key);
+                const uint64_t* ww = flow_words(first.wildcards);
+                uint64_t* ow = flow_words(other);
+                for (size_t w = 0; w < kFlowWords; ++w) ow[w] = (kw[w] & ww[w]) | (ow[w] & ~ww[w]);
+                Translation second;
+                translate(rules, other, second);
+                ASSERT_EQ(second.actions, first.actions)
+                    << "round " << round << " key " << k << " tags " << tags_of(key) << " vs " << tags_of(other);
+                ASSERT_EQ(second.drop, first.drop);
+            }
+        }
+    }
 }
 
 TEST(Translate, ArpChangesNeedNonZeroOpcode) {

@@ -279,7 +279,7 @@ private:
     }
 
     void vlan_items(Shape& s, std::vector<std::string>& items) {
-        switch (pick(0, 6)) {
+        switch (pick(0, 7)) {
         case 0: items.push_back("dl_vlan=" + number(pick(0, 4095))); s.vlan = true; break;
         case 1: items.push_back("dl_vlan_pcp=" + number(pick(0, 7))); s.vlan = true; break;
         case 2:
@@ -290,6 +290,18 @@ private:
         case 3: items.push_back("dl_vlan=0xffff"); break;
         case 4: items.push_back("vlan_tci=0x1000/0x1000"); s.vlan = true; break;
         case 5: items.push_back("vlan_tci=" + hex(0x1000 | pick(0, 0xfff)) + "/0x1fff"); s.vlan = true; break;
+        case 6: {
+            // Any value/mask Open vSwitch takes: it refuses priority bits
+            // with VLAN ID bits but no present bit (OFPBMC_BAD_PREREQ).
+            uint64_t value, mask;
+            do {
+                mask = chance(2) ? pick(0, 0xffff) : one_of<uint64_t>({0x1000, 0x1fff, 0xf000, 0xe000, 0x3000, 0x7000});
+                value = pick(0, 0xffff);
+            } while ((value & mask & 0x1fff) && (mask & 0xe000) && !(value & mask & 0x1000));
+            items.push_back("vlan_tci=" + hex(value) + "/" + hex(mask));
+            s.vlan = (value & mask & 0x1000) != 0;
+            break;
+        }
         default: items.push_back("vlan_tci=0x0000"); break;
         }
     }
@@ -337,11 +349,12 @@ private:
         if (chance(12)) return chance(2) ? "drop" : "";
         const bool ip_any = s.family == Family::kIp || s.family == Family::kIpv6;
         const bool l4 = ip_any && !s.later_frag && (s.proto == 6 || s.proto == 17 || s.proto == 132);
-        unsigned vlan = s.vlan ? 1 : 0;  // tags known: at most two
+        // Which of the two tag slots hold a tag, as ovs-ofctl tracks them.
+        bool tag0 = s.vlan, tag1 = false;
         std::vector<std::string> out;
         const unsigned count = static_cast<unsigned>(pick(1, opt_.max_actions));
         for (unsigned i = 0; i < count; ++i) {
-            switch (pick(0, 17)) {
+            switch (pick(0, 18)) {
             case 0: case 1: out.push_back("output:" + port()); break;
             case 2: out.push_back(one_of<std::string>({"in_port", "flood", "all", "IN_PORT", "FLOOD"})); break;
             case 3:
@@ -371,22 +384,36 @@ private:
                                             : "set_field:" + number(pick(0, 65535)) + "->" + name + "_dst");
                 }
                 break;
-            case 7: out.push_back("mod_vlan_vid:" + number(pick(0, 4095))); vlan = std::max(vlan, 1u); break;
-            case 8: out.push_back("mod_vlan_pcp:" + number(pick(0, 7))); vlan = std::max(vlan, 1u); break;
+            case 7:
+            case 8:
+                if (tag0 || !tag1) {  // else the push it needs would be a third tag
+                    out.push_back(chance(2) ? "mod_vlan_vid:" + number(pick(0, 4095))
+                                            : "mod_vlan_pcp:" + number(pick(0, 7)));
+                    tag0 = true;
+                }
+                break;
             case 9:
-                if (vlan < 2) {
+                if (!tag1) {
                     out.push_back(chance(2) ? "push_vlan:0x8100" : "push_vlan:0x88a8");
-                    ++vlan;
+                    tag1 = tag0;
+                    tag0 = true;
                 }
                 break;
             case 10:
-                if (vlan) {
+                if (tag0) {
                     out.push_back(chance(2) ? "strip_vlan" : "pop_vlan");
-                    --vlan;
+                    tag0 = tag1;
+                    tag1 = false;
                 }
                 break;
+            case 17: {
+                const uint64_t tci = one_of<uint64_t>({0, 0x1000 | pick(0, 0xfff) | pick(0, 7) << 13, pick(0, 0xffff)});
+                out.push_back("set_field:" + number(tci) + "->vlan_tci");
+                tag0 = (tci & 0x1000) != 0;
+                break;
+            }
             case 11:
-                if (vlan) {
+                if (tag0) {
                     out.push_back(chance(2) ? "set_field:" + number(0x1000 | pick(0, 4095)) + "->vlan_vid"
                                             : "set_field:" + number(pick(0, 7)) + "->vlan_pcp");
                 }

@@ -86,6 +86,27 @@ TEST(RuleFields, VlanForms) {
         {"vlan_pcp=2", 0x5000, 0xf000},
         {"dl_vlan=0xffff,vlan_vid=0x1005", 0x1005, 0xffff},
         {"dl_vlan=4095", 0x1fff, 0x1fff},
+        // Open vSwitch stores what OpenFlow 1.3 carries (checked against
+        // ovs-ofctl dump-flows): VLAN_VID = the 0x1fff bits; the priority
+        // only when that VID value is nonzero, and then all of it.
+        {"vlan_tci=0x3000/0x3000", 0x3000, 0xf000},                  // dl_vlan_pcp=1
+        {"vlan_tci=0x5000/0x7000", 0x5000, 0xf000},                  // dl_vlan_pcp=2
+        {"vlan_tci=0x2000/0x2000", 0x0000, 0x0000},                  // matches everything
+        {"vlan_tci=0xe000/0xe000", 0x0000, 0x0000},
+        {"vlan_tci=0x6000/0x7000", 0x0000, 0x1000},                  // no VLAN
+        {"vlan_tci=0x2000/0xf000", 0x0000, 0x1000},
+        {"vlan_tci=0x2000", 0x0000, 0x1fff},
+        {"vlan_tci=0x3005/0x300f", 0x3005, 0xf00f},
+        {"vlan_tci=0x1005/0xd00f", 0x1005, 0xf00f},
+        {"vlan_tci=0xf123/0x3fff", 0x3123, 0xffff},                  // dl_vlan=291,dl_vlan_pcp=1
+        {"vlan_tci=0x1005/0x1005", 0x1005, 0x1005},
+        {"vlan_tci=0x0005/0x1fff", 0x0005, 0x1fff},                  // never matches, as in OVS
+        {"vlan_pcp=2,vlan_vid=0", 0x0000, 0x1fff},
+        {"vlan_tci=0x8000/0x8000,vlan_vid=0x1000/0x1000", 0x9000, 0xf000},
+        {"dl_vlan_pcp=3,vlan_tci=0x0000/0x1000", 0x0000, 0x1000},    // vlan_tci replaces all
+        {"vlan_tci=0x0000/0x1000,dl_vlan_pcp=3", 0x7000, 0xf000},
+        {"vlan_tci=0x0fff/0x0fff,dl_vlan_pcp=3", 0x7fff, 0xffff},
+        {"vlan_tci=0x1000/0x1000,vlan_tci=0x2000/0x2000", 0x0000, 0x0000},
     };
     for (const Case& c : cases) {
         const Match m = match_of(c.text);
@@ -356,6 +377,8 @@ TEST(RuleActions, SetFieldTargets) {
         {"sctp actions=set_field:80->sctp_dst", set_action(SetField::kSctpDst, {0, 80})},
         {"dl_vlan=1 actions=set_field:4101->vlan_vid", set_action(SetField::kVlanVid, {0x10, 0x05})},
         {"dl_vlan=1 actions=set_field:7->vlan_pcp", set_action(SetField::kVlanPcp, {7})},
+        {"actions=set_field:0x7005->vlan_tci", set_action(SetField::kVlanTci, {0x70, 0x05})},
+        {"actions=set_field:5->vlan_tci", set_action(SetField::kVlanTci, {0x00, 0x05})},
         {"icmp actions=set_field:3->icmp_type", set_action(SetField::kIcmpType, {3})},
         {"icmp actions=set_field:4->icmp_code", set_action(SetField::kIcmpCode, {4})},
         {"icmp6 actions=set_field:5->icmpv6_type", set_action(SetField::kIcmpv6Type, {5})},
@@ -501,15 +524,17 @@ TEST(RuleErrors, Values) {
         {"ct_mark=0x100000000 actions=drop", 9, "ct_mark: expected a number 0-0xffffffff, found '0x100000000'"},
         {"icmp,icmp_type=256 actions=drop", 16, "icmp_type: expected a number 0-255, found '256'"},
         {"arp,arp_op=256 actions=drop", 12, "arp_op: expected a number 0-255, found '256'"},
-        {"vlan_tci=0x3000/0x3000 actions=drop", 1,
-         "vlan_tci: the VLAN fields give vlan_tci=0x3000/0x3000; expected the priority bits 0xe000 all or none in "
-         "the mask, and with them the present bit 0x1000 (OpenFlow 1.3 cannot match otherwise)"},
-        {"vlan_tci=0x2000/0xe000 actions=drop", 1,
-         "vlan_tci: the VLAN fields give vlan_tci=0x2000/0xe000; expected the priority bits 0xe000 all or none in "
-         "the mask, and with them the present bit 0x1000 (OpenFlow 1.3 cannot match otherwise)"},
-        {"vlan_pcp=2,vlan_vid=0 actions=drop", 12,
-         "vlan_vid: the VLAN fields give vlan_tci=0x4000/0xffff, a priority for packets without a VLAN (expected no "
-         "0xe000 bits in the value when 0x1000 is clear)"},
+        // Refused by Open vSwitch too (OFPBMC_BAD_PREREQ): a priority with
+        // VLAN ID bits but no present bit.
+        {"vlan_tci=0x2005/0x200f actions=drop", 1,
+         "vlan_tci: the VLAN fields give vlan_tci=0x2005/0x200f, priority bits with VLAN ID bits but without the "
+         "present bit 0x1000 in the value (Open vSwitch refuses this, OFPBMC_BAD_PREREQ)"},
+        {"vlan_tci=0x0005 actions=drop", 1,
+         "vlan_tci: the VLAN fields give vlan_tci=0x0005/0xffff, priority bits with VLAN ID bits but without the "
+         "present bit 0x1000 in the value (Open vSwitch refuses this, OFPBMC_BAD_PREREQ)"},
+        {"vlan_pcp=2,vlan_vid=5 actions=drop", 12,
+         "vlan_vid: the VLAN fields give vlan_tci=0x4005/0xffff, priority bits with VLAN ID bits but without the "
+         "present bit 0x1000 in the value (Open vSwitch refuses this, OFPBMC_BAD_PREREQ)"},
     });
 }
 
@@ -604,9 +629,10 @@ TEST(RuleErrors, Actions) {
         {"actions=set_field:+trk->ct_state", 25, "set_field: ct_state is read-only"},
         {"actions=set_field:1->ct_mark", 22, "set_field: ct_mark can only be set inside ct(commit,exec(...))"},
         {"dl_vlan=1 actions=set_field:5->dl_vlan", 32,
-         "set_field: dl_vlan cannot be set (set vlan_vid or vlan_pcp instead)"},
-        {"actions=set_field:0x1005->vlan_tci", 27,
-         "set_field: vlan_tci cannot be set (set vlan_vid or vlan_pcp instead)"},
+         "set_field: dl_vlan cannot be set (set vlan_vid, vlan_pcp or vlan_tci instead)"},
+        {"actions=set_field:0x1005/0x1fff->vlan_tci", 25,
+         "set_field: expected a value without a mask, found '/0x1fff'"},
+        {"actions=set_field:0x10005->vlan_tci", 19, "set_field: vlan_tci: expected a number 0-65535, found '0x10005'"},
         {"ip actions=set_field:1.2.3.4/24->ip_src", 29, "set_field: expected a value without a mask, found '/24'"},
         {"ip actions=set_field:1.2.3->ip_src", 22, "set_field: ip_src: expected an IPv4 address a.b.c.d, found '1.2.3'"},
         {"dl_vlan=1 actions=set_field:5->vlan_vid", 29,
@@ -693,6 +719,49 @@ TEST(RuleErrors, ActionPrerequisites) {
     });
 }
 
+TEST(RuleActions, SetVlanTciTracksTheTagAsOvsofctlDoes) {
+    const Action tci_1005 = set_action(SetField::kVlanTci, {0x10, 0x05});
+    const Action tci_0 = set_action(SetField::kVlanTci, {0x00, 0x00});
+    EXPECT_EQ(actions_of("actions=set_field:0x1005->vlan_tci"), ActionList{tci_1005});
+    EXPECT_EQ(actions_of("dl_vlan=3 actions=set_field:4101->vlan_tci"), ActionList{tci_1005});
+    EXPECT_EQ(actions_of("actions=set_field:0xefff->vlan_tci"),
+              ActionList{set_action(SetField::kVlanTci, {0xef, 0xff})});
+    // With the present bit the tag is there for the later VLAN actions ...
+    EXPECT_EQ(actions_of("actions=set_field:0x1005->vlan_tci,set_field:3->vlan_pcp,strip_vlan"),
+              (ActionList{tci_1005, set_action(SetField::kVlanPcp, {3}), Action::of(ActionType::kPopVlan)}));
+    EXPECT_EQ(actions_of("actions=set_field:0x1005->vlan_tci,mod_vlan_vid:7"),
+              (ActionList{tci_1005, set_action(SetField::kVlanVid, {0x10, 0x07})}));
+    // ... and without it, it is not: mod_vlan_vid pushes one.
+    EXPECT_EQ(actions_of("dl_vlan=5 actions=set_field:0->vlan_tci,mod_vlan_vid:7"),
+              (ActionList{tci_0, Action::push_vlan(0x8100), set_action(SetField::kVlanVid, {0x10, 0x07})}));
+    EXPECT_EQ(actions_of("actions=set_field:0x1009->vlan_tci,push_vlan:0x88a8").size(), 2u);
+    const std::string tag_needed =
+        " needs a VLAN tag (e.g. dl_vlan=N or vlan_tci=0x1000/0x1000 in the match, or push_vlan first)";
+    const std::string third_tag =
+        ": expected at most two VLAN tags, found a third (the match and earlier actions already give two)";
+    struct Case {
+        const char* text;
+        unsigned column;
+        std::string message;
+    } cases[] = {
+        {"dl_vlan=5 actions=set_field:0->vlan_tci,strip_vlan", 41, "strip_vlan" + tag_needed},
+        {"actions=set_field:5->vlan_tci,set_field:3->vlan_pcp", 31, "set_field to vlan_pcp" + tag_needed},
+        {"actions=set_field:5->vlan_tci,set_field:0x1003->vlan_vid", 31, "set_field to vlan_vid" + tag_needed},
+        // Open vSwitch's flow keeps the second tag behind an absent first one:
+        // still two slots, no room for a push.
+        {"dl_vlan=5 actions=push_vlan:0x8100,set_field:0->vlan_tci,push_vlan:0x8100", 58, "push_vlan" + third_tag},
+        {"dl_vlan=5 actions=push_vlan:0x8100,set_field:0->vlan_tci,mod_vlan_vid:3", 58,
+         "mod_vlan_vid (pushing a tag)" + third_tag},
+        {"dl_vlan=5 actions=push_vlan:0x8100,set_field:0->vlan_tci,strip_vlan", 58, "strip_vlan" + tag_needed},
+        {"actions=set_field:0x1009->vlan_tci,push_vlan:0x88a8,push_vlan:0x8100", 53, "push_vlan" + third_tag},
+    };
+    for (const Case& c : cases) {
+        const ParseError error = parse_error(c.text);
+        EXPECT_EQ(error.column, c.column) << c.text << "\n  " << error.message;
+        EXPECT_EQ(error.message, c.message) << c.text;
+    }
+}
+
 // ---------------------------------------------------------------- files and filters
 
 TEST(RuleFiles, CommentsBlankLinesAndLineNumbers) {
@@ -770,6 +839,13 @@ TEST(RuleFormat, CanonicalForms) {
          "dl_vlan=5,dl_vlan_pcp=3,dl_src=01:02:03:04:05:06 actions=drop"},
         {"vlan_tci=0x1000/0x1000 actions=drop", "vlan_tci=0x1000/0x1000 actions=drop"},
         {"dl_vlan=0xffff actions=drop", "vlan_tci=0x0000/0x1fff actions=drop"},
+        {"vlan_tci=0x3000/0x3000 actions=drop", "dl_vlan_pcp=1 actions=drop"},
+        {"vlan_tci=0x2000/0x2000 actions=drop", "actions=drop"},
+        {"vlan_tci=0x6000/0x7000 actions=drop", "vlan_tci=0x0000/0x1000 actions=drop"},
+        {"vlan_tci=0x3005/0x300f actions=drop", "vlan_tci=0x3005/0xf00f actions=drop"},
+        {"vlan_tci=0xf123/0x3fff actions=drop", "dl_vlan=291,dl_vlan_pcp=1 actions=drop"},
+        {"actions=set_field:5->vlan_tci,set_field:0x7005->vlan_tci,set_field:0->vlan_tci",
+         "actions=set_field:0x0005->vlan_tci,set_field:0x7005->vlan_tci,set_field:0x0000->vlan_tci"},
         {"arp,nw_src=1.2.3.4,nw_proto=1 actions=drop", "arp,arp_spa=1.2.3.4,arp_op=1 actions=drop"},
         {"icmp6,icmp_type=135,nd_target=::1 actions=drop", "icmp6,icmpv6_type=135,nd_target=::1 actions=drop"},
         {"ct_state=trk,ip actions=ct(table=1)", "ct_state=-new-est-rel-rpl-inv+trk-snat-dnat,ip actions=ct(table=1)"},
