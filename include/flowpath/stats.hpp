@@ -52,6 +52,12 @@ struct alignas(64) WorkerCounters {
     Counter exact_hits;   ///< exact-match cache hits
     Counter cache_hits;   ///< megaflow cache hits
     Counter misses;       ///< packets sent to the slow path
+    Counter upcalls;      ///< translations the miss path made
+    Counter installed;    ///< megaflows installed
+    Counter evicted;      ///< megaflows evicted to make room
+    Counter cache_entries;    ///< megaflows in the worker's cache now
+    Counter cache_subtables;  ///< distinct megaflow masks now
+    Counter cache_bytes;      ///< memory the megaflow cache holds
     Counter busy_cycles;  ///< TSC cycles spent in rounds that received packets
     Counter in_flight;    ///< packets buffered, not yet sent or dropped
     Counter drops[kDropReasons];
@@ -76,7 +82,7 @@ struct StatsSnapshot {
     std::vector<Worker> workers;
     uint64_t drops[kDropReasons] = {};
     uint64_t upcalls = 0, installed = 0, evicted = 0;
-    uint64_t cache_entries = 0, cache_subtables = 0;
+    uint64_t cache_entries = 0, cache_subtables = 0, cache_bytes = 0;
     uint64_t ct_connections = 0, ct_created = 0, ct_expired = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "flowpath/cache.hpp"
 #include "flowpath/packet.hpp"
 #include "flowpath/pipeline.hpp"
 #include "flowpath/stats.hpp"
@@ -20,6 +21,15 @@ namespace flowpath {
 
 /// Packets per rx burst and per tx buffer.
 inline constexpr unsigned kBurst = 32;
+
+/// Exact-match cache entries per worker (Open vSwitch's EMC size).
+inline constexpr uint32_t kExactCacheEntries = 8192;
+/// Megaflows per worker (Open vSwitch's default flow-limit).
+inline constexpr uint32_t kMegaflowLimit = 200000;
+/// One megaflow hit in this many enters the exact cache (Open vSwitch's
+/// emc-insert-inv-prob default): a flood of short flows cannot thrash it,
+/// while a long flow gets in within its first few hundred packets.
+inline constexpr uint32_t kExactInsertInverseProbability = 100;
 
 /// Tries of a tx burst that sent nothing before the rest is dropped.
 inline constexpr unsigned kTxRetries = 16;
@@ -51,9 +61,10 @@ struct WorkerPlan {
 /// One poll-mode worker. Constructed on the main thread; run() executes on
 /// its lcore until `stop` is set, then flushes what it buffered and returns.
 ///
-/// Per packet: parse the flow key, translate it through the rules into
-/// datapath actions, apply them to the mbuf, and buffer a copy for every
-/// output but the last, which takes the mbuf itself.
+/// Per burst: extract every packet's miniflow, find each one's megaflow in
+/// the FlowCache (exact cache, megaflow cache, else translate and install),
+/// then, in arrival order, apply the megaflow's datapath actions to the mbuf
+/// and buffer a copy for every output but the last, which takes the mbuf.
 class Worker {
 public:
     Worker(WorkerPlan plan, const std::atomic<bool>& stop);
@@ -71,9 +82,10 @@ private:
         unsigned count = 0;
     };
 
-    void process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count);
-    void process_packet(uint32_t in_port, rte_mbuf* packet);
-    void execute(rte_mbuf* packet, PacketLayout& layout);
+    void process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now);
+    void credit_rules(const Megaflow& flow, uint64_t packets, uint64_t bytes);
+    void execute(rte_mbuf* packet, PacketLayout& layout, const ActionList& actions);
+    void housekeeping(uint64_t now);
     void drop(rte_mbuf* packet, DropReason reason);
     void enqueue(unsigned port_index, rte_mbuf* packet);
     void flush(unsigned port_index);
@@ -83,7 +95,12 @@ private:
     const std::atomic<bool>& stop_;
     std::vector<TxBuffer> tx_buffers_;  // indexed by port index
     WorkerCounters counters_;
-    Translation translation_;  // reused for every packet: no allocation once warm
+    FlowCache cache_;
+    uint64_t next_housekeeping_ = 0;  // TSC
+    // Per-burst scratch, kept here so the hot loop never allocates.
+    Miniflow flows_[kBurst];
+    PacketLayout layouts_[kBurst];
+    uint32_t slots_[kBurst];
 };
 
 /// The lcore entry point for rte_eal_remote_launch: `arg` is a Worker*.

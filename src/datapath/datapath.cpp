@@ -177,6 +177,12 @@ StatsSnapshot Datapath::snapshot() const {
         w.exact_hits = c.exact_hits.get();
         w.cache_hits = c.cache_hits.get();
         w.misses = c.misses.get();
+        stats.upcalls += c.upcalls.get();
+        stats.installed += c.installed.get();
+        stats.evicted += c.evicted.get();
+        stats.cache_entries += c.cache_entries.get();
+        stats.cache_subtables += c.cache_subtables.get();
+        stats.cache_bytes += c.cache_bytes.get();
         w.lost = c.lost();
         w.cycles_per_packet = w.packets ? static_cast<double>(c.busy_cycles.get()) / static_cast<double>(w.packets) : 0;
         stats.workers.push_back(w);

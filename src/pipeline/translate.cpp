@@ -164,6 +164,12 @@ struct Context {
     void commit_nd() {
         // The packet as it is must be ND (ICMPv6 NS/NA, code 0); whether
         // the actions could change the ND fields was judged by set_field.
+        // Nothing to write means nothing to depend on: marking the ports
+        // for every packet would make every megaflow exact on them.
+        if (!differs(flow.nd_target, base.nd_target) && !differs(flow.arp_sha, base.arp_sha) &&
+            !differs(flow.arp_tha, base.arp_tha)) {
+            return;
+        }
         mark(out.wildcards.nw_proto);
         mark(out.wildcards.tp_src);
         mark(out.wildcards.tp_dst);

@@ -56,7 +56,8 @@ std::string stats_to_json(const StatsSnapshot& stats) {
     }
     out << "\n  ],\n  \"slow_path\": {\"upcalls\": " << stats.upcalls << ", \"installed\": " << stats.installed
         << ", \"evicted\": " << stats.evicted << "},\n  \"cache\": {\"entries\": " << stats.cache_entries
-        << ", \"subtables\": " << stats.cache_subtables << "},\n  \"conntrack\": {\"connections\": "
+        << ", \"subtables\": " << stats.cache_subtables
+        << ", \"bytes\": " << stats.cache_bytes << "},\n  \"conntrack\": {\"connections\": "
         << stats.ct_connections << ", \"created\": " << stats.ct_created << ", \"expired\": " << stats.ct_expired
         << "},\n  \"drops\": {";
     for (unsigned r = 0; r < kDropReasons; ++r) {

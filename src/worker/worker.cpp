@@ -13,8 +13,14 @@
 
 namespace flowpath {
 
+static_assert(kBurst <= kMaxLookupBurst);
+
 Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
-    : plan_(std::move(plan)), stop_(stop), tx_buffers_(plan_.tx.size()), counters_(plan_.tx.size()) {}
+    : plan_(std::move(plan)),
+      stop_(stop),
+      tx_buffers_(plan_.tx.size()),
+      counters_(plan_.tx.size()),
+      cache_(*plan_.rules, kExactCacheEntries, kMegaflowLimit, kExactInsertInverseProbability) {}
 
 int run_worker(void* arg) { return static_cast<Worker*>(arg)->run(); }
 
@@ -29,16 +35,24 @@ int Worker::run() {
             if (count == 0) continue;
             if (count == kBurst) drained = false;
             received += count;
-            process_burst(rxq, burst, count);
+            process_burst(rxq, burst, count, start);
         }
         if (drained) flush_all();
+        if (start >= next_housekeeping_) housekeeping(start);
         if (received) counters_.busy_cycles.add(rte_rdtsc() - start);
     }
     flush_all();
     return 0;
 }
 
-void Worker::process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count) {
+// About once a second: re-rank the megaflow subtables by recent hits, so the
+// busiest masks are probed first.
+void Worker::housekeeping(uint64_t now) {
+    cache_.megaflows().rank_subtables();
+    next_housekeeping_ = now + rte_get_tsc_hz();
+}
+
+void Worker::process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now) {
     counters_.in_flight.add(count);
     uint64_t bytes = 0;
     for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(packets[i]);
@@ -46,44 +60,79 @@ void Worker::process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned c
     in.rx_packets.add(count);
     in.rx_bytes.add(bytes);
     counters_.packets.add(count);
-    counters_.misses.add(count);  // every packet is classified until the caches land
+
+    // Headers are edited in place: they must sit in one segment.
+    unsigned kept = 0;
+    for (unsigned i = 0; i < count; ++i) {
+        if (packets[i]->nb_segs > 1 && rte_pktmbuf_linearize(packets[i]) != 0) {
+            drop(packets[i], DropReason::bad_packet);
+            continue;
+        }
+        packets[kept++] = packets[i];
+    }
+    count = kept;
 
     const uint32_t in_port = rxq.port_index + 1u;  // OpenFlow numbering
-    for (unsigned i = 0; i < count && i < 2; ++i) rte_prefetch0(rte_pktmbuf_mtod(packets[i], void*));
-    for (unsigned i = 0; i < count; ++i) {
-        if (i + 2 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 2], void*));
-        process_packet(in_port, packets[i]);
+    extract_burst(
+        count,
+        [packets](unsigned i) {
+            return PacketView{rte_pktmbuf_mtod(packets[i], const uint8_t*), rte_pktmbuf_data_len(packets[i])};
+        },
+        in_port, flows_, layouts_);
+
+    const FlowCacheCounters before = cache_.counters();
+    cache_.classify_burst(flows_, count, now, slots_);
+    const FlowCacheCounters& after = cache_.counters();
+    counters_.exact_hits.add(after.exact_hits - before.exact_hits);
+    counters_.cache_hits.add(after.megaflow_hits - before.megaflow_hits);
+    counters_.misses.add(after.misses - before.misses);
+    if (after.installed != before.installed) {
+        const MegaflowCache& megaflows = cache_.megaflows();
+        counters_.upcalls.set(after.upcalls);
+        counters_.installed.set(after.installed);
+        counters_.evicted.set(megaflows.evictions());
+        counters_.cache_entries.set(megaflows.size());
+        counters_.cache_subtables.set(megaflows.subtable_count());
+        counters_.cache_bytes.set(megaflows.memory_bytes());
     }
+
+    // In arrival order, so that packets of one flow leave in order. Rule
+    // counters are credited once per run of packets with the same megaflow.
+    uint32_t run_slot = kNoFlow;
+    uint64_t run_packets = 0, run_bytes = 0;
+    for (unsigned i = 0; i < count; ++i) {
+        Megaflow& flow = cache_.flow(slots_[i]);
+        const uint32_t length = rte_pktmbuf_pkt_len(packets[i]);
+        ++flow.packets;
+        flow.bytes += length;
+        if (slots_[i] != run_slot) {
+            if (run_slot != kNoFlow) credit_rules(cache_.flow(run_slot), run_packets, run_bytes);
+            run_slot = slots_[i];
+            run_packets = run_bytes = 0;
+        }
+        ++run_packets;
+        run_bytes += length;
+        switch (flow.drop) {
+            case TranslateDrop::none: execute(packets[i], layouts_[i], flow.actions); break;
+            case TranslateDrop::no_match: drop(packets[i], DropReason::no_match); break;
+            case TranslateDrop::no_output: drop(packets[i], DropReason::no_output); break;
+            case TranslateDrop::ttl_expired: drop(packets[i], DropReason::ttl_expired); break;
+            case TranslateDrop::too_deep: drop(packets[i], DropReason::too_deep); break;
+        }
+    }
+    if (run_slot != kNoFlow) credit_rules(cache_.flow(run_slot), run_packets, run_bytes);
 }
 
-void Worker::process_packet(uint32_t in_port, rte_mbuf* packet) {
-    // Headers are edited in place: they must sit in one segment.
-    if (packet->nb_segs > 1 && rte_pktmbuf_linearize(packet) != 0) {
-        drop(packet, DropReason::bad_packet);
-        return;
+void Worker::credit_rules(const Megaflow& flow, uint64_t packets, uint64_t bytes) {
+    for (RuleEntry* rule : flow.rules) {
+        rule->packets.fetch_add(packets, std::memory_order_relaxed);
+        rule->bytes.fetch_add(bytes, std::memory_order_relaxed);
     }
-    FlowKey key;
-    PacketLayout layout;
-    parse_flow_key(rte_pktmbuf_mtod(packet, const uint8_t*), rte_pktmbuf_data_len(packet), in_port, key, layout);
-    translate(*plan_.rules, key, translation_);
-    const uint32_t length = rte_pktmbuf_pkt_len(packet);
-    for (unsigned r = 0; r < translation_.matched_count; ++r) {
-        translation_.matched[r]->packets.fetch_add(1, std::memory_order_relaxed);
-        translation_.matched[r]->bytes.fetch_add(length, std::memory_order_relaxed);
-    }
-    switch (translation_.drop) {
-        case TranslateDrop::none: break;
-        case TranslateDrop::no_match: drop(packet, DropReason::no_match); return;
-        case TranslateDrop::no_output: drop(packet, DropReason::no_output); return;
-        case TranslateDrop::ttl_expired: drop(packet, DropReason::ttl_expired); return;
-        case TranslateDrop::too_deep: drop(packet, DropReason::too_deep); return;
-    }
-    execute(packet, layout);
 }
 
 // Applies the datapath actions; every output but the last gets a copy of the
 // packet as it is at that point, the last one the packet itself.
-void Worker::execute(rte_mbuf* packet, PacketLayout& layout) {
+void Worker::execute(rte_mbuf* packet, PacketLayout& layout, const ActionList& actions) {
     PacketBuffer bytes{rte_pktmbuf_mtod(packet, uint8_t*), rte_pktmbuf_data_len(packet),
                        rte_pktmbuf_headroom(packet), rte_pktmbuf_tailroom(packet)};
     bool handed_over = false;
@@ -105,7 +154,6 @@ void Worker::execute(rte_mbuf* packet, PacketLayout& layout) {
         counters_.in_flight.add(1);
         enqueue(port - 1, copy);
     };
-    const std::vector<Action>& actions = translation_.actions;
     execute_actions(bytes, layout, actions.data(), actions.size(), output);
     // Only a VLAN push without room stops the list before its last output.
     if (!handed_over) drop(packet, DropReason::bad_packet);

@@ -1,0 +1,217 @@
+// Micro-benchmark: the worker's caches, in bursts of 32 as the worker uses
+// them, in cycles per packet:
+//  - exact-cache lookup (hash included) against the number of flows it holds;
+//  - megaflow-cache burst lookup against the number of subtables, with
+//    packets spread evenly over them (ranking cannot help) or skewed to one;
+//  - the whole FlowCache (exact, megaflow, miss path) on a repeating flow set.
+// The megaflow cache's linear-scan reference is shown for scale.
+#include <arpa/inet.h>
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "flowpath/cache.hpp"
+#include "flowpath/packet.hpp"
+#include "micro_cycles.hpp"
+
+namespace {
+
+using namespace flowpath;
+using flowpath::bench::CyclesPerPacket;
+
+constexpr unsigned kBurst = 32;
+constexpr unsigned kMegaflowsPerSubtable = 16;
+
+uint32_t prefix_mask(unsigned length) { return length == 0 ? 0 : htonl(~uint32_t{0} << (32 - length)); }
+
+/// Mask number `index` (0..255): an nw_src prefix of 1..32 bits times eight
+/// combinations of nw_proto, tp_src and tp_dst; always in_port, dl_type and
+/// nw_dst/16. Megaflows of mask i have nw_dst 10.i.0.0/16 (subtable_key), so
+/// no two subtables' megaflows overlap, as in a real megaflow cache.
+FlowMask mask_number(unsigned index) {
+    FlowMask mask{};
+    mask.in_port = ~0u;
+    mask.dl_type = 0xFFFF;
+    mask.nw_dst = prefix_mask(16);
+    mask.nw_src = prefix_mask(1 + index % 32);
+    const unsigned variant = index / 32;
+    if (variant & 1) mask.tp_src = 0xFFFF;
+    if (variant & 2) mask.nw_proto = 0xFF;
+    if (variant & 4) mask.tp_dst = 0xFFFF;
+    return mask;
+}
+
+FlowKey random_key(std::mt19937_64& rng) {
+    FlowKey key{};
+    key.in_port = 1;
+    key.dl_type = htons(0x0800);
+    key.nw_src = htonl(static_cast<uint32_t>(rng()));
+    key.nw_dst = htonl(0xC0A80000u | static_cast<uint32_t>(rng() & 0xFFFF));
+    key.nw_proto = 17;
+    key.nw_ttl = 64;
+    key.tp_src = htons(static_cast<uint16_t>(rng()));
+    key.tp_dst = htons(static_cast<uint16_t>(rng()));
+    return key;
+}
+
+Translation forward() {
+    Translation t;
+    t.clear();
+    t.actions.push_back(Action::output(2));
+    return t;
+}
+
+void BM_ExactLookupHit(benchmark::State& state) {
+    const unsigned n_flows = static_cast<unsigned>(state.range(0));
+    std::mt19937_64 rng(1);
+    MegaflowCache megaflows(1u << 20);
+    ExactCache exact(8192);
+    std::vector<Miniflow> flows;
+    const Translation t = forward();
+    for (unsigned i = 0; i < n_flows; ++i) {
+        const FlowKey key = random_key(rng);
+        flows.push_back(miniflow_from_key(key));
+        FlowMask exact_mask;
+        std::memset(&exact_mask, 0xff, sizeof exact_mask);
+        const uint32_t slot = megaflows.insert(key, exact_mask, t, 1);
+        exact.insert(flows.back(), ExactCache::hash_of(flows.back()), slot, megaflows);
+    }
+    std::vector<unsigned> order(4096);
+    for (unsigned& o : order) o = static_cast<unsigned>(rng() % n_flows);
+    size_t next = 0;
+    uint64_t hits = 0, packets = 0;
+    CyclesPerPacket cycles;
+    for (auto _ : state) {
+        uint32_t hashes[kBurst];
+        const Miniflow* burst[kBurst];
+        for (unsigned i = 0; i < kBurst; ++i) {
+            burst[i] = &flows[order[(next + i) % order.size()]];
+            hashes[i] = ExactCache::hash_of(*burst[i]);
+            exact.prefetch(hashes[i]);
+        }
+        for (unsigned i = 0; i < kBurst; ++i) hits += exact.lookup(*burst[i], hashes[i], megaflows) != kNoFlow;
+        next = (next + kBurst) % order.size();
+        packets += kBurst;
+    }
+    cycles.report(state, packets);
+    state.counters["hit_rate"] = static_cast<double>(hits) / static_cast<double>(packets);
+}
+BENCHMARK(BM_ExactLookupHit)->Arg(64)->Arg(1024)->Arg(8192)->Arg(65536);
+
+struct MegaflowSetup {
+    std::unique_ptr<MegaflowCache> cache = std::make_unique<MegaflowCache>(1u << 20);
+    std::vector<FlowKey> hit_keys;  // one per megaflow, other fields random
+};
+
+MegaflowSetup make_megaflows(unsigned n_subtables) {
+    MegaflowSetup s;
+    std::mt19937_64 rng(42);
+    const Translation t = forward();
+    for (unsigned m = 0; m < n_subtables; ++m) {
+        const FlowMask mask = mask_number(m);
+        for (unsigned r = 0; r < kMegaflowsPerSubtable; ++r) {
+            FlowKey key = random_key(rng);
+            key.nw_dst = htonl(0x0A000000u | m << 16 | static_cast<uint32_t>(rng() & 0xFFFF));
+            if (s.cache->lookup(key) != kNoFlow) continue;  // an earlier megaflow covers it
+            s.cache->insert(key, mask, t, 1);
+            // Another packet of the same megaflow: random outside the mask.
+            FlowKey other = random_key(rng);
+            other.nw_dst = htonl(0x0A000000u | static_cast<uint32_t>(rng() & 0xFFFFFF));
+            for (unsigned w = 0; w < kFlowWords; ++w) {
+                flow_words(other)[w] = (flow_words(key)[w] & flow_words(mask)[w]) | (flow_words(other)[w] & ~flow_words(mask)[w]);
+            }
+            s.hit_keys.push_back(other);
+        }
+    }
+    return s;
+}
+
+void run_megaflow_lookup(benchmark::State& state, bool skewed) {
+    const unsigned n_subtables = static_cast<unsigned>(state.range(0));
+    MegaflowSetup s = make_megaflows(n_subtables);
+    std::mt19937_64 rng(7);
+    std::vector<const FlowKey*> order(4096);
+    for (const FlowKey*& o : order) {
+        // Skewed: 90% of packets from the first subtable's megaflows.
+        const size_t pick = skewed && rng() % 10 != 0 ? rng() % kMegaflowsPerSubtable : rng() % s.hit_keys.size();
+        o = &s.hit_keys[std::min(pick, s.hit_keys.size() - 1)];
+    }
+    // Warm up and rank as the worker does once a second.
+    uint32_t found[kBurst];
+    for (size_t i = 0; i + kBurst <= order.size(); i += kBurst) s.cache->lookup_burst(&order[i], kBurst, ~uint64_t{0}, found);
+    s.cache->rank_subtables();
+    size_t next = 0;
+    uint64_t hits = 0, packets = 0;
+    CyclesPerPacket cycles;
+    for (auto _ : state) {
+        const uint64_t missing = s.cache->lookup_burst(&order[next], kBurst, (uint64_t{1} << kBurst) - 1, found);
+        hits += kBurst - static_cast<unsigned>(__builtin_popcountll(missing));
+        next = (next + kBurst) % order.size();
+        packets += kBurst;
+    }
+    cycles.report(state, packets);
+    state.counters["subtables"] = s.cache->subtable_count();
+    state.counters["hit_rate"] = static_cast<double>(hits) / static_cast<double>(packets);
+}
+
+void BM_MegaflowLookupEven(benchmark::State& state) { run_megaflow_lookup(state, false); }
+void BM_MegaflowLookupSkewed(benchmark::State& state) { run_megaflow_lookup(state, true); }
+BENCHMARK(BM_MegaflowLookupEven)->Arg(1)->Arg(8)->Arg(64)->Arg(256);
+BENCHMARK(BM_MegaflowLookupSkewed)->Arg(1)->Arg(8)->Arg(64)->Arg(256);
+
+void BM_MegaflowReferenceLookup(benchmark::State& state) {
+    MegaflowSetup s = make_megaflows(static_cast<unsigned>(state.range(0)));
+    size_t next = 0;
+    uint64_t packets = 0;
+    CyclesPerPacket cycles;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(s.cache->reference_lookup(s.hit_keys[next]));
+        next = (next + 1) % s.hit_keys.size();
+        ++packets;
+    }
+    cycles.report(state, packets);
+}
+BENCHMARK(BM_MegaflowReferenceLookup)->Arg(1)->Arg(8)->Arg(64);
+
+// The whole hierarchy on UDP frames of `n_flows` 5-tuples and one rule, as
+// the emc (64 flows) and megaflow (100k flows) workloads: extraction not
+// included, exact-cache insertion 1/100 as in the worker.
+void BM_FlowCacheClassify(benchmark::State& state) {
+    const unsigned n_flows = static_cast<unsigned>(state.range(0));
+    RuleSet rules(PortNames{"p0", "p1"});
+    Rule rule;
+    rule.match.value.dl_type = htons(0x0800);
+    rule.match.mask.dl_type = 0xffff;
+    rule.match.value.nw_proto = 17;
+    rule.match.mask.nw_proto = 0xff;
+    rule.actions.push_back(Action::output(2));
+    rules.add(rule);
+    FlowCache cache(rules, 8192, 200000, 100);
+    std::mt19937_64 rng(3);
+    std::vector<Miniflow> flows;
+    for (unsigned i = 0; i < n_flows; ++i) {
+        FlowKey key = random_key(rng);
+        flows.push_back(miniflow_from_key(key));
+    }
+    Miniflow burst[kBurst];
+    uint32_t slots[kBurst];
+    uint64_t now = 1, packets = 0;
+    size_t next = 0;
+    CyclesPerPacket cycles;
+    for (auto _ : state) {
+        for (unsigned i = 0; i < kBurst; ++i) burst[i] = flows[(next + i) % n_flows];
+        cache.classify_burst(burst, kBurst, ++now, slots);
+        next = (next + kBurst) % n_flows;
+        packets += kBurst;
+    }
+    cycles.report(state, packets);
+    const FlowCacheCounters& c = cache.counters();
+    state.counters["exact_hit_rate"] = static_cast<double>(c.exact_hits) / static_cast<double>(packets);
+    state.counters["megaflows"] = cache.megaflows().size();
+}
+BENCHMARK(BM_FlowCacheClassify)->Arg(64)->Arg(100000);
+
+}  // namespace
+
+BENCHMARK_MAIN();

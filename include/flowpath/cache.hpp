@@ -1,0 +1,258 @@
+// The worker's flow caches: an exact-match cache in front of a tuple-space
+// classifier of megaflows.
+//
+// A *megaflow* is a cached translation: a masked key (the bits the rules
+// looked at, from Translation::wildcards) and the datapath actions every
+// packet agreeing with it on those bits gets. MegaflowCache holds them in one
+// hash table per distinct mask (a subtable) and looks a burst up subtable by
+// subtable, most-hit subtable first. ExactCache maps a packet's whole
+// miniflow to the megaflow it hit last time, so a repeated flow costs one
+// probe instead of one per subtable.
+//
+// Megaflows live in slots that never move; a slot's generation changes when
+// its megaflow is removed, so a reference (slot, generation) held by the
+// exact cache goes stale instead of dangling (no reference counting, no
+// flush of the exact cache on eviction).
+//
+// Threading: both caches belong to one worker, which alone reads and writes
+// them. Nothing here allocates on lookup; insert allocates (the actions, a
+// subtable), and belongs to the miss path. Design: docs/cache.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "flowpath/action.hpp"
+#include "flowpath/flow_key.hpp"
+#include "flowpath/miniflow.hpp"
+#include "flowpath/pipeline.hpp"
+
+namespace flowpath {
+
+/// "No megaflow": a lookup miss.
+inline constexpr uint32_t kNoFlow = UINT32_MAX;
+
+/// The most packets one burst lookup takes (a bitmask of them fits a word).
+inline constexpr unsigned kMaxLookupBurst = 64;
+
+/// A cached translation. Owned by a MegaflowCache; the owner updates the
+/// counters without atomics.
+struct Megaflow {
+    Miniflow masked;          ///< key & mask, with the mask's map
+    uint32_t hash = 0;        ///< hash of `masked` in its subtable
+    uint32_t generation = 0;  ///< changes when the slot is freed
+    uint16_t subtable = 0;    ///< index into the cache's subtables
+    bool live = false;
+
+    // The translation: what to do with a packet of this megaflow.
+    ActionList actions;                 ///< datapath actions
+    TranslateDrop drop = TranslateDrop::none;
+    std::vector<RuleEntry*> rules;      ///< rules to credit with its packets
+
+    uint64_t packets = 0, bytes = 0;
+    uint64_t created = 0, last_used = 0;  ///< caller's time unit (TSC in the worker)
+};
+
+/// A megaflow cache: tuple-space search over megaflows, owned by one worker.
+class MegaflowCache {
+public:
+    /// At most `capacity` megaflows (a full cache evicts the least recently
+    /// used of a few candidates to make room).
+    explicit MegaflowCache(uint32_t capacity);
+    ~MegaflowCache();
+    MegaflowCache(const MegaflowCache&) = delete;
+    MegaflowCache& operator=(const MegaflowCache&) = delete;
+
+    /// Looks up `count` (<= kMaxLookupBurst) keys; for each bit i set in
+    /// `wanted`, sets found[i] to the slot of a megaflow matching keys[i] or
+    /// leaves it kNoFlow. Returns the bits of `wanted` that found nothing.
+    /// Subtables are visited in rank order, each once for the whole burst.
+    /// Keys are expanded (FlowKey, not Miniflow): each subtable then reads
+    /// its mask's words by index.
+    uint64_t lookup_burst(const FlowKey* const* keys, unsigned count, uint64_t wanted, uint32_t* found);
+
+    /// One key; the same answer lookup_burst gives.
+    uint32_t lookup(const FlowKey& key);
+
+    /// The reference: a linear scan of every live megaflow (tests).
+    uint32_t reference_lookup(const FlowKey& key) const;
+
+    /// Installs the translation of `key` with `wildcards` (the bits it
+    /// depends on; in_port is always added). Returns its slot. When full,
+    /// evicts the least recently used of a few candidates, sparing megaflows
+    /// used at `now` (returns kNoFlow if every candidate was: only possible
+    /// when the capacity is not above kMaxLookupBurst + 1). The caller makes
+    /// sure no live megaflow matches `key` yet.
+    uint32_t insert(const FlowKey& key, const FlowMask& wildcards, const Translation& translation, uint64_t now);
+
+    /// Removes the megaflow in `slot` (stale references then miss).
+    void remove(uint32_t slot);
+
+    /// Removes every megaflow.
+    void clear();
+
+    /// Orders subtables by hits since the last call (most first) and resets
+    /// the hit counts: call about once a second.
+    void rank_subtables();
+
+    Megaflow& flow(uint32_t slot) { return *slot_ptr(slot); }
+    const Megaflow& flow(uint32_t slot) const { return *slot_ptr(slot); }
+
+    /// Whether (slot, generation) still names the same live megaflow.
+    bool valid(uint32_t slot, uint32_t generation) const {
+        const Megaflow& f = *slot_ptr(slot);
+        return f.live && f.generation == generation;
+    }
+
+    uint32_t size() const { return live_; }
+    uint32_t capacity() const { return capacity_; }
+    unsigned subtable_count() const;
+    uint64_t evictions() const { return evictions_; }
+    /// Bytes held: slots, actions, rule lists, subtables and their indexes.
+    uint64_t memory_bytes() const;
+
+    /// Calls fn(const Megaflow&, const FlowMask& mask) for each live megaflow.
+    template <typename Fn>
+    void for_each(Fn&& fn) const {
+        for (uint32_t slot = 0; slot < next_unused_; ++slot) {
+            const Megaflow& f = *slot_ptr(slot);
+            if (f.live) fn(f, subtable_mask(f.subtable));
+        }
+    }
+
+private:
+    struct Subtable;
+    static constexpr unsigned kChunkShift = 10;  // slots per chunk: 1024
+
+    Megaflow* slot_ptr(uint32_t slot) const {
+        return &chunks_[slot >> kChunkShift][slot & ((1u << kChunkShift) - 1)];
+    }
+    FlowMask subtable_mask(uint16_t subtable) const;
+    uint32_t allocate_slot(uint64_t now);
+    uint16_t subtable_for(const FlowMask& mask);
+    uint32_t probe(const Subtable& table, const FlowKey& key, uint32_t hash) const;
+
+    uint32_t capacity_;
+    uint32_t live_ = 0;
+    uint32_t next_unused_ = 0;         // slots below it have been used at least once
+    uint32_t clock_hand_ = 0;          // next eviction candidate
+    uint64_t evictions_ = 0;
+    std::vector<std::unique_ptr<Megaflow[]>> chunks_;
+    std::vector<uint32_t> free_slots_;                   // freed slots, reused first
+    std::vector<std::unique_ptr<Subtable>> subtables_;   // stable indices; null once emptied
+    std::vector<Subtable*> ranked_;                      // live subtables, lookup order
+};
+
+/// An exact-match cache: whole miniflow -> megaflow slot, 2-way set
+/// associative, `entries` a power of two. Owned by one worker.
+class ExactCache {
+public:
+    explicit ExactCache(uint32_t entries);
+
+    /// The hash of a packet's whole miniflow (map and words): compute once.
+    static uint32_t hash_of(const Miniflow& flow);
+
+    /// The megaflow slot cached for `flow` (hash from hash_of), or kNoFlow.
+    /// An entry whose megaflow was removed since reads as a miss.
+    uint32_t lookup(const Miniflow& flow, uint32_t hash, const MegaflowCache& megaflows) const {
+        for (unsigned way = 0; way < 2; ++way) {
+            const Entry& e = entries_[bucket(hash, way)];
+            if (e.hash == hash && e.slot != kNoFlow && same_flow(e.key, flow) &&
+                megaflows.valid(e.slot, e.generation)) {
+                return e.slot;
+            }
+        }
+        return kNoFlow;
+    }
+
+    /// Caches `flow` -> `slot` (its generation read from `megaflows`),
+    /// replacing the flow's own entry, else an empty or stale one, else the
+    /// older of the two candidates.
+    void insert(const Miniflow& flow, uint32_t hash, uint32_t slot, const MegaflowCache& megaflows);
+
+    /// Prefetches the entries `hash` may live in.
+    void prefetch(uint32_t hash) const {
+        __builtin_prefetch(&entries_[bucket(hash, 0)]);
+        __builtin_prefetch(&entries_[bucket(hash, 1)]);
+    }
+
+    void clear();
+    uint32_t entries() const { return static_cast<uint32_t>(entries_.size()); }
+    /// Entries that name a live megaflow (a scan: for statistics, not per packet).
+    uint32_t valid_entries(const MegaflowCache& megaflows) const;
+
+private:
+    struct Entry {
+        uint32_t hash = 0;
+        uint32_t slot = kNoFlow;
+        uint32_t generation = 0;
+        uint32_t stamp = 0;  // insertion order, to pick the older way
+        Miniflow key;
+    };
+    static bool same_flow(const Miniflow& a, const Miniflow& b);
+    uint32_t bucket(uint32_t hash, unsigned way) const {
+        return (way == 0 ? hash : (hash >> 16 | hash << 16) * 0x9E3779B1u) & mask_;
+    }
+
+    std::vector<Entry> entries_;
+    uint32_t mask_;
+    uint32_t stamp_ = 0;
+};
+
+/// What a FlowCache counted (plain integers: its owner reads them and
+/// publishes them into its own counters).
+struct FlowCacheCounters {
+    uint64_t exact_hits = 0;     ///< packets the exact cache answered
+    uint64_t megaflow_hits = 0;  ///< ... the megaflow cache answered
+    uint64_t misses = 0;         ///< ... that went to the miss path
+    uint64_t upcalls = 0;        ///< translations made on the miss path
+    uint64_t installed = 0;      ///< megaflows installed
+};
+
+/// A worker's caches and its miss path: classify_burst() gives every packet
+/// of a burst the megaflow that decides its fate, looking it up in the exact
+/// cache, then in the megaflow cache, and translating the rest through the
+/// rules (installing one megaflow per distinct miss).
+///
+/// Until the slow-path thread exists the miss path runs here, inline on the
+/// worker; the answer is the same either way.
+class FlowCache {
+public:
+    /// Sizes: the exact cache's entries (rounded up to a power of two), the
+    /// megaflow cache's capacity (at least 2 * kMaxLookupBurst, so eviction
+    /// can always spare the megaflows the current burst uses), and the
+    /// inverse probability of inserting a megaflow hit into the exact cache
+    /// (1: always; Open vSwitch's default is 100, which keeps a flood of
+    /// short flows from thrashing it).
+    FlowCache(const RuleSet& rules, uint32_t exact_entries, uint32_t megaflow_capacity,
+              uint32_t exact_insert_inverse_probability);
+
+    /// Sets slots[i] for each of the `count` (<= kMaxLookupBurst) miniflows.
+    /// `now` is the caller's clock (monotonic); megaflows used by this call
+    /// are stamped with it and not evicted by it.
+    void classify_burst(const Miniflow* flows, unsigned count, uint64_t now, uint32_t* slots);
+
+    /// The translation the reference path gives `flow` (tests).
+    void reference_translate(const Miniflow& flow, Translation& out) const;
+
+    Megaflow& flow(uint32_t slot) { return megaflows_.flow(slot); }
+    const MegaflowCache& megaflows() const { return megaflows_; }
+    MegaflowCache& megaflows() { return megaflows_; }
+    const ExactCache& exact() const { return exact_; }
+    const FlowCacheCounters& counters() const { return counters_; }
+
+private:
+    uint32_t miss(const FlowKey& key, uint64_t now);
+    bool sample_exact_insert();
+
+    const RuleSet& rules_;
+    ExactCache exact_;
+    MegaflowCache megaflows_;
+    uint32_t exact_insert_inverse_probability_;
+    uint64_t random_state_ = 0x9E3779B97F4A7C15ull;
+    Translation translation_;  // reused: no allocation once warm
+    FlowCacheCounters counters_;
+};
+
+}  // namespace flowpath

@@ -1,0 +1,60 @@
+// The exact-match cache: a packet's whole miniflow -> the megaflow slot it
+// hit, two ways per hash, entries validated against the slot's generation.
+#include <cstring>
+
+#include "flowpath/cache.hpp"
+
+namespace flowpath {
+
+ExactCache::ExactCache(uint32_t entries) {
+    uint32_t size = 2;
+    while (size < entries) size <<= 1;
+    entries_.resize(size);
+    mask_ = size - 1;
+}
+
+uint32_t ExactCache::hash_of(const Miniflow& flow) {
+    uint32_t hash = hash_add_word(0x65786374u, flow.map);  // "exct"
+    const unsigned n = flow.size();
+    for (unsigned i = 0; i < n; ++i) hash = hash_add_word(hash, flow.words[i]);
+    return hash_finish(hash);
+}
+
+bool ExactCache::same_flow(const Miniflow& a, const Miniflow& b) {
+    return a.map == b.map && std::memcmp(a.words, b.words, a.size() * sizeof(uint64_t)) == 0;
+}
+
+void ExactCache::insert(const Miniflow& flow, uint32_t hash, uint32_t slot, const MegaflowCache& megaflows) {
+    Entry* target = nullptr;
+    for (unsigned way = 0; way < 2 && !target; ++way) {
+        Entry& e = entries_[bucket(hash, way)];
+        if (e.slot != kNoFlow && e.hash == hash && same_flow(e.key, flow)) target = &e;
+    }
+    for (unsigned way = 0; way < 2 && !target; ++way) {
+        Entry& e = entries_[bucket(hash, way)];
+        if (e.slot == kNoFlow || !megaflows.valid(e.slot, e.generation)) target = &e;
+    }
+    if (!target) {
+        Entry& a = entries_[bucket(hash, 0)];
+        Entry& b = entries_[bucket(hash, 1)];
+        target = static_cast<int32_t>(a.stamp - b.stamp) <= 0 ? &a : &b;
+    }
+    target->hash = hash;
+    target->slot = slot;
+    target->generation = megaflows.flow(slot).generation;
+    target->stamp = ++stamp_;
+    target->key.map = flow.map;
+    std::memcpy(target->key.words, flow.words, flow.size() * sizeof(uint64_t));
+}
+
+void ExactCache::clear() {
+    for (Entry& e : entries_) e.slot = kNoFlow;
+}
+
+uint32_t ExactCache::valid_entries(const MegaflowCache& megaflows) const {
+    uint32_t n = 0;
+    for (const Entry& e : entries_) n += e.slot != kNoFlow && megaflows.valid(e.slot, e.generation);
+    return n;
+}
+
+}  // namespace flowpath

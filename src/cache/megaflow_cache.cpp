@@ -1,0 +1,273 @@
+// The megaflow cache: slots that never move, one open-addressing index per
+// subtable (distinct mask), burst lookup subtable by subtable.
+#include <algorithm>
+#include <cstring>
+
+#include "flowpath/cache.hpp"
+
+namespace flowpath {
+
+namespace {
+constexpr uint32_t kHashBasis = 0x6d65676au;  // any constant: "megj"
+// Eviction looks at this many consecutive slots from the clock hand and
+// takes the least recently used: close to LRU at a bounded cost. One more
+// than a burst can touch, so one candidate is always a megaflow the current
+// burst does not use (FlowCache stamps those with `now`).
+constexpr unsigned kEvictionCandidates = kMaxLookupBurst + 1;
+}  // namespace
+
+/// One distinct megaflow mask and the index of its megaflows: linear probing
+/// over (hash, slot) pairs, at most half full, backward-shift deletion (no
+/// tombstones, so probe chains stay short under churn).
+struct MegaflowCache::Subtable {
+    struct Bucket {
+        uint32_t hash;
+        uint32_t slot;  // kNoFlow: empty
+    };
+
+    Subtable(const FlowMask& full_mask, uint16_t self)
+        : mask(full_mask), minimask(miniflow_from_key(full_mask)), index(self), buckets(8, Bucket{0, kNoFlow}) {
+        for (uint64_t m = minimask.map; m; m &= m - 1) word_index[n_words++] = static_cast<uint8_t>(std::countr_zero(m));
+    }
+
+    // Keys come in expanded (one FlowKey per packet, made once per burst),
+    // so a mask word is a plain indexed load: no map arithmetic per word.
+    uint32_t hash_of(const FlowKey& key) const {
+        const uint64_t* words = flow_words(key);
+        uint32_t hash = kHashBasis;
+        for (unsigned n = 0; n < n_words; ++n) hash = hash_add_word(hash, words[word_index[n]] & minimask.words[n]);
+        return hash_finish(hash);
+    }
+
+    bool matches(const FlowKey& key, const Miniflow& masked) const {
+        const uint64_t* words = flow_words(key);
+        for (unsigned n = 0; n < n_words; ++n) {
+            if ((words[word_index[n]] & minimask.words[n]) != masked.words[n]) return false;
+        }
+        return true;
+    }
+
+    void add(uint32_t hash, uint32_t slot) {
+        if ((count + 1) * 2 > buckets.size()) grow();
+        size_t i = hash & bucket_mask();
+        while (buckets[i].slot != kNoFlow) i = (i + 1) & bucket_mask();
+        buckets[i] = {hash, slot};
+        ++count;
+    }
+
+    void erase(uint32_t hash, uint32_t slot) {
+        size_t i = hash & bucket_mask();
+        while (buckets[i].slot != slot) i = (i + 1) & bucket_mask();  // present by invariant
+        --count;
+        size_t hole = i;
+        buckets[hole] = {0, kNoFlow};
+        for (size_t j = (hole + 1) & bucket_mask(); buckets[j].slot != kNoFlow; j = (j + 1) & bucket_mask()) {
+            const size_t home = buckets[j].hash & bucket_mask();
+            // An entry stays when its home lies cyclically in (hole, j].
+            const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+            if (stays) continue;
+            buckets[hole] = buckets[j];
+            buckets[j] = {0, kNoFlow};
+            hole = j;
+        }
+    }
+
+    size_t bucket_mask() const { return buckets.size() - 1; }
+
+    void grow() {
+        std::vector<Bucket> old = std::move(buckets);
+        buckets.assign(old.size() * 2, Bucket{0, kNoFlow});
+        for (const Bucket& b : old) {
+            if (b.slot == kNoFlow) continue;
+            size_t i = b.hash & bucket_mask();
+            while (buckets[i].slot != kNoFlow) i = (i + 1) & bucket_mask();
+            buckets[i] = b;
+        }
+    }
+
+    FlowMask mask;
+    Minimask minimask;
+    uint8_t word_index[kFlowWords];  // the key word each mask word applies to
+    unsigned n_words = 0;
+    uint16_t index;
+    uint32_t count = 0;
+    uint64_t hits = 0;  // since the last ranking
+    std::vector<Bucket> buckets;
+};
+
+MegaflowCache::MegaflowCache(uint32_t capacity) : capacity_(std::max<uint32_t>(capacity, 1)) {}
+MegaflowCache::~MegaflowCache() = default;
+
+uint32_t MegaflowCache::probe(const Subtable& table, const FlowKey& key, uint32_t hash) const {
+    const size_t mask = table.bucket_mask();
+    for (size_t i = hash & mask; table.buckets[i].slot != kNoFlow; i = (i + 1) & mask) {
+        const auto& bucket = table.buckets[i];
+        if (bucket.hash == hash && table.matches(key, slot_ptr(bucket.slot)->masked)) return bucket.slot;
+    }
+    return kNoFlow;
+}
+
+uint64_t MegaflowCache::lookup_burst(const FlowKey* const* keys, unsigned count, uint64_t wanted, uint32_t* found) {
+    if (count < kMaxLookupBurst) wanted &= (uint64_t{1} << count) - 1;
+    uint64_t remaining = wanted;
+    uint32_t hashes[kMaxLookupBurst];
+    for (Subtable* table : ranked_) {
+        if (!remaining) break;
+        // Hash the whole burst first and prefetch the buckets, then probe:
+        // the probes' cache misses overlap instead of queueing.
+        for (uint64_t m = remaining; m; m &= m - 1) {
+            const unsigned i = static_cast<unsigned>(std::countr_zero(m));
+            hashes[i] = table->hash_of(*keys[i]);
+            __builtin_prefetch(&table->buckets[hashes[i] & table->bucket_mask()]);
+        }
+        for (uint64_t m = remaining; m; m &= m - 1) {
+            const unsigned i = static_cast<unsigned>(std::countr_zero(m));
+            const uint32_t slot = probe(*table, *keys[i], hashes[i]);
+            if (slot == kNoFlow) continue;
+            found[i] = slot;
+            remaining &= ~(uint64_t{1} << i);
+            ++table->hits;
+        }
+    }
+    return remaining;
+}
+
+uint32_t MegaflowCache::lookup(const FlowKey& key) {
+    const FlowKey* keys[1] = {&key};
+    uint32_t found[1] = {kNoFlow};
+    lookup_burst(keys, 1, 1, found);
+    return found[0];
+}
+
+uint32_t MegaflowCache::reference_lookup(const FlowKey& key) const {
+    const uint64_t* key_words = flow_words(key);
+    for (uint32_t slot = 0; slot < next_unused_; ++slot) {
+        const Megaflow& f = *slot_ptr(slot);
+        if (!f.live) continue;
+        const FlowMask mask = subtable_mask(f.subtable);
+        const FlowKey value = miniflow_expand(f.masked);
+        const uint64_t* mask_words = flow_words(mask);
+        const uint64_t* value_words = flow_words(value);
+        bool match = true;
+        for (unsigned w = 0; w < kFlowWords && match; ++w) match = (key_words[w] & mask_words[w]) == value_words[w];
+        if (match) return slot;
+    }
+    return kNoFlow;
+}
+
+FlowMask MegaflowCache::subtable_mask(uint16_t subtable) const { return subtables_[subtable]->mask; }
+
+uint16_t MegaflowCache::subtable_for(const FlowMask& mask) {
+    int free_index = -1;
+    for (size_t i = 0; i < subtables_.size(); ++i) {
+        const Subtable* table = subtables_[i].get();
+        if (!table) {
+            if (free_index < 0) free_index = static_cast<int>(i);
+            continue;
+        }
+        if (std::memcmp(&table->mask, &mask, sizeof mask) == 0) return table->index;
+    }
+    const uint16_t index = free_index >= 0 ? static_cast<uint16_t>(free_index) : static_cast<uint16_t>(subtables_.size());
+    auto table = std::make_unique<Subtable>(mask, index);
+    ranked_.push_back(table.get());  // new masks start last; ranking moves them up
+    if (index == subtables_.size()) {
+        subtables_.push_back(std::move(table));
+    } else {
+        subtables_[index] = std::move(table);
+    }
+    return index;
+}
+
+uint32_t MegaflowCache::allocate_slot(uint64_t now) {
+    if (free_slots_.empty() && next_unused_ < capacity_) {
+        if ((next_unused_ >> kChunkShift) == chunks_.size()) {
+            chunks_.push_back(std::make_unique<Megaflow[]>(size_t{1} << kChunkShift));
+        }
+        return next_unused_++;
+    }
+    if (free_slots_.empty()) {
+        // Full: every slot below capacity_ is live.
+        uint32_t victim = clock_hand_;
+        for (unsigned n = 0; n < kEvictionCandidates; ++n) {
+            const uint32_t slot = (clock_hand_ + n) % capacity_;
+            if (slot_ptr(slot)->last_used < slot_ptr(victim)->last_used) victim = slot;
+        }
+        // Never a megaflow stamped by the current burst: its packets still
+        // refer to the slot. Guaranteed when capacity_ > kEvictionCandidates.
+        if (slot_ptr(victim)->last_used >= now) return kNoFlow;
+        clock_hand_ = (clock_hand_ + kEvictionCandidates) % capacity_;
+        remove(victim);
+        ++evictions_;
+    }
+    const uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    return slot;
+}
+
+uint32_t MegaflowCache::insert(const FlowKey& key, const FlowMask& wildcards, const Translation& translation,
+                               uint64_t now) {
+    FlowMask mask = wildcards;
+    mask.in_port = UINT32_MAX;  // a cache entry never spans input ports
+    // The slot first: evicting may empty (and drop) a subtable.
+    const uint32_t slot = allocate_slot(now);
+    if (slot == kNoFlow) return kNoFlow;
+    const uint16_t index = subtable_for(mask);
+    Subtable& table = *subtables_[index];
+
+    Megaflow& f = *slot_ptr(slot);
+    f.masked = miniflow_mask(miniflow_from_key(key), table.minimask);
+    f.hash = table.hash_of(key);
+    f.subtable = index;
+    f.live = true;
+    f.actions.assign(translation.actions.begin(), translation.actions.end());
+    f.drop = translation.drop;
+    f.rules.assign(translation.matched, translation.matched + translation.matched_count);
+    f.packets = f.bytes = 0;
+    f.created = f.last_used = now;
+    table.add(f.hash, slot);
+    ++live_;
+    return slot;
+}
+
+void MegaflowCache::remove(uint32_t slot) {
+    Megaflow& f = *slot_ptr(slot);
+    if (!f.live) return;
+    Subtable& table = *subtables_[f.subtable];
+    table.erase(f.hash, slot);
+    if (table.count == 0) {
+        ranked_.erase(std::find(ranked_.begin(), ranked_.end(), &table));
+        subtables_[f.subtable].reset();
+    }
+    f.live = false;
+    ++f.generation;
+    f.actions.clear();
+    f.rules.clear();
+    free_slots_.push_back(slot);
+    --live_;
+}
+
+void MegaflowCache::clear() {
+    for (uint32_t slot = 0; slot < next_unused_; ++slot) remove(slot);
+}
+
+void MegaflowCache::rank_subtables() {
+    std::stable_sort(ranked_.begin(), ranked_.end(),
+                     [](const Subtable* a, const Subtable* b) { return a->hits > b->hits; });
+    for (Subtable* table : ranked_) table->hits = 0;
+}
+
+unsigned MegaflowCache::subtable_count() const { return static_cast<unsigned>(ranked_.size()); }
+
+uint64_t MegaflowCache::memory_bytes() const {
+    uint64_t bytes = chunks_.size() * (sizeof(Megaflow) << kChunkShift) + free_slots_.capacity() * sizeof(uint32_t);
+    for (uint32_t slot = 0; slot < next_unused_; ++slot) {
+        const Megaflow& f = *slot_ptr(slot);
+        bytes += f.actions.capacity() * sizeof(Action) + f.rules.capacity() * sizeof(RuleEntry*);
+    }
+    for (const auto& table : subtables_) {
+        if (table) bytes += sizeof(Subtable) + table->buckets.capacity() * sizeof(Subtable::Bucket);
+    }
+    return bytes;
+}
+
+}  // namespace flowpath

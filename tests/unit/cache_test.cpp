@@ -1,0 +1,346 @@
+// The flow caches: megaflow cache against its linear-scan reference, the
+// exact cache's validation, eviction, and the whole FlowCache against plain
+// translation of every packet (the reference path the worker replaced).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "flowpath/cache.hpp"
+#include "flowpath/packet.hpp"
+#include "flowpath/rule.hpp"
+#include "packet_builders.hpp"
+
+using namespace flowpath;
+using namespace flowpath::test_frames;
+
+namespace {
+
+const PortNames kPorts = {"p1", "p2", "p3", "p4"};
+
+FlowKey udp_key(uint32_t in_port, uint32_t dst, uint16_t dport) {
+    FlowKey k{};
+    k.in_port = in_port;
+    k.dl_type = htons(0x0800);
+    k.nw_src = htonl(0x0a000064);
+    k.nw_dst = htonl(dst);
+    k.nw_proto = 17;
+    k.nw_ttl = 64;
+    k.tp_src = htons(1000);
+    k.tp_dst = htons(dport);
+    return k;
+}
+
+FlowMask dst_mask(unsigned prefix, bool with_port) {
+    FlowMask m{};
+    m.dl_type = 0xffff;
+    m.nw_dst = prefix == 0 ? 0 : htonl(~0u << (32 - prefix));
+    if (with_port) {
+        m.nw_proto = 0xff;
+        m.tp_dst = 0xffff;
+    }
+    return m;
+}
+
+Translation output_to(uint32_t port) {
+    Translation t;
+    t.clear();
+    t.actions.push_back(Action::output(port));
+    return t;
+}
+
+// Whether `key` lies inside megaflow `f` (value under its mask).
+bool covers(const MegaflowCache& cache, uint32_t slot, const FlowKey& key) {
+    bool inside = false;
+    cache.for_each([&](const Megaflow& f, const FlowMask& mask) {
+        if (&f != &cache.flow(slot)) return;
+        const FlowKey value = miniflow_expand(f.masked);
+        inside = true;
+        for (unsigned w = 0; w < kFlowWords; ++w) {
+            inside &= (flow_words(key)[w] & flow_words(mask)[w]) == flow_words(value)[w];
+        }
+    });
+    return inside;
+}
+
+TEST(MegaflowCache, BurstLookupAgreesWithLinearScan) {
+    std::mt19937 rng(7);
+    MegaflowCache cache(4096);
+    // Megaflows over 1..24-bit destination prefixes, some with the port.
+    for (int i = 0; i < 600; ++i) {
+        const unsigned prefix = 8 + rng() % 17;
+        const FlowKey key = udp_key(1 + rng() % 2, rng(), static_cast<uint16_t>(rng() % 4));
+        if (cache.lookup(key) != kNoFlow) continue;  // the cache never holds two for one key
+        cache.insert(key, dst_mask(prefix, rng() % 2), output_to(1 + rng() % 4), 1);
+    }
+    ASSERT_GT(cache.subtable_count(), 10u);
+    for (int round = 0; round < 300; ++round) {
+        const FlowKey* pointers[kMaxLookupBurst];
+        FlowKey keys[kMaxLookupBurst];
+        const unsigned count = 1 + rng() % kMaxLookupBurst;
+        for (unsigned i = 0; i < count; ++i) {
+            keys[i] = udp_key(1 + rng() % 2, rng(), static_cast<uint16_t>(rng() % 4));
+            pointers[i] = &keys[i];
+        }
+        uint32_t found[kMaxLookupBurst];
+        std::fill(found, found + kMaxLookupBurst, kNoFlow);
+        const uint64_t wanted = rng() | uint64_t{rng()} << 32;
+        const uint64_t missing = cache.lookup_burst(pointers, count, wanted, found);
+        for (unsigned i = 0; i < count; ++i) {
+            const bool asked = wanted >> i & 1;
+            const uint32_t reference = cache.reference_lookup(keys[i]);
+            if (!asked) {
+                EXPECT_EQ(found[i], kNoFlow);
+                continue;
+            }
+            EXPECT_EQ(found[i] == kNoFlow, reference == kNoFlow) << "packet " << i;
+            EXPECT_EQ(missing >> i & 1, reference == kNoFlow ? 1u : 0u);
+            if (found[i] != kNoFlow) {
+                EXPECT_TRUE(covers(cache, found[i], keys[i]));
+            }
+        }
+        if (round % 50 == 0) cache.rank_subtables();
+    }
+}
+
+TEST(MegaflowCache, InPortIsAlwaysExact) {
+    MegaflowCache cache(256);
+    cache.insert(udp_key(1, 0x0a000001, 53), dst_mask(8, false), output_to(2), 1);
+    EXPECT_NE(cache.lookup(udp_key(1, 0x0a636363, 7)), kNoFlow);
+    EXPECT_EQ(cache.lookup(udp_key(2, 0x0a000001, 53)), kNoFlow);
+}
+
+TEST(MegaflowCache, RemoveInvalidatesAndDropsEmptySubtables) {
+    MegaflowCache cache(256);
+    const FlowKey a = udp_key(1, 0x0a000001, 53);
+    const FlowKey b = udp_key(1, 0x0b000001, 53);
+    const uint32_t slot_a = cache.insert(a, dst_mask(8, false), output_to(2), 1);
+    const uint32_t slot_b = cache.insert(b, dst_mask(16, false), output_to(3), 1);
+    EXPECT_EQ(cache.subtable_count(), 2u);
+    const uint32_t generation = cache.flow(slot_a).generation;
+    cache.remove(slot_a);
+    EXPECT_FALSE(cache.valid(slot_a, generation));
+    EXPECT_EQ(cache.lookup(a), kNoFlow);
+    EXPECT_EQ(cache.lookup(b), slot_b);
+    EXPECT_EQ(cache.subtable_count(), 1u);
+    EXPECT_EQ(cache.size(), 1u);
+    // The freed slot is reused, under a new generation.
+    const uint32_t again = cache.insert(a, dst_mask(8, false), output_to(2), 2);
+    EXPECT_EQ(again, slot_a);
+    EXPECT_NE(cache.flow(again).generation, generation);
+    cache.clear();
+    EXPECT_EQ(cache.size(), 0u);
+    EXPECT_EQ(cache.subtable_count(), 0u);
+    EXPECT_EQ(cache.lookup(b), kNoFlow);
+}
+
+TEST(MegaflowCache, FullCacheEvictsLeastRecentlyUsedButNeverTheCurrentBurst) {
+    MegaflowCache cache(2 * kMaxLookupBurst);
+    std::vector<uint32_t> slots;
+    for (uint32_t i = 0; i < cache.capacity(); ++i) {
+        slots.push_back(cache.insert(udp_key(1, i, 1), dst_mask(32, false), output_to(2), 10 + i));
+    }
+    EXPECT_EQ(cache.size(), cache.capacity());
+    // The first slot is the oldest: the next install takes it.
+    const uint32_t gen0 = cache.flow(slots[0]).generation;
+    const uint32_t slot = cache.insert(udp_key(1, 1000, 1), dst_mask(32, false), output_to(2), 5000);
+    EXPECT_EQ(slot, slots[0]);
+    EXPECT_NE(cache.flow(slot).generation, gen0);
+    EXPECT_EQ(cache.evictions(), 1u);
+    EXPECT_EQ(cache.size(), cache.capacity());
+    // Stamp every megaflow but one with `now`: only that one may go.
+    const uint64_t now = 9000;
+    for (uint32_t s : slots) cache.flow(s).last_used = now;
+    cache.flow(slots[77]).last_used = now - 1;
+    const uint32_t spare = cache.insert(udp_key(1, 2000, 1), dst_mask(32, false), output_to(2), now);
+    EXPECT_EQ(spare == kNoFlow || spare == slots[77], true);
+    for (uint32_t s : slots) {
+        if (s != slots[77]) {
+            EXPECT_TRUE(cache.flow(s).live);
+        }
+    }
+}
+
+TEST(ExactCache, HitsOnlyTheSameMiniflowAndOnlyWhileTheMegaflowLives) {
+    MegaflowCache megaflows(256);
+    ExactCache exact(64);
+    const Miniflow a = miniflow_from_key(udp_key(1, 0x0a000001, 53));
+    const Miniflow b = miniflow_from_key(udp_key(1, 0x0a000002, 53));
+    const uint32_t slot = megaflows.insert(udp_key(1, 0x0a000001, 53), dst_mask(8, false), output_to(2), 1);
+    const uint32_t hash_a = ExactCache::hash_of(a);
+    exact.insert(a, hash_a, slot, megaflows);
+    EXPECT_EQ(exact.lookup(a, hash_a, megaflows), slot);
+    EXPECT_EQ(exact.lookup(b, ExactCache::hash_of(b), megaflows), kNoFlow);
+    // Same hash, different flow: still a miss.
+    EXPECT_EQ(exact.lookup(b, hash_a, megaflows), kNoFlow);
+    EXPECT_EQ(exact.valid_entries(megaflows), 1u);
+    megaflows.remove(slot);
+    EXPECT_EQ(exact.lookup(a, hash_a, megaflows), kNoFlow);
+    EXPECT_EQ(exact.valid_entries(megaflows), 0u);
+}
+
+TEST(ExactCache, TwoWaysThenTheOlderIsReplaced) {
+    MegaflowCache megaflows(256);
+    ExactCache exact(2);  // one set of two ways: every flow competes
+    std::vector<Miniflow> flows;
+    std::vector<uint32_t> slots;
+    for (uint32_t i = 0; i < 3; ++i) {
+        flows.push_back(miniflow_from_key(udp_key(1, i, 53)));
+        slots.push_back(megaflows.insert(udp_key(1, i, 53), dst_mask(32, false), output_to(2), 1));
+    }
+    for (uint32_t i = 0; i < 3; ++i) exact.insert(flows[i], ExactCache::hash_of(flows[i]), slots[i], megaflows);
+    EXPECT_EQ(exact.lookup(flows[0], ExactCache::hash_of(flows[0]), megaflows), kNoFlow);
+    EXPECT_EQ(exact.lookup(flows[1], ExactCache::hash_of(flows[1]), megaflows), slots[1]);
+    EXPECT_EQ(exact.lookup(flows[2], ExactCache::hash_of(flows[2]), megaflows), slots[2]);
+}
+
+// --- FlowCache against translating every packet ---
+
+Bytes random_frame(std::mt19937& rng) {
+    const auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+    Ipv4Opts v4;
+    v4.src = 0x0a000000 | pick(4);
+    v4.dst = 0x0a000000 | pick(8) << 8 | pick(4);
+    v4.ttl = static_cast<uint8_t>(pick(3));
+    v4.tos = static_cast<uint8_t>(pick(2) << 2);
+    const uint16_t sport = static_cast<uint16_t>(1000 + pick(3));
+    const uint16_t dport = static_cast<uint16_t>(pick(2) ? 53 : 80 + pick(3));
+    Bytes l4;
+    uint8_t proto = 17;
+    switch (pick(4)) {
+        case 0: l4 = udp(sport, dport); break;
+        case 1: l4 = tcp(sport, dport, 0x02); proto = 6; break;
+        case 2: l4 = icmp(8, 0); proto = 1; break;
+        default: l4 = udp(sport, dport); break;
+    }
+    switch (pick(6)) {
+        case 0: return eth(0x86dd) + ipv6(17, udp(sport, dport));
+        case 1: return eth(0x0806) + arp(static_cast<uint16_t>(1 + pick(2)));
+        case 2: return eth_tagged({{0x8100, static_cast<uint16_t>(10 + pick(2))}}, 0x0800) + ipv4(proto, l4, v4);
+        default: return eth(0x0800) + ipv4(proto, l4, v4);
+    }
+}
+
+std::string random_rule(std::mt19937& rng) {
+    const auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+    std::string match = "table=" + std::to_string(pick(2)) + ",priority=" + std::to_string(pick(100));
+    std::string actions;
+    switch (pick(5)) {
+        case 0:
+            match += ",ip,nw_dst=10.0." + std::to_string(pick(8)) + ".0/" + std::to_string(16 + pick(9));
+            actions = pick(2) ? "dec_ttl,output:p2" : "mod_nw_dst:10.9.9.9,output:p3";
+            break;
+        case 1:
+            match += ",udp,tp_dst=" + std::to_string(pick(2) ? 53 : 81);
+            actions = pick(2) ? "mod_tp_dst:99,output:p2" : "resubmit(,1),output:p4";
+            break;
+        case 2:
+            match += ",in_port=p" + std::to_string(1 + pick(4));
+            actions = pick(2) ? "flood" : "in_port";
+            break;
+        case 3:
+            match += ",dl_vlan=" + std::to_string(10 + pick(2));
+            actions = pick(2) ? "strip_vlan,output:p2" : "mod_vlan_pcp:3,output:p3";
+            break;
+        default:
+            match += ",tcp,nw_src=10.0.0." + std::to_string(pick(4));
+            actions = pick(2) ? "drop" : "mod_nw_tos:8,output:p1";
+            break;
+    }
+    return match + ",actions=" + actions;
+}
+
+void expect_same_translation(const Megaflow& cached, const Translation& reference, const std::string& where) {
+    ASSERT_EQ(cached.actions, reference.actions) << where;
+    ASSERT_EQ(cached.drop, reference.drop) << where;
+    ASSERT_EQ(cached.rules.size(), reference.matched_count) << where;
+    for (unsigned r = 0; r < reference.matched_count; ++r) ASSERT_EQ(cached.rules[r], reference.matched[r]) << where;
+}
+
+struct FlowCacheCase {
+    uint32_t exact_entries;
+    uint32_t megaflow_capacity;
+    uint32_t insert_inverse_probability;
+};
+
+class FlowCacheAgainstReference : public ::testing::TestWithParam<FlowCacheCase> {};
+
+TEST_P(FlowCacheAgainstReference, EveryPacketGetsItsOwnTranslation) {
+    const FlowCacheCase c = GetParam();
+    for (uint32_t seed = 1; seed <= 8; ++seed) {
+        std::mt19937 rng(seed);
+        RuleSet rules(kPorts);
+        std::string text;
+        for (int i = 0; i < 30; ++i) text += random_rule(rng) + "\n";
+        text += "table=0,priority=0,actions=output:p4\n";
+        Parsed<std::vector<Rule>> parsed = parse_rules(text, kPorts, "random.rules");
+        ASSERT_TRUE(parsed.ok()) << parsed.error().to_string();
+        for (Rule& r : parsed.value()) rules.add(std::move(r));
+
+        FlowCache cache(rules, c.exact_entries, c.megaflow_capacity, c.insert_inverse_probability);
+        uint64_t packets = 0;
+        Translation reference;
+        for (uint64_t burst = 0; burst < 150; ++burst) {
+            const unsigned count = 1 + rng() % 32;
+            std::vector<Bytes> frames;
+            Miniflow flows[32];
+            for (unsigned i = 0; i < count; ++i) {
+                frames.push_back(random_frame(rng));
+                PacketLayout layout;
+                extract_miniflow(frames[i].vec().data(), static_cast<uint32_t>(frames[i].size()), 1 + rng() % 4,
+                                 flows[i], layout);
+            }
+            uint32_t slots[32];
+            cache.classify_burst(flows, count, burst + 1, slots);
+            packets += count;
+            for (unsigned i = 0; i < count; ++i) {
+                cache.reference_translate(flows[i], reference);
+                expect_same_translation(cache.flow(slots[i]), reference,
+                                        "seed " + std::to_string(seed) + " burst " + std::to_string(burst) +
+                                            " packet " + std::to_string(i));
+            }
+        }
+        const FlowCacheCounters& n = cache.counters();
+        EXPECT_EQ(n.exact_hits + n.megaflow_hits + n.misses, packets);
+        EXPECT_LE(n.upcalls, n.misses);
+        EXPECT_EQ(n.installed, n.upcalls);
+        EXPECT_LE(cache.megaflows().size(), cache.megaflows().capacity());
+        EXPECT_GT(n.megaflow_hits + n.exact_hits, 0u);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, FlowCacheAgainstReference,
+                         ::testing::Values(FlowCacheCase{8192, 200000, 1},    // roomy, always insert
+                                           FlowCacheCase{8192, 200000, 100},  // the worker's settings
+                                           FlowCacheCase{4, 128, 1},          // constant eviction
+                                           FlowCacheCase{64, 128, 3}));
+
+TEST(FlowCache, RepeatedFlowMovesFromMissToMegaflowToExactHits) {
+    RuleSet rules(kPorts);
+    Parsed<std::vector<Rule>> parsed = parse_rules("udp,actions=output:p2\n", kPorts, "one.rules");
+    ASSERT_TRUE(parsed.ok());
+    rules.add(parsed.value()[0]);
+    FlowCache cache(rules, 64, 1024, 1);
+    const Bytes frame = eth(0x0800) + ipv4(17, udp(1, 2));
+    Miniflow flows[2];
+    PacketLayout layout;
+    for (Miniflow& f : flows) extract_miniflow(frame.vec().data(), static_cast<uint32_t>(frame.size()), 1, f, layout);
+    uint32_t slots[2];
+    cache.classify_burst(flows, 2, 1, slots);  // one translation for both packets
+    EXPECT_EQ(cache.counters().misses, 2u);
+    EXPECT_EQ(cache.counters().upcalls, 1u);
+    EXPECT_EQ(slots[0], slots[1]);
+    cache.classify_burst(flows, 2, 2, slots);
+    EXPECT_EQ(cache.counters().exact_hits, 2u);
+    // Another flow of the same megaflow: a megaflow hit, then exact.
+    const Bytes other = eth(0x0800) + ipv4(17, udp(7, 9));
+    extract_miniflow(other.vec().data(), static_cast<uint32_t>(other.size()), 1, flows[0], layout);
+    cache.classify_burst(flows, 1, 3, slots);
+    EXPECT_EQ(cache.counters().megaflow_hits, 1u);
+    EXPECT_EQ(slots[0], slots[1]);
+    EXPECT_EQ(cache.megaflows().size(), 1u);
+}
+
+}  // namespace
