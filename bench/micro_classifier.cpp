@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "flowpath/classifier.hpp"
+#include "micro_cycles.hpp"
 
 namespace {
 
@@ -96,6 +97,7 @@ void run_lookups(benchmark::State& state, Keys kind) {
                                                              : s.random_keys;
     size_t i = 0;
     uint64_t wildcard_bits = 0;
+    const flowpath::bench::CyclesPerPacket cycles;
     for (auto _ : state) {
         FlowMask wildcards{};
         benchmark::DoNotOptimize(s.classifier.lookup(keys[i], wildcards));
@@ -104,6 +106,7 @@ void run_lookups(benchmark::State& state, Keys kind) {
         }
         i = (i + 1) % keys.size();
     }
+    cycles.report(state, state.iterations());
     state.counters["subtables"] = static_cast<double>(s.classifier.subtable_count());
     state.counters["wc_bits"] = static_cast<double>(wildcard_bits) / static_cast<double>(state.iterations());
 }
@@ -115,10 +118,12 @@ void BM_LookupRandom(benchmark::State& state) { run_lookups(state, Keys::kRandom
 void BM_ReferenceLookupHit(benchmark::State& state) {
     const Setup s = make_setup(static_cast<unsigned>(state.range(0)));
     size_t i = 0;
+    const flowpath::bench::CyclesPerPacket cycles;
     for (auto _ : state) {
         benchmark::DoNotOptimize(s.classifier.reference_lookup(s.hit_keys[i]));
         i = (i + 1) % s.hit_keys.size();
     }
+    cycles.report(state, state.iterations());
 }
 
 BENCHMARK(BM_LookupHit)->Arg(1)->Arg(8)->Arg(64)->Arg(256);

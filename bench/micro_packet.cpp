@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "flowpath/packet.hpp"
+#include "micro_cycles.hpp"
 
 namespace {
 
@@ -72,6 +73,7 @@ void BM_ExtractMiniflow(benchmark::State& state) {
     const std::vector<Frame> frames = burst();
     Miniflow flows[32];
     PacketLayout layouts[32];
+    const flowpath::bench::CyclesPerPacket cycles;
     for (auto _ : state) {
         for (unsigned i = 0; i < frames.size(); ++i) {
             flowpath::extract_miniflow(frames[i].data(), static_cast<uint32_t>(frames[i].size()), 1, flows[i],
@@ -79,7 +81,7 @@ void BM_ExtractMiniflow(benchmark::State& state) {
         }
         benchmark::DoNotOptimize(flows);
     }
-    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * frames.size()));
+    cycles.report(state, state.iterations() * frames.size());
 }
 BENCHMARK(BM_ExtractMiniflow);
 
@@ -87,6 +89,7 @@ void BM_ReferenceParseThenCompress(benchmark::State& state) {
     const std::vector<Frame> frames = burst();
     Miniflow flows[32];
     PacketLayout layouts[32];
+    const flowpath::bench::CyclesPerPacket cycles;
     for (auto _ : state) {
         for (unsigned i = 0; i < frames.size(); ++i) {
             FlowKey key;
@@ -95,7 +98,7 @@ void BM_ReferenceParseThenCompress(benchmark::State& state) {
         }
         benchmark::DoNotOptimize(flows);
     }
-    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * frames.size()));
+    cycles.report(state, state.iterations() * frames.size());
 }
 BENCHMARK(BM_ReferenceParseThenCompress);
 

@@ -9,7 +9,7 @@
         --no-stats --names, OpenFlow 1.3) for the last file.
 
     ovs_accepts.py BUILD_DIR
-        The e2e test: tests/diff/example_rules.txt and a batch of rules from
+        The e2e test: tests/diff/example_rules.txt, config/default.rules and a batch of rules from
         the test generator (rules_test) must load, and every rule must read
         back from the switch as flowpath parsed it (the comparison runs in
         rules_test, OvsDiff.DumpMatchesRules).
@@ -163,9 +163,10 @@ def e2e(build_dir):
                                                          "FLOWPATH_RULEGEN_COUNT": "400"}):
             return 1
         example = os.path.join(HERE, "example_rules.txt")
+        default_job = os.path.join(HERE, "..", "..", "config", "default.rules")
         sandbox = OvsSandbox(ports)
         try:
-            for path in (example, generated):
+            for path in (example, generated, default_job):
                 ok, error = sandbox.load(path)
                 if not ok:
                     print(f"Open vSwitch rejects {path}: {error}", file=sys.stderr)
