@@ -317,6 +317,48 @@ def memory_estimates(all_results):
 # Micro-benchmarks
 
 
+def previous_results(explicit, out_dir, mode):
+    """results.json of the run to compare with: `explicit` (a results dir or
+    file), else the newest earlier run in bench/results of the same mode."""
+    if explicit:
+        path = os.path.join(explicit, "results.json") if os.path.isdir(explicit) else explicit
+        with open(path) as f:
+            return path, json.load(f)
+    candidates = sorted(glob.glob(os.path.join(BENCH_DIR, "results", "*", "results.json")), reverse=True)
+    for path in candidates:
+        if os.path.dirname(os.path.realpath(path)) == os.path.realpath(out_dir):
+            continue
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if data.get("meta", {}).get("mode") == mode:
+            return path, data
+    return None, None
+
+
+def reproducibility(previous_path, previous, all_results):
+    """Whether each workload's median of the other run lies inside this run's
+    min-max, and this run's median inside the other's, per system."""
+    rows = []
+    for name, result in all_results.items():
+        if result["group"] != "workload":
+            continue
+        before = previous.get("results", {}).get(name, {}).get("systems", {})
+        for system in SYSTEM_ORDER:
+            now = result["systems"].get(system, {}).get("summary", {}).get("rx_pps")
+            then = before.get(system, {}).get("summary", {}).get("rx_pps")
+            if not now or not then:
+                continue
+            rows.append({"workload": name, "system": system, "now": now, "then": then,
+                         "then_in_now": now["min"] <= then["median"] <= now["max"],
+                         "now_in_then": then["min"] <= now["median"] <= then["max"]})
+    return {"compared_with": os.path.relpath(previous_path, REPO_DIR),
+            "compared_date": previous.get("meta", {}).get("date"),
+            "compared_loadavg": previous.get("meta", {}).get("loadavg_start"), "rows": rows}
+
+
 def run_micro(config):
     """Runs every micro_* Google Benchmark executable found in the build dir."""
     results = []
@@ -401,6 +443,8 @@ def main():
                         help="build directory with flowpath, flowpath-ctl and micro_* (default build/)")
     parser.add_argument("--out", help="results directory (default bench/results/<date>)")
     parser.add_argument("--no-micro", action="store_true", help="skip the micro_* benchmarks")
+    parser.add_argument("--compare", help="results dir (or results.json) to check reproducibility against "
+                        "(default: the newest earlier run of the same mode in bench/results)")
     parser.add_argument("--keep-logs", action="store_true", help="keep OVS/flowpath run directories")
     args = parser.parse_args()
     config = Config(args)
@@ -440,6 +484,9 @@ def main():
     info["wall_seconds"] = time.monotonic() - started
     info["loadavg_end"] = loadavg()
     results = {"meta": info, "results": all_results, "micro": micro}
+    previous_path, previous = previous_results(args.compare, out_dir, info["mode"])
+    if previous:
+        results["reproducibility"] = reproducibility(previous_path, previous, all_results)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=1, default=str)
     report.write(out_dir, results)

@@ -188,6 +188,32 @@ def _micro_section(micro):
     return lines
 
 
+def _reproducibility_section(check):
+    """Another run's medians against this run's spreads (bench.reproducibility)."""
+    md = ["## Reproducibility", ""]
+    if not check or not check.get("rows"):
+        return md + ["No earlier run of the same mode to compare with (`--compare DIR` names one).", ""]
+    rows = check["rows"]
+    md.append("Against `%s` (%s, load average %.2f at its start): is the other run's median inside this "
+              "run's min–max, and this run's median inside the other's? Processed Mpps." % (
+                  check["compared_with"], check.get("compared_date"), check.get("compared_loadavg") or 0))
+    md += ["", "| workload | system | this run | other run | other median in this spread "
+           "| this median in other spread |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        md.append("| %s | %s | %s | %s | %s | %s |" % (
+            row["workload"], dict(SYSTEMS).get(row["system"], row["system"]), _spread_mpps(row["now"]),
+            _spread_mpps(row["then"]), "yes" if row["then_in_now"] else "**no**",
+            "yes" if row["now_in_then"] else "**no**"))
+    for system in ("ovs", "testpmd"):
+        mine = [r for r in rows if r["system"] == system]
+        if mine:
+            both = sum(1 for r in mine if r["then_in_now"] or r["now_in_then"])
+            md.append("")
+            md.append("%s: %d of %d workloads reproduce (either median inside the other run's spread)." % (
+                dict(SYSTEMS)[system], both, len(mine)))
+    return md + [""]
+
+
 def write(out_dir, data):
     meta, results = data["meta"], data["results"]
     plots = make_plots(out_dir, results)
@@ -239,6 +265,7 @@ def write(out_dir, data):
             md += [line for note in FOOTNOTES if note[0] in "\n".join(table) for line in (note, "")]
             if plot in plots:
                 md += ["![%s](%s)" % (title, plot), ""]
+    md += _reproducibility_section(data.get("reproducibility"))
     md += ["## Micro-benchmarks", ""] + _micro_section(data.get("micro")) + [""]
     with open(os.path.join(out_dir, "report.md"), "w") as f:
         f.write("\n".join(md))

@@ -45,8 +45,11 @@ enum class StopCause { none, signal, duration, idle, ctl };
 
 int run(const flowpath::Config& config) {
     using namespace flowpath;
-    CtlServer ctl(config.ctl_socket);
     Datapath datapath(config);
+    // The socket appears only once the configuration, the rules and every
+    // port passed their checks, and before any worker runs (the benchmark
+    // relies on that to stop flowpath before the first packet).
+    CtlServer ctl(config.ctl_socket);
     install_signal_handlers();
     datapath.start();
     log(LogLevel::info, "running; control socket ", config.ctl_socket);

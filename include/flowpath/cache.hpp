@@ -110,6 +110,7 @@ public:
     unsigned subtable_count() const;
     uint64_t evictions() const { return evictions_; }
     /// Bytes held: slots, actions, rule lists, subtables and their indexes.
+    /// Cheap (no walk over the megaflows): the worker publishes it per burst.
     uint64_t memory_bytes() const;
 
     /// Calls fn(const Megaflow&, const FlowMask& mask) for each live megaflow.
@@ -132,12 +133,14 @@ private:
     uint32_t allocate_slot(uint64_t now);
     uint16_t subtable_for(const FlowMask& mask);
     uint32_t probe(const Subtable& table, const FlowKey& key, uint32_t hash) const;
+    static uint64_t heap_bytes_of(const Megaflow& flow);
 
     uint32_t capacity_;
     uint32_t live_ = 0;
     uint32_t next_unused_ = 0;         // slots below it have been used at least once
     uint32_t clock_hand_ = 0;          // next eviction candidate
     uint64_t evictions_ = 0;
+    uint64_t heap_bytes_ = 0;          // capacity of every slot's vectors
     std::vector<std::unique_ptr<Megaflow[]>> chunks_;
     std::vector<uint32_t> free_slots_;                   // freed slots, reused first
     std::vector<std::unique_ptr<Subtable>> subtables_;   // stable indices; null once emptied

@@ -219,9 +219,11 @@ uint32_t MegaflowCache::insert(const FlowKey& key, const FlowMask& wildcards, co
     f.hash = table.hash_of(key);
     f.subtable = index;
     f.live = true;
+    heap_bytes_ -= heap_bytes_of(f);  // a reused slot keeps its vectors' capacity
     f.actions.assign(translation.actions.begin(), translation.actions.end());
     f.drop = translation.drop;
     f.rules.assign(translation.matched, translation.matched + translation.matched_count);
+    heap_bytes_ += heap_bytes_of(f);
     f.packets = f.bytes = 0;
     f.created = f.last_used = now;
     table.add(f.hash, slot);
@@ -258,12 +260,15 @@ void MegaflowCache::rank_subtables() {
 
 unsigned MegaflowCache::subtable_count() const { return static_cast<unsigned>(ranked_.size()); }
 
+uint64_t MegaflowCache::heap_bytes_of(const Megaflow& f) {
+    return f.actions.capacity() * sizeof(Action) + f.rules.capacity() * sizeof(RuleEntry*);
+}
+
 uint64_t MegaflowCache::memory_bytes() const {
-    uint64_t bytes = chunks_.size() * (sizeof(Megaflow) << kChunkShift) + free_slots_.capacity() * sizeof(uint32_t);
-    for (uint32_t slot = 0; slot < next_unused_; ++slot) {
-        const Megaflow& f = *slot_ptr(slot);
-        bytes += f.actions.capacity() * sizeof(Action) + f.rules.capacity() * sizeof(RuleEntry*);
-    }
+    // Slots and the megaflows' vectors are accounted as they change; only
+    // the subtables (a few hundred at most) are summed here.
+    uint64_t bytes = chunks_.size() * (sizeof(Megaflow) << kChunkShift) + free_slots_.capacity() * sizeof(uint32_t) +
+                     heap_bytes_;
     for (const auto& table : subtables_) {
         if (table) bytes += sizeof(Subtable) + table->buckets.capacity() * sizeof(Subtable::Bucket);
     }
