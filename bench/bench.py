@@ -36,7 +36,9 @@ class Config:
 
     def __init__(self, args):
         self.quick = args.quick
-        self.rounds = args.rounds or 3
+        # Full mode: 5 rounds, so a min-max spread means something on a
+        # shared machine; quick: 3.
+        self.rounds = args.rounds or (3 if args.quick else 5)
         self.sweep_rounds = args.sweep_rounds or (1 if args.quick else 2)
         self.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
         self.window = args.window if args.window is not None else (1.0 if args.quick else 2.5)
@@ -434,7 +436,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="short windows, fewer sweep points (< 5 min)")
     parser.add_argument("--only", help="comma list of workloads (emc, megaflow, tss, upcall, conntrack), "
                         "sweep points (flows-1000, masks-16), or flows / masks / sweeps")
-    parser.add_argument("--rounds", type=int, help="rounds per workload (default 3)")
+    parser.add_argument("--rounds", type=int, help="rounds per workload (default: quick 3, full 5)")
     parser.add_argument("--sweep-rounds", type=int, help="rounds per sweep point (quick 1, full 2)")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up before each window")
     parser.add_argument("--window", type=float, help="seconds of each measurement window")
