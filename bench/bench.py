@@ -40,6 +40,11 @@ class Config:
         # shared machine; quick: 3.
         self.rounds = args.rounds or (3 if args.quick else 5)
         self.sweep_rounds = args.sweep_rounds or (1 if args.quick else 2)
+        # Full mode spreads a workload's rounds over the run (one round per
+        # pass through the workloads), so its min-max also holds the
+        # machine's drift over the run's ten minutes, not just over one
+        # workload's minute: that is what makes a rerun land inside it.
+        self.passes = max(1, min(args.passes or (1 if args.quick else self.rounds), self.rounds))
         self.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
         self.window = args.window if args.window is not None else (1.0 if args.quick else 2.5)
         self.start_timeout = 60
@@ -326,7 +331,10 @@ def previous_results(explicit, out_dir, mode):
         path = os.path.join(explicit, "results.json") if os.path.isdir(explicit) else explicit
         with open(path) as f:
             return path, json.load(f)
-    candidates = sorted(glob.glob(os.path.join(BENCH_DIR, "results", "*", "results.json")), reverse=True)
+    # Run directories are named by date, so the newest sorts last; the
+    # "latest" link is skipped (it names one of them).
+    candidates = sorted((p for p in glob.glob(os.path.join(BENCH_DIR, "results", "*", "results.json"))
+                         if not os.path.islink(os.path.dirname(p))), reverse=True)
     for path in candidates:
         if os.path.dirname(os.path.realpath(path)) == os.path.realpath(out_dir):
             continue
@@ -424,6 +432,39 @@ def plan(config, only):
     return items
 
 
+def rounds_per_pass(rounds, passes):
+    """`rounds` split over `passes` passes as evenly as possible."""
+    return [rounds // passes + (1 if p < rounds % passes else 0) for p in range(passes)]
+
+
+def run_item(item, rounds, pass_index, config, work_dir, all_results):
+    """Measures one workload for `rounds` rounds and adds them to its results."""
+    name, kind, params, group, x = item
+    workload = workloads.generate(work_dir, name, kind, params, log=log)
+    log("%s: %d packets, %d flows, %d rounds" % (name, workload.packets, workload.flows, rounds))
+    load_before = loadavg()
+    if kind == "upcall":
+        systems = run_cold_starts(workload, config, rounds)
+    else:
+        systems = run_alternating(workload, config, rounds)
+    result = all_results.setdefault(name, {"group": group, "x": x, "workload": {
+        "kind": kind, "params": params, "packets": workload.packets, "flows": workload.flows,
+        "description": workload.notes, "rules": os.path.relpath(workload.rules, REPO_DIR),
+        "pcap": os.path.relpath(workload.pcap, REPO_DIR)},
+        "loadavg_before": load_before, "loadavg_passes": [], "systems": {}})
+    result["loadavg_passes"].append(load_before)
+    for system, entry in systems.items():
+        merged = result["systems"].setdefault(system, {"status": "ok", "rounds": []})
+        for measured in entry.get("rounds", []):
+            measured["pass"] = pass_index + 1
+            merged["rounds"].append(measured)
+        if entry.get("status", "ok") != "ok":
+            merged["status"] = entry["status"]
+            merged["message"] = entry.get("message")
+        if "startup_seconds" in entry:
+            merged.setdefault("startup_seconds", entry["startup_seconds"])
+
+
 def _terminate(signum, _frame):
     # Turns SIGTERM/SIGHUP into an exception so every `finally` stops its systems.
     raise SystemExit("stopped by signal %d" % signum)
@@ -438,6 +479,8 @@ def main():
                         "sweep points (flows-1000, masks-16), or flows / masks / sweeps")
     parser.add_argument("--rounds", type=int, help="rounds per workload (default: quick 3, full 5)")
     parser.add_argument("--sweep-rounds", type=int, help="rounds per sweep point (quick 1, full 2)")
+    parser.add_argument("--passes", type=int, help="passes through the workloads that their rounds are spread "
+                        "over (quick 1; full: one per round)")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up before each window")
     parser.add_argument("--window", type=float, help="seconds of each measurement window")
     parser.add_argument("--systems", help="comma list among testpmd,ovs,flowpath")
@@ -458,28 +501,25 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     work_dir = os.path.join(BENCH_DIR, "work")
     info = machine_info(config)
-    info.update(mode="quick" if config.quick else "full", rounds=config.rounds,
+    info.update(mode="quick" if config.quick else "full", rounds=config.rounds, passes=config.passes,
                 sweep_rounds=config.sweep_rounds, warmup_s=config.warmup, window_s=config.window,
                 systems=config.systems, date=stamp, command=" ".join(sys.argv[1:]))
     log("results in %s (load average %.2f)" % (out_dir, info["loadavg_start"]))
 
     runners.cleanup_stale()
     all_results = {}
-    for name, kind, params, group, x in items:
-        workload = workloads.generate(work_dir, name, kind, params, log=log)
-        rounds = config.rounds if group == "workload" else config.sweep_rounds
-        log("%s: %d packets, %d flows, %d rounds" % (name, workload.packets, workload.flows, rounds))
-        load_before = loadavg()
-        if kind == "upcall":
-            systems = run_cold_starts(workload, config, rounds)
-        else:
-            systems = run_alternating(workload, config, rounds)
-        summarize(systems)
-        all_results[name] = {"group": group, "x": x, "workload": {
-            "kind": kind, "params": params, "packets": workload.packets, "flows": workload.flows,
-            "description": workload.notes, "rules": os.path.relpath(workload.rules, REPO_DIR),
-            "pcap": os.path.relpath(workload.pcap, REPO_DIR)},
-            "loadavg_before": load_before, "systems": systems}
+    main_items = [item for item in items if item[3] == "workload"]
+    passes = rounds_per_pass(config.rounds, config.passes)
+    for pass_index, rounds in enumerate(passes):
+        if len(passes) > 1 and main_items:
+            log("pass %d of %d through the workloads" % (pass_index + 1, len(passes)))
+        for item in main_items:
+            run_item(item, rounds, pass_index, config, work_dir, all_results)
+    for item in items:
+        if item[3] != "workload":
+            run_item(item, config.sweep_rounds, 0, config, work_dir, all_results)
+    for result in all_results.values():
+        summarize(result["systems"])
     memory_estimates(all_results)
 
     micro = [] if args.no_micro else run_micro(config)

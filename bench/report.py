@@ -167,6 +167,18 @@ def _sweep_table(results, group, label):
     return lines
 
 
+def _connection_memory_note(micro):
+    """flowpath's bytes per connection from micro_conntrack (its table alone)."""
+    for exe in micro or []:
+        sizes = [(int(b["name"].rsplit("/", 1)[-1]), b["B/conn"]) for b in exe.get("benchmarks", [])
+                 if "B/conn" in b and b.get("name", "").rsplit("/", 1)[-1].isdigit()]
+        if sizes:
+            line = ", ".join("%s at %s connections" % ("%.0f B" % v, "{:,}".format(n)) for n, v in sorted(set(sizes)))
+            return ["- flowpath: memory per connection (connection table and its index, measured by "
+                    "`micro_conntrack`; flowpath does not run `ct` rules yet): " + line + "."]
+    return []
+
+
 def _micro_section(micro):
     if not micro:
         return ["No `micro_*` executables were found in the build directory (or `--no-micro`)."]
@@ -221,12 +233,13 @@ def write(out_dir, data):
     md = ["# flowpath benchmark — %s (%s mode)" % (meta["date"], meta["mode"]), ""]
     md.append("flowpath `%s`%s vs Open vSwitch %s (DPDK %s) vs `dpdk-testpmd` io forwarding. "
               "One worker on lcore 1, main thread on lcore 0, `net_pcap` rx (infinite_rx) → `net_null` tx, "
-              "64-byte frames. %d rounds per workload (%d per sweep point), systems alternating "
+              "64-byte frames. %d rounds per workload%s (%d per sweep point), systems alternating "
               "A B C A B C; %.1f s warm-up, %.1f s window. CPU: %s, %d cores, kernel %s. "
               "Load average %.2f at start, %.2f at end. Wall time %.0f s." % (
                   meta.get("flowpath_commit"), " (with uncommitted changes)" if meta.get("flowpath_dirty") else "",
                   (meta.get("ovs") or ["?"])[0].split()[-1] if meta.get("ovs") else "?", meta.get("dpdk"),
-                  meta["rounds"], meta["sweep_rounds"], meta["warmup_s"], meta["window_s"], meta["cpu"],
+                  meta["rounds"], (", spread over %d passes through the workloads" % meta["passes"]
+                                   if meta.get("passes", 1) > 1 else ""), meta["sweep_rounds"], meta["warmup_s"], meta["window_s"], meta["cpu"],
                   meta["cores"], meta["kernel"], meta["loadavg_start"], meta.get("loadavg_end", 0),
                   meta.get("wall_seconds", 0)))
     md.append("")
@@ -250,10 +263,13 @@ def write(out_dir, data):
         result = results[name]
         w = result["workload"]
         md += ["## %s — %s" % (name, w["description"]), "",
-               "%d packets in the pcap, %d %s; rules `%s`, load average before %.2f." % (
+               "%d packets in the pcap, %d %s; rules `%s`, load average before %s." % (
                    w["packets"], w["flows"], "connections" if w["kind"] == "conntrack" else "flows",
-                   w["rules"], result.get("loadavg_before", 0)), ""]
+                   w["rules"], ", ".join("%.2f" % v for v in result.get("loadavg_passes")
+                                         or [result.get("loadavg_before", 0)])), ""]
         md += _detail_table(result) + [""]
+        if w["kind"] == "conntrack":
+            md += _connection_memory_note(data.get("micro")) + [""]
     for group, label, plot in (("flows", "flows", "sweep_flows.png"), ("masks", "masks (prefix pairs)",
                                                                        "sweep_masks.png")):
         table = _sweep_table(results, group, label)

@@ -232,8 +232,10 @@ public:
               uint32_t exact_insert_inverse_probability);
 
     /// Sets slots[i] for each of the `count` (<= kMaxLookupBurst) miniflows.
-    /// `now` is the caller's clock (monotonic); megaflows used by this call
-    /// are stamped with it and not evicted by it.
+    /// `now` is the caller's clock; megaflows used by this call are stamped
+    /// with it and not evicted by it. A `now` not above the previous call's
+    /// is taken as one more than that (two bursts sharing a stamp could
+    /// leave an install without an evictable slot).
     void classify_burst(const Miniflow* flows, unsigned count, uint64_t now, uint32_t* slots);
 
     /// The translation the reference path gives `flow` (tests).
@@ -254,6 +256,7 @@ private:
     MegaflowCache megaflows_;
     uint32_t exact_insert_inverse_probability_;
     uint64_t random_state_ = 0x9E3779B97F4A7C15ull;
+    uint64_t last_now_ = 0;
     Translation translation_;  // reused: no allocation once warm
     FlowCacheCounters counters_;
 };

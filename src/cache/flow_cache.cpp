@@ -24,6 +24,10 @@ bool FlowCache::sample_exact_insert() {
 }
 
 void FlowCache::classify_burst(const Miniflow* flows, unsigned count, uint64_t now, uint32_t* slots) {
+    // Eviction spares exactly the megaflows stamped with this call's `now`;
+    // a clock that did not advance must not make it spare two bursts' worth.
+    if (now <= last_now_) now = last_now_ + 1;
+    last_now_ = now;
     uint32_t hashes[kMaxLookupBurst];
     for (unsigned i = 0; i < count; ++i) {
         hashes[i] = ExactCache::hash_of(flows[i]);

@@ -35,7 +35,9 @@ int Worker::run() {
             if (count == 0) continue;
             if (count == kBurst) drained = false;
             received += count;
-            process_burst(rxq, burst, count, start);
+            // A fresh stamp per burst: the cache spares only the megaflows
+            // of the burst stamped with it (docs/cache.md, eviction).
+            process_burst(rxq, burst, count, rte_rdtsc());
         }
         if (drained) flush_all();
         if (start >= next_housekeeping_) housekeeping(start);

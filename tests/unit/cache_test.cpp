@@ -317,6 +317,41 @@ INSTANTIATE_TEST_SUITE_P(Sizes, FlowCacheAgainstReference,
                                            FlowCacheCase{4, 128, 1},          // constant eviction
                                            FlowCacheCase{64, 128, 3}));
 
+// Every burst with the same clock value, every megaflow exact and the cache
+// at its minimum size: installs keep evicting, and each packet must still
+// get a live megaflow of its own translation.
+TEST(FlowCache, ClockThatDoesNotAdvanceStillEvictsSafely) {
+    RuleSet rules(kPorts);
+    Parsed<std::vector<Rule>> parsed =
+        parse_rules("priority=9,dl_src=66:77:88:99:aa:00,actions=drop\npriority=1,actions=output:p2\n", kPorts,
+                    "exact.rules");
+    ASSERT_TRUE(parsed.ok()) << parsed.error().to_string();
+    for (Rule& r : parsed.value()) rules.add(std::move(r));
+    FlowCache cache(rules, 4, 0, 1);  // capacity clamped up to the minimum
+    ASSERT_EQ(cache.megaflows().capacity(), 2 * kMaxLookupBurst);
+    Translation reference;
+    uint32_t next = 0;
+    for (int burst = 0; burst < 100; ++burst) {
+        Miniflow flows[32];
+        for (Miniflow& flow : flows) {
+            Bytes frame = eth(0x0800) + ipv4(17, udp(1, 2));
+            frame[10] = static_cast<uint8_t>(next >> 8);  // a distinct source MAC per packet
+            frame[11] = static_cast<uint8_t>(next++);
+            PacketLayout layout;
+            extract_miniflow(frame.vec().data(), static_cast<uint32_t>(frame.size()), 1, flow, layout);
+        }
+        uint32_t slots[32];
+        cache.classify_burst(flows, 32, 7, slots);
+        for (unsigned i = 0; i < 32; ++i) {
+            ASSERT_NE(slots[i], kNoFlow);
+            ASSERT_TRUE(cache.megaflows().flow(slots[i]).live);
+            cache.reference_translate(flows[i], reference);
+            expect_same_translation(cache.flow(slots[i]), reference, "burst " + std::to_string(burst));
+        }
+    }
+    EXPECT_GT(cache.megaflows().evictions(), 0u);
+}
+
 TEST(FlowCache, RepeatedFlowMovesFromMissToMegaflowToExactHits) {
     RuleSet rules(kPorts);
     Parsed<std::vector<Rule>> parsed = parse_rules("udp,actions=output:p2\n", kPorts, "one.rules");
