@@ -42,30 +42,31 @@ ConnRef data_as_ref(void* data) {
 
 // ---- Keys, names, timeouts ----
 
-ConnKey ConnKey::ipv4(uint16_t zone, uint8_t nw_proto, uint32_t src, uint32_t dst, uint16_t src_port,
-                      uint16_t dst_port) {
+namespace {
+// Both constructors: addresses of `length` bytes (4 or 16) into the key's
+// 16-byte fields, the rest left zero.
+ConnKey make_key(AddressFamily family, const void* src, const void* dst, size_t length, uint16_t zone,
+                 uint8_t nw_proto, uint16_t src_port, uint16_t dst_port) {
     ConnKey key;
-    std::memcpy(key.src, &src, sizeof(src));
-    std::memcpy(key.dst, &dst, sizeof(dst));
+    std::memcpy(key.src, src, length);
+    std::memcpy(key.dst, dst, length);
     key.src_port = src_port;
     key.dst_port = dst_port;
     key.zone = zone;
     key.nw_proto = nw_proto;
-    key.family = AddressFamily::ipv4;
+    key.family = family;
     return key;
+}
+}  // namespace
+
+ConnKey ConnKey::ipv4(uint16_t zone, uint8_t nw_proto, uint32_t src, uint32_t dst, uint16_t src_port,
+                      uint16_t dst_port) {
+    return make_key(AddressFamily::ipv4, &src, &dst, sizeof(src), zone, nw_proto, src_port, dst_port);
 }
 
 ConnKey ConnKey::ipv6(uint16_t zone, uint8_t nw_proto, const uint8_t (&src)[16], const uint8_t (&dst)[16],
                       uint16_t src_port, uint16_t dst_port) {
-    ConnKey key;
-    std::memcpy(key.src, src, sizeof(key.src));
-    std::memcpy(key.dst, dst, sizeof(key.dst));
-    key.src_port = src_port;
-    key.dst_port = dst_port;
-    key.zone = zone;
-    key.nw_proto = nw_proto;
-    key.family = AddressFamily::ipv6;
-    return key;
+    return make_key(AddressFamily::ipv6, src, dst, sizeof(src), zone, nw_proto, src_port, dst_port);
 }
 
 const char* timeout_class_name(TimeoutClass timeout_class) {
