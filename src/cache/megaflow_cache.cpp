@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "flowpath/cache.hpp"
+#include "../common/linear_probe.hpp"
 
 namespace flowpath {
 
@@ -16,17 +17,18 @@ constexpr uint32_t kHashBasis = 0x6d65676au;  // any constant: "megj"
 constexpr unsigned kEvictionCandidates = kMaxLookupBurst + 1;
 }  // namespace
 
-/// One distinct megaflow mask and the index of its megaflows: linear probing
-/// over (hash, slot) pairs, at most half full, backward-shift deletion (no
-/// tombstones, so probe chains stay short under churn).
+/// One distinct megaflow mask and the index of its megaflows: (hash, slot)
+/// pairs, linear probing, at most half full (probe chains stay short).
 struct MegaflowCache::Subtable {
     struct Bucket {
-        uint32_t hash;
-        uint32_t slot;  // kNoFlow: empty
+        uint32_t hash = 0;
+        uint32_t slot = kNoFlow;
+        bool empty() const { return slot == kNoFlow; }
     };
+    using Index = LinearProbeTable<Bucket, 50>;
 
     Subtable(const FlowMask& full_mask, uint16_t self)
-        : mask(full_mask), minimask(miniflow_from_key(full_mask)), index(self), buckets(8, Bucket{0, kNoFlow}) {
+        : mask(full_mask), minimask(miniflow_from_key(full_mask)), index(self) {
         for (uint64_t m = minimask.map; m; m &= m - 1) word_index[n_words++] = static_cast<uint8_t>(std::countr_zero(m));
     }
 
@@ -47,64 +49,31 @@ struct MegaflowCache::Subtable {
         return true;
     }
 
-    void add(uint32_t hash, uint32_t slot) {
-        if ((count + 1) * 2 > buckets.size()) grow();
-        size_t i = hash & bucket_mask();
-        while (buckets[i].slot != kNoFlow) i = (i + 1) & bucket_mask();
-        buckets[i] = {hash, slot};
-        ++count;
-    }
+    void add(uint32_t hash, uint32_t slot) { megaflows.insert(Bucket{hash, slot}); }
 
     void erase(uint32_t hash, uint32_t slot) {
-        size_t i = hash & bucket_mask();
-        while (buckets[i].slot != slot) i = (i + 1) & bucket_mask();  // present by invariant
-        --count;
-        size_t hole = i;
-        buckets[hole] = {0, kNoFlow};
-        for (size_t j = (hole + 1) & bucket_mask(); buckets[j].slot != kNoFlow; j = (j + 1) & bucket_mask()) {
-            const size_t home = buckets[j].hash & bucket_mask();
-            // An entry stays when its home lies cyclically in (hole, j].
-            const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
-            if (stays) continue;
-            buckets[hole] = buckets[j];
-            buckets[j] = {0, kNoFlow};
-            hole = j;
-        }
+        megaflows.erase_at(megaflows.find(hash, [slot](const Bucket& b) { return b.slot == slot; }));
     }
 
-    size_t bucket_mask() const { return buckets.size() - 1; }
-
-    void grow() {
-        std::vector<Bucket> old = std::move(buckets);
-        buckets.assign(old.size() * 2, Bucket{0, kNoFlow});
-        for (const Bucket& b : old) {
-            if (b.slot == kNoFlow) continue;
-            size_t i = b.hash & bucket_mask();
-            while (buckets[i].slot != kNoFlow) i = (i + 1) & bucket_mask();
-            buckets[i] = b;
-        }
-    }
+    uint32_t count() const { return static_cast<uint32_t>(megaflows.size()); }
 
     FlowMask mask;
     Minimask minimask;
     uint8_t word_index[kFlowWords];  // the key word each mask word applies to
     unsigned n_words = 0;
     uint16_t index;
-    uint32_t count = 0;
     uint64_t hits = 0;  // since the last ranking
-    std::vector<Bucket> buckets;
+    Index megaflows;    // never empty: a subtable goes with its last megaflow
 };
 
 MegaflowCache::MegaflowCache(uint32_t capacity) : capacity_(std::max<uint32_t>(capacity, 1)) {}
 MegaflowCache::~MegaflowCache() = default;
 
 uint32_t MegaflowCache::probe(const Subtable& table, const FlowKey& key, uint32_t hash) const {
-    const size_t mask = table.bucket_mask();
-    for (size_t i = hash & mask; table.buckets[i].slot != kNoFlow; i = (i + 1) & mask) {
-        const auto& bucket = table.buckets[i];
-        if (bucket.hash == hash && table.matches(key, slot_ptr(bucket.slot)->masked)) return bucket.slot;
-    }
-    return kNoFlow;
+    const size_t i = table.megaflows.find(hash, [&](const Subtable::Bucket& bucket) {
+        return bucket.hash == hash && table.matches(key, slot_ptr(bucket.slot)->masked);
+    });
+    return i == Subtable::Index::npos ? kNoFlow : table.megaflows.at(i).slot;
 }
 
 uint64_t MegaflowCache::lookup_burst(const FlowKey* const* keys, unsigned count, uint64_t wanted, uint32_t* found) {
@@ -118,7 +87,7 @@ uint64_t MegaflowCache::lookup_burst(const FlowKey* const* keys, unsigned count,
         for (uint64_t m = remaining; m; m &= m - 1) {
             const unsigned i = static_cast<unsigned>(std::countr_zero(m));
             hashes[i] = table->hash_of(*keys[i]);
-            __builtin_prefetch(&table->buckets[hashes[i] & table->bucket_mask()]);
+            table->megaflows.prefetch(hashes[i]);
         }
         for (uint64_t m = remaining; m; m &= m - 1) {
             const unsigned i = static_cast<unsigned>(std::countr_zero(m));
@@ -236,7 +205,7 @@ void MegaflowCache::remove(uint32_t slot) {
     if (!f.live) return;
     Subtable& table = *subtables_[f.subtable];
     table.erase(f.hash, slot);
-    if (table.count == 0) {
+    if (table.count() == 0) {
         ranked_.erase(std::find(ranked_.begin(), ranked_.end(), &table));
         subtables_[f.subtable].reset();
     }
@@ -270,7 +239,7 @@ uint64_t MegaflowCache::memory_bytes() const {
     uint64_t bytes = chunks_.size() * (sizeof(Megaflow) << kChunkShift) + free_slots_.capacity() * sizeof(uint32_t) +
                      heap_bytes_;
     for (const auto& table : subtables_) {
-        if (table) bytes += sizeof(Subtable) + table->buckets.capacity() * sizeof(Subtable::Bucket);
+        if (table) bytes += sizeof(Subtable) + table->megaflows.capacity() * sizeof(Subtable::Bucket);
     }
     return bytes;
 }

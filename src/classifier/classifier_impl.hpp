@@ -13,6 +13,7 @@
 
 #include "flowpath/classifier.hpp"
 #include "flowpath/miniflow.hpp"
+#include "../common/linear_probe.hpp"
 
 namespace flowpath {
 namespace classifier_detail {
@@ -43,26 +44,22 @@ struct RuleEntry : ClassifierRule {
 /// that is absent proves no rule does.
 class HashCountSet {
 public:
-    bool contains(uint32_t hash) const {
-        if (slots_.empty()) return false;
-        for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
-            if (slots_[i].count == 0) return false;
-            if (slots_[i].hash == hash) return true;
-        }
-    }
+    bool contains(uint32_t hash) const { return find(hash) != Table::npos; }
     void add(uint32_t hash);
     void remove(uint32_t hash);
-    size_t size() const { return used_; }
+    size_t size() const { return table_.size(); }
 
 private:
     struct Slot {
         uint32_t hash = 0;
         uint32_t count = 0;  // 0 = empty slot
+        bool empty() const { return count == 0; }
     };
-    void grow();
-    std::vector<Slot> slots_;
-    size_t mask_ = 0;
-    size_t used_ = 0;
+    using Table = LinearProbeTable<Slot, 75>;
+    size_t find(uint32_t hash) const {
+        return table_.find(hash, [hash](const Slot& slot) { return slot.hash == hash; });
+    }
+    Table table_;
 };
 
 /// 128-bit big-endian bit string (bit 0 is the most significant).

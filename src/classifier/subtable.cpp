@@ -5,54 +5,19 @@
 
 namespace flowpath::classifier_detail {
 
-void HashCountSet::grow() {
-    const size_t capacity = slots_.empty() ? 8 : slots_.size() * 2;
-    std::vector<Slot> old = std::move(slots_);
-    slots_.assign(capacity, Slot{});
-    mask_ = capacity - 1;
-    for (const Slot& slot : old) {
-        if (!slot.count) continue;
-        size_t i = slot.hash & mask_;
-        while (slots_[i].count) i = (i + 1) & mask_;
-        slots_[i] = slot;
-    }
-}
-
 void HashCountSet::add(uint32_t hash) {
-    if ((used_ + 1) * 4 > slots_.size() * 3) grow();
-    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
-        if (slots_[i].count == 0) {
-            slots_[i] = {hash, 1};
-            ++used_;
-            return;
-        }
-        if (slots_[i].hash == hash) {
-            ++slots_[i].count;
-            return;
-        }
+    const size_t i = find(hash);
+    if (i != Table::npos) {
+        ++table_.at(i).count;
+    } else {
+        table_.insert(Slot{hash, 1});
     }
 }
 
 void HashCountSet::remove(uint32_t hash) {
-    if (slots_.empty()) return;
-    size_t i = hash & mask_;
-    while (slots_[i].count && slots_[i].hash != hash) i = (i + 1) & mask_;
-    if (slots_[i].count == 0) return;
-    if (--slots_[i].count) return;
-    --used_;
-    // Backward-shift deletion keeps every probe chain unbroken without
-    // tombstones: pull later entries into the hole unless their home slot
-    // lies cyclically in (hole, j].
-    size_t hole = i;
-    slots_[hole] = Slot{};
-    for (size_t j = (hole + 1) & mask_; slots_[j].count; j = (j + 1) & mask_) {
-        const size_t home = slots_[j].hash & mask_;
-        const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
-        if (stays) continue;
-        slots_[hole] = slots_[j];
-        slots_[j] = Slot{};
-        hole = j;
-    }
+    const size_t i = find(hash);
+    if (i == Table::npos) return;
+    if (--table_.at(i).count == 0) table_.erase_at(i);
 }
 
 Subtable::Subtable(const FlowMask& full_mask)
