@@ -194,9 +194,9 @@ private:
         Miniflow key;
     };
     static bool same_flow(const Miniflow& a, const Miniflow& b);
-    uint32_t bucket(uint32_t hash, unsigned way) const {
-        return (way == 0 ? hash : (hash >> 16 | hash << 16) * 0x9E3779B1u) & mask_;
-    }
+    // A set is two adjacent entries: the hash picks the set, so two flows
+    // compete only when their sets agree, and both ways sit side by side.
+    uint32_t bucket(uint32_t hash, unsigned way) const { return ((hash << 1) & mask_) | way; }
 
     std::vector<Entry> entries_;
     uint32_t mask_;
