@@ -223,7 +223,32 @@ def _reproducibility_section(check):
             md.append("")
             md.append("%s: %d of %d workloads reproduce (either median inside the other run's spread)." % (
                 dict(SYSTEMS)[system], both, len(mine)))
+    md += [""] + _host_drift_table(rows)
     return md + [""]
+
+
+def _host_drift_table(rows):
+    """testpmd (pure I/O) between the runs shows how much the host itself
+    moved; the systems' rates relative to it are what a run can compare."""
+    by_key = {(r["workload"], r["system"]): r for r in rows}
+    lines = ["How much the host moved between the runs (testpmd io, no classification, is the yardstick) "
+             "and the rates relative to it, which one run compares:", "",
+             "| workload | testpmd this / other | OVS / testpmd this (other) | flowpath / testpmd this (other) |",
+             "|---|---|---|---|"]
+    found = False
+    for workload in dict.fromkeys(r["workload"] for r in rows):
+        io = by_key.get((workload, "testpmd"))
+        if not io:
+            continue
+        found = True
+        cells = []
+        for system in ("ovs", "flowpath"):
+            r = by_key.get((workload, system))
+            cells.append("%.4f (%.4f)" % (r["now"]["median"] / io["now"]["median"],
+                                          r["then"]["median"] / io["then"]["median"]) if r else "–")
+        lines.append("| %s | %+.1f%% | %s | %s |" % (
+            workload, 100 * (io["now"]["median"] / io["then"]["median"] - 1), cells[0], cells[1]))
+    return lines if found else []
 
 
 def write(out_dir, data):
