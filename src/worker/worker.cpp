@@ -82,16 +82,16 @@ void Worker::process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned c
         },
         in_port, flows_, layouts_);
 
-    const FlowCacheCounters before = cache_.counters();
     cache_.classify_burst(flows_, count, now, slots_);
-    const FlowCacheCounters& after = cache_.counters();
-    counters_.exact_hits.add(after.exact_hits - before.exact_hits);
-    counters_.cache_hits.add(after.megaflow_hits - before.megaflow_hits);
-    counters_.misses.add(after.misses - before.misses);
-    if (after.installed != before.installed) {
+    // The cache counts cumulatively for this worker alone: publish its totals.
+    const FlowCacheCounters& cached = cache_.counters();
+    counters_.exact_hits.set(cached.exact_hits);
+    counters_.cache_hits.set(cached.megaflow_hits);
+    counters_.misses.set(cached.misses);
+    if (cached.installed != counters_.installed.get()) {  // the cache changed: its gauges too
         const MegaflowCache& megaflows = cache_.megaflows();
-        counters_.upcalls.set(after.upcalls);
-        counters_.installed.set(after.installed);
+        counters_.upcalls.set(cached.upcalls);
+        counters_.installed.set(cached.installed);
         counters_.evicted.set(megaflows.evictions());
         counters_.cache_entries.set(megaflows.size());
         counters_.cache_subtables.set(megaflows.subtable_count());
