@@ -44,7 +44,34 @@ struct Config {
     std::string stats_json;
     std::string ctl_socket = "/tmp/flowpath.ctl";
     LogLevel log_level = LogLevel::info;
+
+    // Slow path and caches (docs/slowpath.md).
+    std::vector<unsigned> slow_path_cores;  ///< CPUs of the slow-path threads; empty: the main lcore's
+    uint32_t flow_limit = 200000;           ///< megaflows per worker
+    uint32_t max_idle_ms = 10000;           ///< a megaflow unused this long expires
+    uint32_t tx_flush_interval_us = 0;      ///< longest wait in a tx buffer; 0: every poll round
+
+    // Operations.
+    uint32_t mtu = 1500;                    ///< largest L2 payload forwarded
+    std::string metrics_listen;             ///< ADDR:PORT for Prometheus; empty: off
+
+    // OpenFlow agent.
+    std::vector<std::string> controllers;   ///< each "tcp:IP:PORT"
+    std::string openflow_listen;            ///< "ptcp:PORT[:IP]"; empty: off
+    std::optional<uint64_t> datapath_id;    ///< empty: derived from the first port
+
+    // Connection tracking: 0 / absent means Open vSwitch's default.
+    uint32_t ct_max_connections = 0;
+    /// Timeouts in seconds by class name as given ("tcp-established", ...):
+    /// only the classes the user set.
+    std::vector<std::pair<std::string, uint32_t>> ct_timeouts;
 };
+
+/// The connection-tracking timeout classes `--ct-timeout-CLASS` accepts
+/// (Open vSwitch's names).
+inline constexpr const char* kCtTimeoutClasses[] = {
+    "tcp-syn-sent", "tcp-established", "tcp-fin-wait", "tcp-time-wait", "tcp-close", "udp-first",
+    "udp-single",   "udp-multiple",    "icmp-first",   "icmp-reply",    "other-first", "other-multiple"};
 
 /// What the command line asked for.
 struct ParsedCommandLine {

@@ -30,6 +30,8 @@ enum class DropReason : unsigned {
     too_deep,       ///< resubmits nested too deep or looped
     copy_failed,    ///< no mbuf for the copy that a second output needs
     bad_packet,     ///< the packet could not be edited (multi-segment, no headroom)
+    upcall_queue_full,  ///< a miss found its worker's ring to the slow path full
+    too_big,        ///< the frame is larger than the MTU allows
     count_
 };
 inline constexpr unsigned kDropReasons = static_cast<unsigned>(DropReason::count_);

@@ -47,7 +47,21 @@ po::options_description shared_options() {
         ("duration", po::value<std::string>(), "exit after SEC seconds")
         ("stats-json", po::value<std::string>(), "write final statistics to FILE")
         ("ctl-socket", po::value<std::string>(), "Unix socket for flowpath-ctl")
-        ("log-level", po::value<std::string>(), "error, warn, info or debug");
+        ("log-level", po::value<std::string>(), "error, warn, info or debug")
+        ("slow-path-cores", po::value<std::string>(), "CPUs of the slow-path threads, one each (default: the main lcore's)")
+        ("flow-limit", po::value<std::string>(), "megaflows per worker (default 200000)")
+        ("max-idle", po::value<std::string>(), "a megaflow unused for MS milliseconds expires (default 10000)")
+        ("tx-flush-interval", po::value<std::string>(), "longest a packet waits in a tx buffer, in microseconds (default 0)")
+        ("mtu", po::value<std::string>(), "largest frame forwarded (L2 payload, as a port MTU; default 1500)")
+        ("metrics-listen", po::value<std::string>(), "ADDR:PORT: serve Prometheus metrics at /metrics")
+        ("controller", po::value<std::vector<std::string>>(), "tcp:IP:PORT: an OpenFlow 1.3 controller (repeatable)")
+        ("openflow-listen", po::value<std::string>(), "ptcp:PORT[:IP]: accept OpenFlow 1.3 connections")
+        ("datapath-id", po::value<std::string>(), "OpenFlow datapath id (hex 0x... or decimal)")
+        ("ct-max-connections", po::value<std::string>(), "most tracked connections");
+    for (const char* name : kCtTimeoutClasses) {
+        const std::string key = std::string("ct-timeout-") + name;  // copied by add_options
+        desc.add_options()(key.c_str(), po::value<std::string>(), "timeout of this class, in seconds");
+    }
     return desc;
 }
 
@@ -212,6 +226,63 @@ Config validate(const RawOptions& raw) {
         if (!parse_log_level(v->text, config.log_level)) {
             throw ConfigError(v->source.place() + "log-level: expected error, warn, info or debug, found '" +
                               v->text + "'");
+        }
+    }
+    if (const RawValue* v = single(raw, "slow-path-cores")) {
+        if (!parse_lcore_list(v->text, config.slow_path_cores)) {
+            throw ConfigError(v->source.place() + "slow-path-cores: expected a list of CPUs from 0 to " +
+                              std::to_string(kMaxLcore) + " like '0', '0-1' or '0,2', found '" + v->text + "'");
+        }
+    }
+    if (const RawValue* v = single(raw, "flow-limit")) {
+        config.flow_limit = parse_int<uint32_t>(*v, "flow-limit", 1, 100'000'000);
+    }
+    if (const RawValue* v = single(raw, "max-idle")) {
+        config.max_idle_ms = parse_int<uint32_t>(*v, "max-idle", 1, 86'400'000);
+    }
+    if (const RawValue* v = single(raw, "tx-flush-interval")) {
+        config.tx_flush_interval_us = parse_int<uint32_t>(*v, "tx-flush-interval", 0, 1'000'000);
+    }
+    if (const RawValue* v = single(raw, "mtu")) config.mtu = parse_int<uint32_t>(*v, "mtu", 68, 16000);
+    if (const RawValue* v = single(raw, "metrics-listen")) {
+        config.metrics_listen = v->text;
+        if (v->text.rfind(':') == std::string::npos) {
+            throw ConfigError(v->source.place() + "metrics-listen: expected ADDR:PORT, found '" + v->text + "'");
+        }
+    }
+    if (auto it = raw.find("controller"); it != raw.end()) {
+        for (const RawValue& v : it->second) {
+            if (!v.text.starts_with("tcp:")) {
+                throw ConfigError(v.source.place() + "controller: expected tcp:IP:PORT, found '" + v.text + "'");
+            }
+            config.controllers.push_back(v.text);
+        }
+    }
+    if (const RawValue* v = single(raw, "openflow-listen")) {
+        if (!v->text.starts_with("ptcp:")) {
+            throw ConfigError(v->source.place() + "openflow-listen: expected ptcp:PORT[:IP], found '" + v->text + "'");
+        }
+        config.openflow_listen = v->text;
+    }
+    if (const RawValue* v = single(raw, "datapath-id")) {
+        const bool hex = v->text.starts_with("0x") || v->text.starts_with("0X");
+        const char* first = v->text.data() + (hex ? 2 : 0);
+        const char* last = v->text.data() + v->text.size();
+        uint64_t id = 0;
+        const auto [end, ec] = std::from_chars(first, last, id, hex ? 16 : 10);
+        if (first == last || ec != std::errc() || end != last) {
+            throw ConfigError(v->source.place() + "datapath-id: expected a 64-bit number (hex 0x... or decimal), found '" +
+                              v->text + "'");
+        }
+        config.datapath_id = id;
+    }
+    if (const RawValue* v = single(raw, "ct-max-connections")) {
+        config.ct_max_connections = parse_int<uint32_t>(*v, "ct-max-connections", 1, 100'000'000);
+    }
+    for (const char* name : kCtTimeoutClasses) {
+        const std::string key = std::string("ct-timeout-") + name;
+        if (const RawValue* v = single(raw, key)) {
+            config.ct_timeouts.emplace_back(name, parse_int<uint32_t>(*v, key.c_str(), 1, 30 * 86'400));
         }
     }
     if (config.ports.empty()) throw ConfigError("command line: no port: give at least one --port NAME=DEVARGS");

@@ -14,6 +14,8 @@ const char* drop_reason_name(DropReason reason) {
         case DropReason::too_deep: return "too_deep";
         case DropReason::copy_failed: return "copy_failed";
         case DropReason::bad_packet: return "bad_packet";
+        case DropReason::upcall_queue_full: return "upcall_queue_full";
+        case DropReason::too_big: return "too_big";
         case DropReason::count_: break;
     }
     return "unknown";

@@ -255,3 +255,41 @@ TEST(EalArguments, UserLcoreListKept) {
 }
 
 }  // namespace
+
+TEST_F(ConfigTest, SlowPathOperationsOpenFlowAndConntrackOptions) {
+    const Config d = parse({"--port", "p0=net_null0"}).config;
+    EXPECT_TRUE(d.slow_path_cores.empty());
+    EXPECT_EQ(d.flow_limit, 200000u);
+    EXPECT_EQ(d.max_idle_ms, 10000u);
+    EXPECT_EQ(d.tx_flush_interval_us, 0u);
+    EXPECT_EQ(d.mtu, 1500u);
+    EXPECT_FALSE(d.datapath_id.has_value());
+
+    const std::string file = write_file("controller = tcp:127.0.0.1:6653\nct-timeout-tcp-established = 60\n");
+    const Config c = parse({"--config", file, "--port", "p0=net_null0", "--slow-path-cores", "0,2", "--flow-limit",
+                            "1000", "--max-idle", "500", "--tx-flush-interval", "50", "--mtu", "9000",
+                            "--metrics-listen", "127.0.0.1:9100", "--controller", "tcp:127.0.0.1:6654",
+                            "--openflow-listen", "ptcp:6653", "--datapath-id", "0x1f", "--ct-max-connections",
+                            "5000", "--ct-timeout-udp-first", "7"})
+                         .config;
+    EXPECT_EQ(c.slow_path_cores, (std::vector<unsigned>{0, 2}));
+    EXPECT_EQ(c.flow_limit, 1000u);
+    EXPECT_EQ(c.max_idle_ms, 500u);
+    EXPECT_EQ(c.tx_flush_interval_us, 50u);
+    EXPECT_EQ(c.mtu, 9000u);
+    EXPECT_EQ(c.metrics_listen, "127.0.0.1:9100");
+    EXPECT_EQ(c.controllers, (std::vector<std::string>{"tcp:127.0.0.1:6653", "tcp:127.0.0.1:6654"}));
+    EXPECT_EQ(c.openflow_listen, "ptcp:6653");
+    EXPECT_EQ(c.datapath_id, 0x1fu);
+    EXPECT_EQ(c.ct_max_connections, 5000u);
+    const std::vector<std::pair<std::string, uint32_t>> timeouts{{"tcp-established", 60}, {"udp-first", 7}};
+    EXPECT_EQ(c.ct_timeouts, timeouts);
+
+    EXPECT_EQ(error_of({"--port", "p0=x", "--flow-limit", "0"}),
+              "command line: flow-limit: expected an integer from 1 to 100000000, found '0'");
+    EXPECT_EQ(error_of({"--port", "p0=x", "--datapath-id", "0xzz"}),
+              "command line: datapath-id: expected a 64-bit number (hex 0x... or decimal), found '0xzz'");
+    EXPECT_EQ(error_of({"--port", "p0=x", "--controller", "1.2.3.4:6653"}),
+              "command line: controller: expected tcp:IP:PORT, found '1.2.3.4:6653'");
+    EXPECT_NE(error_of({"--port", "p0=x", "--ct-timeout-bogus", "3"}).find("ct-timeout-bogus"), std::string::npos);
+}
