@@ -58,10 +58,9 @@ int run(const flowpath::Config& config) {
     const auto started = Clock::now();
     auto last_rx_change = started;
     uint64_t last_rx = 0;
-    const CtlServer::Handler handler = [&](const std::string& command, const std::string&) -> CtlReply {
+    const CtlServer::Handler handler = [&](const std::string& command, const std::string& body) -> CtlReply {
         if (command == "show") return {true, datapath.show()};
         if (command == "stats-json") return {true, stats_to_json(datapath.snapshot())};
-        if (command == "pmd-stats") return {true, stats_to_text(datapath.snapshot())};
         if (command == "dump-flows" || command.starts_with("dump-flows ")) {
             const std::string arg = command.size() > 10 ? command.substr(11) : std::string();
             int table = -1;
@@ -77,6 +76,7 @@ int run(const flowpath::Config& config) {
             cause = StopCause::ctl;
             return {true, "stopping\n"};
         }
+        if (std::optional<CtlReply> reply = datapath.control(command, body)) return *reply;
         return {false, "unknown command '" + command + "' (flowpath-ctl --help lists them)\n"};
     };
     while (cause == StopCause::none) {

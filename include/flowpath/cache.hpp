@@ -14,11 +14,16 @@
 // exact cache goes stale instead of dangling (no reference counting, no
 // flush of the exact cache on eviction).
 //
-// Threading: both caches belong to one worker, which alone reads and writes
-// them. Nothing here allocates on lookup; insert allocates (the actions, a
-// subtable), and belongs to the miss path. Design: docs/cache.md.
+// Threading: a worker's caches belong to it; it alone changes them. The
+// slow path keeps a MegaflowCache of its own per worker (the registry: the
+// authority on which megaflow sits in which slot) and tells the worker what
+// to install, update and remove; the worker's copy is a replica at the same
+// slots (insert_at). The only cross-thread reads are of a replica slot's
+// statistics (peek(): relaxed atomics, one writer). Nothing here allocates
+// on lookup. Design: docs/cache.md, docs/slowpath.md.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -27,8 +32,12 @@
 #include "flowpath/flow_key.hpp"
 #include "flowpath/miniflow.hpp"
 #include "flowpath/pipeline.hpp"
+#include "flowpath/stats.hpp"
 
 namespace flowpath {
+
+/// Eviction candidates looked at per eviction.
+inline constexpr unsigned kEvictionCandidates = 16;
 
 /// "No megaflow": a lookup miss.
 inline constexpr uint32_t kNoFlow = UINT32_MAX;
@@ -36,11 +45,12 @@ inline constexpr uint32_t kNoFlow = UINT32_MAX;
 /// The most packets one burst lookup takes (a bitmask of them fits a word).
 inline constexpr unsigned kMaxLookupBurst = 64;
 
-/// A cached translation. Owned by a MegaflowCache; the owner updates the
-/// counters without atomics.
+/// A cached translation. Owned by a MegaflowCache.
 struct Megaflow {
     Miniflow masked;          ///< key & mask, with the mask's map
     uint32_t hash = 0;        ///< hash of `masked` in its subtable
+    // generation and live are written with __atomic stores by the owner and
+    // read with __atomic loads by the slow path (MissHandler).
     uint32_t generation = 0;  ///< changes when the slot is freed
     uint16_t subtable = 0;    ///< index into the cache's subtables
     bool live = false;
@@ -48,10 +58,24 @@ struct Megaflow {
     // The translation: what to do with a packet of this megaflow.
     ActionList actions;                 ///< datapath actions
     TranslateDrop drop = TranslateDrop::none;
-    std::vector<RuleEntry*> rules;      ///< rules to credit with its packets
 
-    uint64_t packets = 0, bytes = 0;
-    uint64_t created = 0, last_used = 0;  ///< caller's time unit (TSC in the worker)
+    // Statistics, written by the owning worker (one writer), read by the
+    // slow path's revalidator through MegaflowCache::peek().
+    Counter packets, bytes;
+    Counter last_used;        ///< caller's time unit (TSC in the worker)
+    uint64_t created = 0;
+
+    /// Worker replica only: the sequence number of the last upcall that may
+    /// carry a packet of this megaflow. Until every upcall up to it is
+    /// answered, its packets go the slow way too, so none overtakes an
+    /// earlier packet of its flow (docs/slowpath.md, ordering).
+    uint64_t pending_seq = 0;
+    uint32_t held = 0;  ///< worker replica only: its packets the worker holds back
+
+    // Slow-path registry only.
+    std::vector<RuleEntry*> rules;  ///< rules its packets are credited to
+    uint64_t rule_generation = 0;   ///< rule-set generation it was translated at
+    uint64_t pushed_packets = 0, pushed_bytes = 0;  ///< replica stats already credited
 };
 
 /// A megaflow cache: tuple-space search over megaflows, owned by one worker.
@@ -79,15 +103,32 @@ public:
     uint32_t reference_lookup(const FlowKey& key) const;
 
     /// Installs the translation of `key` with `wildcards` (the bits it
-    /// depends on; in_port is always added). Returns its slot. When full,
-    /// evicts the least recently used of a few candidates, sparing megaflows
-    /// used at `now` (returns kNoFlow if every candidate was: only possible
-    /// when the capacity is not above kMaxLookupBurst + 1). The caller makes
-    /// sure no live megaflow matches `key` yet.
+    /// depends on; in_port is always added) in a free slot and returns it,
+    /// or kNoFlow when the cache is full (make room with evict_one()). The
+    /// caller makes sure no live megaflow matches `key` yet.
     uint32_t insert(const FlowKey& key, const FlowMask& wildcards, const Translation& translation, uint64_t now);
 
-    /// Removes the megaflow in `slot` (stale references then miss).
-    void remove(uint32_t slot);
+    /// Frees the least recently used of a few candidates (by last_used, or
+    /// by `age_of(slot)` when given) and returns its slot; kNoFlow when the
+    /// cache is not full.
+    uint32_t evict_one();
+    template <typename AgeOf>
+    uint32_t evict_one(AgeOf&& last_used_of);
+
+    /// Replica install: the megaflow `masked` under `mask` (in_port
+    /// included) at `slot`, which must be free. `actions` is swapped in (the
+    /// caller gets the slot's old, empty list back: no allocation here but
+    /// the slot's chunk and a new mask's subtable).
+    void insert_at(uint32_t slot, const FlowKey& masked, const FlowMask& mask, ActionList& actions,
+                   TranslateDrop drop, uint64_t now);
+
+    /// Replaces a live megaflow's translation (revalidation); `actions` is
+    /// swapped as in insert_at.
+    void update(uint32_t slot, ActionList& actions, TranslateDrop drop);
+
+    /// Removes the megaflow in `slot` (stale references then miss). With
+    /// `reclaim`, its action list is swapped out into it instead of kept.
+    void remove(uint32_t slot, ActionList* reclaim = nullptr);
 
     /// Removes every megaflow.
     void clear();
@@ -99,6 +140,16 @@ public:
     Megaflow& flow(uint32_t slot) { return *slot_ptr(slot); }
     const Megaflow& flow(uint32_t slot) const { return *slot_ptr(slot); }
 
+    /// For another thread: slot `slot` if its chunk exists (its statistics
+    /// may be read; nothing else is stable), else null.
+    const Megaflow* peek(uint32_t slot) const {
+        if (slot >= capacity_) return nullptr;
+        return peek_chunk(slot);
+    }
+
+    /// The mask of a live megaflow.
+    FlowMask mask_of(uint32_t slot) const { return subtable_mask(slot_ptr(slot)->subtable); }
+
     /// Whether (slot, generation) still names the same live megaflow.
     bool valid(uint32_t slot, uint32_t generation) const {
         const Megaflow& f = *slot_ptr(slot);
@@ -106,6 +157,8 @@ public:
     }
 
     uint32_t size() const { return live_; }
+    /// Slots below this have been used at least once (iterate them for a scan).
+    uint32_t slot_limit() const { return next_unused_; }
     uint32_t capacity() const { return capacity_; }
     unsigned subtable_count() const;
     uint64_t evictions() const { return evictions_; }
@@ -125,12 +178,19 @@ public:
 private:
     struct Subtable;
     static constexpr unsigned kChunkShift = 10;  // slots per chunk: 1024
+    static constexpr uint32_t kSlotInChunk = (1u << kChunkShift) - 1;
 
     Megaflow* slot_ptr(uint32_t slot) const {
-        return &chunks_[slot >> kChunkShift][slot & ((1u << kChunkShift) - 1)];
+        return chunks_[slot >> kChunkShift].load(std::memory_order_relaxed) + (slot & kSlotInChunk);
     }
+    const Megaflow* peek_chunk(uint32_t slot) const {
+        const Megaflow* chunk = chunks_[slot >> kChunkShift].load(std::memory_order_acquire);
+        return chunk ? chunk + (slot & kSlotInChunk) : nullptr;
+    }
+    void ensure_chunk(uint32_t slot);
     FlowMask subtable_mask(uint16_t subtable) const;
-    uint32_t allocate_slot(uint64_t now);
+    uint32_t allocate_slot();
+    void place(uint32_t slot, const FlowKey& key, const FlowMask& mask, uint64_t now);
     uint16_t subtable_for(const FlowMask& mask);
     uint32_t probe(const Subtable& table, const FlowKey& key, uint32_t hash) const;
     static uint64_t heap_bytes_of(const Megaflow& flow);
@@ -141,7 +201,12 @@ private:
     uint32_t clock_hand_ = 0;          // next eviction candidate
     uint64_t evictions_ = 0;
     uint64_t heap_bytes_ = 0;          // capacity of every slot's vectors
-    std::vector<std::unique_ptr<Megaflow[]>> chunks_;
+    // One pointer per possible chunk, fixed at construction: a chunk appears
+    // (release) before any slot in it is named to another thread, and never
+    // moves, so peek() may read slots while the owner installs.
+    std::unique_ptr<std::atomic<Megaflow*>[]> chunks_;
+    uint32_t chunk_count_ = 0;
+    uint64_t allocated_chunks_ = 0;
     std::vector<uint32_t> free_slots_;                   // freed slots, reused first
     std::vector<std::unique_ptr<Subtable>> subtables_;   // stable indices; null once emptied
     std::vector<Subtable*> ranked_;                      // live subtables, lookup order
@@ -208,38 +273,34 @@ private:
 struct FlowCacheCounters {
     uint64_t exact_hits = 0;     ///< packets the exact cache answered
     uint64_t megaflow_hits = 0;  ///< ... the megaflow cache answered
-    uint64_t misses = 0;         ///< ... that went to the miss path
-    uint64_t upcalls = 0;        ///< translations made on the miss path
-    uint64_t installed = 0;      ///< megaflows installed
+    uint64_t misses = 0;         ///< ... that found no megaflow
 };
 
-/// A worker's caches and its miss path: classify_burst() gives every packet
-/// of a burst the megaflow that decides its fate, looking it up in the exact
-/// cache, then in the megaflow cache, and translating the rest through the
-/// rules (installing one megaflow per distinct miss).
-///
-/// Until the slow-path thread exists the miss path runs here, inline on the
-/// worker; the answer is the same either way.
+/// A worker's caches: classify_burst() gives every packet of a burst the
+/// megaflow that decides its fate, from the exact cache, then the megaflow
+/// cache; packets that find none are the caller's to send to the slow path,
+/// whose answers come back as install/update/remove calls at the slots the
+/// slow path chose. Translation is not here: it is the slow path's.
 class FlowCache {
 public:
     /// Sizes: the exact cache's entries (rounded up to a power of two), the
-    /// megaflow cache's capacity (at least 2 * kMaxLookupBurst, so eviction
-    /// can always spare the megaflows the current burst uses), and the
-    /// inverse probability of inserting a megaflow hit into the exact cache
-    /// (1: always; Open vSwitch's default is 100, which keeps a flood of
-    /// short flows from thrashing it).
-    FlowCache(const RuleSet& rules, uint32_t exact_entries, uint32_t megaflow_capacity,
-              uint32_t exact_insert_inverse_probability);
+    /// megaflow cache's capacity (the flow limit; at least
+    /// 2 * kMaxLookupBurst), and the inverse probability of inserting a
+    /// megaflow hit into the exact cache (1: always; Open vSwitch's default
+    /// is 100, which keeps a flood of short flows from thrashing it).
+    FlowCache(uint32_t exact_entries, uint32_t megaflow_capacity, uint32_t exact_insert_inverse_probability);
 
-    /// Sets slots[i] for each of the `count` (<= kMaxLookupBurst) miniflows.
-    /// `now` is the caller's clock; megaflows used by this call are stamped
-    /// with it and not evicted by it. A `now` not above the previous call's
-    /// is taken as one more than that (two bursts sharing a stamp could
-    /// leave an install without an evictable slot).
-    void classify_burst(const Miniflow* flows, unsigned count, uint64_t now, uint32_t* slots);
+    /// Sets slots[i] for each of the `count` (<= kMaxLookupBurst) miniflows,
+    /// kNoFlow for those no megaflow matches, and returns their bit mask.
+    /// Megaflows found are stamped with `now`.
+    uint64_t classify_burst(const Miniflow* flows, unsigned count, uint64_t now, uint32_t* slots);
 
-    /// The translation the reference path gives `flow` (tests).
-    void reference_translate(const Miniflow& flow, Translation& out) const;
+    /// The slow path's answers, applied at the slots it chose (see
+    /// MegaflowCache::insert_at/update/remove; actions are swapped).
+    void install(uint32_t slot, const FlowKey& masked, const FlowMask& mask, ActionList& actions, TranslateDrop drop,
+                 uint64_t now, uint64_t pending_seq);
+    void update(uint32_t slot, ActionList& actions, TranslateDrop drop) { megaflows_.update(slot, actions, drop); }
+    void remove(uint32_t slot, ActionList& reclaim) { megaflows_.remove(slot, &reclaim); }
 
     Megaflow& flow(uint32_t slot) { return megaflows_.flow(slot); }
     const MegaflowCache& megaflows() const { return megaflows_; }
@@ -248,17 +309,35 @@ public:
     const FlowCacheCounters& counters() const { return counters_; }
 
 private:
-    uint32_t miss(const FlowKey& key, uint64_t now);
     bool sample_exact_insert();
 
-    const RuleSet& rules_;
     ExactCache exact_;
     MegaflowCache megaflows_;
     uint32_t exact_insert_inverse_probability_;
     uint64_t random_state_ = 0x9E3779B97F4A7C15ull;
-    uint64_t last_now_ = 0;
-    Translation translation_;  // reused: no allocation once warm
     FlowCacheCounters counters_;
 };
+
+template <typename AgeOf>
+uint32_t MegaflowCache::evict_one(AgeOf&& last_used_of) {
+    if (live_ < capacity_) return kNoFlow;
+    // Full: every slot below capacity_ is live. Looking at a few consecutive
+    // slots from a clock hand is close to LRU at a bounded cost; drop
+    // megaflows are not preferred (a flood would come straight back).
+    uint32_t victim = clock_hand_;
+    uint64_t oldest = last_used_of(victim);
+    for (unsigned n = 1; n < kEvictionCandidates; ++n) {
+        const uint32_t slot = (clock_hand_ + n) % capacity_;
+        const uint64_t age = last_used_of(slot);
+        if (age < oldest) {
+            victim = slot;
+            oldest = age;
+        }
+    }
+    clock_hand_ = (clock_hand_ + kEvictionCandidates) % capacity_;
+    remove(victim);
+    ++evictions_;
+    return victim;
+}
 
 }  // namespace flowpath

@@ -4,12 +4,15 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "flowpath/config.hpp"
 #include "flowpath/io.hpp"
+#include "flowpath/ctl.hpp"
 #include "flowpath/pipeline.hpp"
+#include "flowpath/slowpath.hpp"
 #include "flowpath/stats.hpp"
 #include "flowpath/worker.hpp"
 
@@ -17,8 +20,9 @@ namespace flowpath {
 
 /// Everything that runs packets. Construction probes and configures every
 /// port (so a bad device fails before any port starts); start() starts the
-/// ports and launches the workers; stop() drains the workers, flushes their
-/// tx buffers and stops the ports (a tx_pcap file is then complete).
+/// ports, the slow path and the workers; stop() drains the workers (the
+/// slow path answers what they handed it), flushes their tx buffers, stops
+/// the slow path and the ports (a tx_pcap file is then complete).
 class Datapath {
 public:
     explicit Datapath(const Config& config);
@@ -38,19 +42,28 @@ public:
     /// `flowpath-ctl show`: ports with counters, workers and their rx queues.
     std::string show() const;
     /// `flowpath-ctl dump-flows [TABLE]` (-1: every table).
-    std::string dump_flows(int table) const;
+    std::string dump_flows(int table);
+    /// The rule and cache commands of flowpath-ctl (add-flow, add-flows,
+    /// del-flows, mod-flows, replace-flows, dump-cache, pmd-stats); null
+    /// when `command` is none of them.
+    std::optional<CtlReply> control(const std::string& command, const std::string& body);
+    /// `flowpath-ctl pmd-stats`: per worker, packets by cache level, losses
+    /// and cycles per packet.
+    std::string pmd_stats() const;
 
 private:
     Config config_;
     LcorePlan lcores_;
-    std::unique_ptr<RuleSet> rules_;  // read by the workers, outlives them
+    std::unique_ptr<RuleSet> rules_;  // handed to the slow path once built
     // Declared so that destruction runs workers, ports, pool, EAL: ports
     // hand their mbufs back before the pool goes, the EAL goes last.
     std::unique_ptr<Eal> eal_;
     std::unique_ptr<PacketPool> pool_;
     std::vector<std::unique_ptr<Port>> ports_;
     std::vector<std::unique_ptr<rte_spinlock_t>> tx_locks_;
+    std::vector<std::unique_ptr<UpcallChannel>> channels_;  // one per worker, outlive both ends
     std::vector<std::unique_ptr<Worker>> workers_;
+    std::unique_ptr<SlowPath> slow_path_;  // stopped after the workers, before the ports
     std::atomic<bool> stop_workers_{false};
     bool running_ = false;
 };

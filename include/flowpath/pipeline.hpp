@@ -12,7 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,29 +31,76 @@ inline constexpr unsigned kMaxResubmitDepth = 64;
 inline constexpr unsigned kMaxTableLookups = 4096;
 
 /// A rule as the pipeline keeps it: the rule and its counters. Counters are
-/// added to by every worker that matches the rule (relaxed atomics).
+/// credited by the revalidator from megaflow statistics (relaxed atomics: the
+/// slow-path threads add, dump-flows reads), never by the workers.
 struct RuleEntry {
     Rule rule;
     uint32_t id = 0;
     std::atomic<uint64_t> packets{0};
     std::atomic<uint64_t> bytes{0};
+    /// Milliseconds (RuleSet's clock) when added, and when last credited
+    /// with a packet: the hard and idle timeouts count from them.
+    uint64_t added_ms = 0;
+    std::atomic<uint64_t> used_ms{0};
 
     RuleEntry(Rule r, uint32_t i) : rule(std::move(r)), id(i) {}
 };
 
-/// The rule tables of one datapath. Built before the workers start; lookups
-/// from several workers at once are safe (they only read).
+/// What a rule change did.
+struct RuleChangeResult {
+    size_t added = 0, modified = 0, removed = 0;
+};
+
+/// The rule tables of one datapath. Lookups from several threads at once are
+/// safe while nobody changes the set; changes need exclusive access (the
+/// slow path's LiveRules gives it, docs/slowpath.md). A removed or replaced
+/// entry is not freed: it moves to the retired list, because megaflows may
+/// still name it until they are revalidated; the owner frees it then.
 class RuleSet {
 public:
     explicit RuleSet(PortNames ports);
 
-    /// Adds a rule; a rule with the same table, match and priority replaces
-    /// the earlier one (as ovs-ofctl add-flow does).
-    void add(Rule rule);
+    /// Refuses a rule the datapath cannot run yet (throws ConfigError naming
+    /// its place). add() checks too; call it first to check a whole batch.
+    static void check(const Rule& rule);
+
+    /// Adds a rule; a rule with the same table, match and priority is
+    /// replaced and its counters carried over (as ovs-ofctl add-flow does).
+    /// `now_ms` starts its timeouts.
+    void add(Rule rule, uint64_t now_ms = 0);
+
+    /// `del-flows`: removes the rules `filter` selects. Non-strict (the
+    /// default, as ovs-ofctl del-flows): every rule at least as specific as
+    /// the filter's match, any priority; strict: exactly that match and
+    /// priority. No table in the filter: every table.
+    size_t remove(const MatchFilter& filter, bool strict = false);
+
+    /// Removes the rule with this id (timeouts); false when gone already.
+    bool remove_id(uint32_t id);
+
+    /// `mod-flows`: gives the rules that `rule`'s match selects (non-strict,
+    /// or strict as above; `any_table`: ignore rule.table) its actions,
+    /// keeping their counters. Returns how many changed.
+    size_t modify(const Rule& rule, bool any_table, bool strict = false);
+
+    /// `replace-flows`: the set becomes exactly `rules`. A rule present
+    /// before and after (same table, match and priority) keeps its counters;
+    /// its actions and cookie are taken from the new rule.
+    RuleChangeResult replace(std::vector<Rule> rules, uint64_t now_ms = 0);
+
+    /// Entries removed or replaced since the last call: still readable
+    /// until the caller frees them.
+    std::vector<std::unique_ptr<RuleEntry>> take_retired();
 
     const PortNames& ports() const { return ports_; }
     const RuleTables& tables() const { return tables_; }
     size_t size() const { return tables_.rule_count(); }
+
+    /// Every live entry, in no particular order (timeouts, revalidation).
+    template <typename Fn>
+    void for_each(Fn&& fn) const {
+        for (const auto& [id, entry] : entries_) fn(*entry);
+    }
 
     /// The entry a classifier rule stands for.
     static RuleEntry& entry_of(const ClassifierRule& rule) {
@@ -65,9 +112,14 @@ public:
     std::string dump(int table = -1) const;
 
 private:
+    void retire(uint32_t id);
+    template <typename Fn>
+    void select(const MatchFilter& filter, bool strict, Fn&& fn);
+
     PortNames ports_;
     RuleTables tables_;
-    std::deque<std::unique_ptr<RuleEntry>> entries_;  // owned here; the classifier points at them
+    std::unordered_map<uint32_t, std::unique_ptr<RuleEntry>> entries_;  // owned here; the classifier points at them
+    std::vector<std::unique_ptr<RuleEntry>> retired_;
     uint32_t next_id_ = 1;
 };
 

@@ -53,10 +53,7 @@ struct alignas(64) WorkerCounters {
     Counter packets;      ///< packets received
     Counter exact_hits;   ///< exact-match cache hits
     Counter cache_hits;   ///< megaflow cache hits
-    Counter misses;       ///< packets sent to the slow path
-    Counter upcalls;      ///< translations the miss path made
-    Counter installed;    ///< megaflows installed
-    Counter evicted;      ///< megaflows evicted to make room
+    Counter misses;       ///< packets no cache of the worker answered (sent to the slow path)
     Counter cache_entries;    ///< megaflows in the worker's cache now
     Counter cache_subtables;  ///< distinct megaflow masks now
     Counter cache_bytes;      ///< memory the megaflow cache holds
@@ -83,7 +80,8 @@ struct StatsSnapshot {
     std::vector<Port> ports;
     std::vector<Worker> workers;
     uint64_t drops[kDropReasons] = {};
-    uint64_t upcalls = 0, installed = 0, evicted = 0;
+    uint64_t upcalls = 0, installed = 0, evicted = 0, expired = 0, batches = 0, revalidations = 0;
+    double last_revalidation_ms = 0;
     uint64_t cache_entries = 0, cache_subtables = 0, cache_bytes = 0;
     uint64_t ct_connections = 0, ct_created = 0, ct_expired = 0;
 };

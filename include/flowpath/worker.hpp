@@ -1,5 +1,6 @@
 // The poll-mode worker: one per configured lcore. It polls its rx queues in
-// bursts, decides each packet's output ports, and sends through per-port tx
+// bursts, finds each packet's megaflow in its own caches, hands the misses
+// to the slow path and applies its answers, and sends through per-port tx
 // buffers. Everything it touches per packet is its own.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include "flowpath/cache.hpp"
 #include "flowpath/packet.hpp"
 #include "flowpath/pipeline.hpp"
+#include "flowpath/slowpath.hpp"
 #include "flowpath/stats.hpp"
 
 struct rte_mbuf;
@@ -24,8 +26,6 @@ inline constexpr unsigned kBurst = 32;
 
 /// Exact-match cache entries per worker (Open vSwitch's EMC size).
 inline constexpr uint32_t kExactCacheEntries = 8192;
-/// Megaflows per worker (Open vSwitch's default flow-limit).
-inline constexpr uint32_t kMegaflowLimit = 200000;
 /// One megaflow hit in this many enters the exact cache (Open vSwitch's
 /// emc-insert-inv-prob default): a flood of short flows cannot thrash it,
 /// while a long flow gets in within its first few hundred packets.
@@ -54,17 +54,32 @@ struct WorkerPlan {
     unsigned lcore = 0;
     std::vector<RxQueueRef> rx;
     std::vector<TxQueueRef> tx;        ///< indexed by port index
-    const RuleSet* rules = nullptr;    ///< read-only while workers run
+    UpcallChannel* channel = nullptr;  ///< to and from the slow path
     rte_mempool* pool = nullptr;       ///< for the copies that extra outputs need
+    uint32_t flow_limit = 200000;      ///< megaflows in its cache
+    uint32_t tx_flush_interval_us = 0; ///< longest wait in a tx buffer; 0: every round
 };
+
+/// Reply operations a worker applies per poll round at most (then it polls
+/// its rx queues again): bounds the pause a burst of installs can cause.
+inline constexpr unsigned kReplyOpsPerRound = 512;
+/// Packets a worker may hold back behind their flow's upcalls (more are
+/// dropped as upcall_queue_full).
+inline constexpr unsigned kHeldPackets = 4096;
+/// How long a stopping worker waits for the slow path to answer its
+/// outstanding upcalls before it gives up on them.
+inline constexpr unsigned kDrainTimeoutMs = 2000;
 
 /// One poll-mode worker. Constructed on the main thread; run() executes on
 /// its lcore until `stop` is set, then flushes what it buffered and returns.
 ///
-/// Per burst: extract every packet's miniflow, find each one's megaflow in
-/// the FlowCache (exact cache, megaflow cache, else translate and install),
-/// then, in arrival order, apply the megaflow's datapath actions to the mbuf
-/// and buffer a copy for every output but the last, which takes the mbuf.
+/// Per round: apply the slow path's replies (installs, updates, removals and
+/// the packets it answered), then per rx burst: extract every packet's
+/// miniflow, find its megaflow in the FlowCache (exact cache, megaflow
+/// cache), and in arrival order either hand it to the slow path (no
+/// megaflow, or one whose earlier packets are still there) or apply the
+/// megaflow's datapath actions, buffering a copy for every output but the
+/// last, which takes the mbuf.
 class Worker {
 public:
     Worker(WorkerPlan plan, const std::atomic<bool>& stop);
@@ -74,22 +89,32 @@ public:
 
     const WorkerPlan& plan() const { return plan_; }
     const WorkerCounters& counters() const { return counters_; }
+    /// The megaflow cache the slow path mirrors (it reads the statistics).
+    const MegaflowCache& megaflows() const { return cache_.megaflows(); }
 
 private:
     /// Packets waiting for one port's tx queue.
     struct TxBuffer {
         rte_mbuf* packets[kBurst];
         unsigned count = 0;
+        uint64_t oldest = 0;  // TSC when the first buffered packet came
     };
 
     void process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now);
-    void credit_rules(const Megaflow& flow, uint64_t packets, uint64_t bytes);
+    unsigned apply_replies(uint64_t now, unsigned budget);
+    void forward(rte_mbuf* packet, PacketLayout& layout, Megaflow& flow, uint64_t now);
+    void upcall(rte_mbuf* packet, uint32_t in_port);
+    bool hold(rte_mbuf* packet, uint32_t in_port, uint32_t slot, Megaflow& flow, const PacketLayout& layout);
+    void release_held(uint64_t now);
+    void publish_cache_counters();
+    void drain();
     void execute(rte_mbuf* packet, PacketLayout& layout, const ActionList& actions);
     void housekeeping(uint64_t now);
     void drop(rte_mbuf* packet, DropReason reason);
     void enqueue(unsigned port_index, rte_mbuf* packet);
     void flush(unsigned port_index);
     void flush_all();
+    void flush_due(uint64_t now);
 
     WorkerPlan plan_;
     const std::atomic<bool>& stop_;
@@ -97,6 +122,24 @@ private:
     WorkerCounters counters_;
     FlowCache cache_;
     uint64_t next_housekeeping_ = 0;  // TSC
+    uint64_t tx_flush_ticks_ = 0;     // tx_flush_interval_us in TSC ticks
+    // Upcalls sent and answered so far (sequence numbers: upcall n is the
+    // n-th sent). A megaflow whose pending_seq is above `answered_` may have
+    // packets at the slow path: its packets follow them there.
+    uint64_t upcalls_sent_ = 0;
+    uint64_t upcalls_answered_ = 0;
+    // Packets of megaflows with packets still at the slow path, waiting
+    // (FIFO) until every upcall up to their release_seq was forwarded.
+    struct HeldPacket {
+        rte_mbuf* packet;
+        uint32_t slot;
+        uint32_t generation;  // of the megaflow when held: a change means it was removed
+        uint32_t in_port;
+        uint64_t release_seq;
+        PacketLayout layout;
+    };
+    std::vector<HeldPacket> held_;  // ring of kHeldPackets
+    unsigned held_head_ = 0, held_count_ = 0;
     // Per-burst scratch, kept here so the hot loop never allocates.
     Miniflow flows_[kBurst];
     PacketLayout layouts_[kBurst];

@@ -1,5 +1,6 @@
-// A worker's cache hierarchy for one burst: exact cache, megaflow cache,
-// then the miss path (translate, install).
+// A worker's cache hierarchy for one burst: exact cache, then megaflow
+// cache; what neither answers goes to the slow path (src/slowpath), whose
+// answers come back through install/update/remove.
 #include <algorithm>
 #include <bit>
 
@@ -7,10 +8,8 @@
 
 namespace flowpath {
 
-FlowCache::FlowCache(const RuleSet& rules, uint32_t exact_entries, uint32_t megaflow_capacity,
-                     uint32_t exact_insert_inverse_probability)
-    : rules_(rules),
-      exact_(exact_entries),
+FlowCache::FlowCache(uint32_t exact_entries, uint32_t megaflow_capacity, uint32_t exact_insert_inverse_probability)
+    : exact_(exact_entries),
       megaflows_(std::max<uint32_t>(megaflow_capacity, 2 * kMaxLookupBurst)),
       exact_insert_inverse_probability_(std::max<uint32_t>(exact_insert_inverse_probability, 1)) {}
 
@@ -23,11 +22,7 @@ bool FlowCache::sample_exact_insert() {
     return random_state_ % exact_insert_inverse_probability_ == 0;
 }
 
-void FlowCache::classify_burst(const Miniflow* flows, unsigned count, uint64_t now, uint32_t* slots) {
-    // Eviction spares exactly the megaflows stamped with this call's `now`;
-    // a clock that did not advance must not make it spare two bursts' worth.
-    if (now <= last_now_) now = last_now_ + 1;
-    last_now_ = now;
+uint64_t FlowCache::classify_burst(const Miniflow* flows, unsigned count, uint64_t now, uint32_t* slots) {
     uint32_t hashes[kMaxLookupBurst];
     for (unsigned i = 0; i < count; ++i) {
         hashes[i] = ExactCache::hash_of(flows[i]);
@@ -40,11 +35,11 @@ void FlowCache::classify_burst(const Miniflow* flows, unsigned count, uint64_t n
         if (slots[i] == kNoFlow) {
             missed |= uint64_t{1} << i;
         } else {
-            megaflows_.flow(slots[i]).last_used = now;
+            megaflows_.flow(slots[i]).last_used.set(now);
         }
     }
     counters_.exact_hits += count - static_cast<unsigned>(std::popcount(missed));
-    if (!missed) return;
+    if (!missed) return 0;
 
     // Expanded once per packet here, every subtable's hash and compare
     // below is plain indexed loads.
@@ -60,37 +55,17 @@ void FlowCache::classify_burst(const Miniflow* flows, unsigned count, uint64_t n
     counters_.megaflow_hits += static_cast<unsigned>(std::popcount(hits));
     for (uint64_t m = hits; m; m &= m - 1) {
         const unsigned i = static_cast<unsigned>(std::countr_zero(m));
-        megaflows_.flow(slots[i]).last_used = now;
+        megaflows_.flow(slots[i]).last_used.set(now);
         if (sample_exact_insert()) exact_.insert(flows[i], hashes[i], slots[i], megaflows_);
     }
-
-    // Every megaflow this burst found is stamped `now` before the first
-    // install below, so an eviction cannot take one of them.
     counters_.misses += static_cast<unsigned>(std::popcount(unresolved));
-    for (uint64_t m = unresolved; m; m &= m - 1) {
-        const unsigned i = static_cast<unsigned>(std::countr_zero(m));
-        slots[i] = miss(keys[i], now);
-        if (sample_exact_insert()) exact_.insert(flows[i], hashes[i], slots[i], megaflows_);
-    }
+    return unresolved;
 }
 
-uint32_t FlowCache::miss(const FlowKey& key, uint64_t now) {
-    // An earlier miss of the same burst may have installed a megaflow that
-    // covers this packet too: one translation per flow, not per packet.
-    uint32_t slot = megaflows_.lookup(key);
-    if (slot != kNoFlow) {
-        megaflows_.flow(slot).last_used = now;
-        return slot;
-    }
-    translate(rules_, key, translation_);
-    ++counters_.upcalls;
-    slot = megaflows_.insert(key, translation_.wildcards, translation_, now);
-    ++counters_.installed;
-    return slot;
-}
-
-void FlowCache::reference_translate(const Miniflow& flow, Translation& out) const {
-    translate(rules_, miniflow_expand(flow), out);
+void FlowCache::install(uint32_t slot, const FlowKey& masked, const FlowMask& mask, ActionList& actions,
+                        TranslateDrop drop, uint64_t now, uint64_t pending_seq) {
+    megaflows_.insert_at(slot, masked, mask, actions, drop, now);
+    megaflows_.flow(slot).pending_seq = pending_seq;
 }
 
 }  // namespace flowpath

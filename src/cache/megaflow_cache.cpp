@@ -10,11 +10,6 @@ namespace flowpath {
 
 namespace {
 constexpr uint32_t kHashBasis = 0x6d65676au;  // any constant: "megj"
-// Eviction looks at this many consecutive slots from the clock hand and
-// takes the least recently used: close to LRU at a bounded cost. One more
-// than a burst can touch, so one candidate is always a megaflow the current
-// burst does not use (FlowCache stamps those with `now`).
-constexpr unsigned kEvictionCandidates = kMaxLookupBurst + 1;
 }  // namespace
 
 /// One distinct megaflow mask and the index of its megaflows: (hash, slot)
@@ -66,8 +61,23 @@ struct MegaflowCache::Subtable {
     Index megaflows;    // never empty: a subtable goes with its last megaflow
 };
 
-MegaflowCache::MegaflowCache(uint32_t capacity) : capacity_(std::max<uint32_t>(capacity, 1)) {}
-MegaflowCache::~MegaflowCache() = default;
+MegaflowCache::MegaflowCache(uint32_t capacity)
+    : capacity_(std::max<uint32_t>(capacity, 1)),
+      chunks_(new std::atomic<Megaflow*>[((capacity_ - 1) >> kChunkShift) + 1]),
+      chunk_count_(((capacity_ - 1) >> kChunkShift) + 1) {
+    for (uint32_t c = 0; c < chunk_count_; ++c) chunks_[c].store(nullptr, std::memory_order_relaxed);
+}
+
+MegaflowCache::~MegaflowCache() {
+    for (uint32_t c = 0; c < chunk_count_; ++c) delete[] chunks_[c].load(std::memory_order_relaxed);
+}
+
+void MegaflowCache::ensure_chunk(uint32_t slot) {
+    std::atomic<Megaflow*>& chunk = chunks_[slot >> kChunkShift];
+    if (chunk.load(std::memory_order_relaxed)) return;
+    chunk.store(new Megaflow[size_t{1} << kChunkShift], std::memory_order_release);
+    allocated_chunks_ += 1;
+}
 
 uint32_t MegaflowCache::probe(const Subtable& table, const FlowKey& key, uint32_t hash) const {
     const size_t i = table.megaflows.find(hash, [&](const Subtable::Bucket& bucket) {
@@ -147,60 +157,76 @@ uint16_t MegaflowCache::subtable_for(const FlowMask& mask) {
     return index;
 }
 
-uint32_t MegaflowCache::allocate_slot(uint64_t now) {
-    if (free_slots_.empty() && next_unused_ < capacity_) {
-        if ((next_unused_ >> kChunkShift) == chunks_.size()) {
-            chunks_.push_back(std::make_unique<Megaflow[]>(size_t{1} << kChunkShift));
-        }
-        return next_unused_++;
+uint32_t MegaflowCache::allocate_slot() {
+    if (!free_slots_.empty()) {
+        const uint32_t slot = free_slots_.back();
+        free_slots_.pop_back();
+        return slot;
     }
-    if (free_slots_.empty()) {
-        // Full: every slot below capacity_ is live.
-        uint32_t victim = clock_hand_;
-        for (unsigned n = 0; n < kEvictionCandidates; ++n) {
-            const uint32_t slot = (clock_hand_ + n) % capacity_;
-            if (slot_ptr(slot)->last_used < slot_ptr(victim)->last_used) victim = slot;
-        }
-        // Never a megaflow stamped by the current burst: its packets still
-        // refer to the slot. Guaranteed when capacity_ > kEvictionCandidates.
-        if (slot_ptr(victim)->last_used >= now) return kNoFlow;
-        clock_hand_ = (clock_hand_ + kEvictionCandidates) % capacity_;
-        remove(victim);
-        ++evictions_;
-    }
-    const uint32_t slot = free_slots_.back();
-    free_slots_.pop_back();
-    return slot;
+    if (next_unused_ == capacity_) return kNoFlow;
+    ensure_chunk(next_unused_);
+    return next_unused_++;
 }
 
-uint32_t MegaflowCache::insert(const FlowKey& key, const FlowMask& wildcards, const Translation& translation,
-                               uint64_t now) {
+uint32_t MegaflowCache::evict_one() {
+    return evict_one([this](uint32_t slot) { return slot_ptr(slot)->last_used.get(); });
+}
+
+// Fills a free slot's key, mask and index entry; the translation is the
+// caller's to set.
+void MegaflowCache::place(uint32_t slot, const FlowKey& key, const FlowMask& wildcards, uint64_t now) {
     FlowMask mask = wildcards;
     mask.in_port = UINT32_MAX;  // a cache entry never spans input ports
-    // The slot first: evicting may empty (and drop) a subtable.
-    const uint32_t slot = allocate_slot(now);
-    if (slot == kNoFlow) return kNoFlow;
     const uint16_t index = subtable_for(mask);
     Subtable& table = *subtables_[index];
-
     Megaflow& f = *slot_ptr(slot);
     f.masked = miniflow_mask(miniflow_from_key(key), table.minimask);
     f.hash = table.hash_of(key);
     f.subtable = index;
-    f.live = true;
+    f.packets.set(0);
+    f.bytes.set(0);
+    f.last_used.set(now);
+    f.created = now;
+    f.pending_seq = 0;
+    f.held = 0;
+    f.rule_generation = 0;
+    f.pushed_packets = f.pushed_bytes = 0;
+    __atomic_store_n(&f.live, true, __ATOMIC_RELEASE);  // after the counters' reset (MissHandler)
+    table.add(f.hash, slot);
+    ++live_;
+}
+
+uint32_t MegaflowCache::insert(const FlowKey& key, const FlowMask& wildcards, const Translation& translation,
+                               uint64_t now) {
+    const uint32_t slot = allocate_slot();
+    if (slot == kNoFlow) return kNoFlow;
+    place(slot, key, wildcards, now);
+    Megaflow& f = *slot_ptr(slot);
     heap_bytes_ -= heap_bytes_of(f);  // a reused slot keeps its vectors' capacity
     f.actions.assign(translation.actions.begin(), translation.actions.end());
     f.drop = translation.drop;
     f.rules.assign(translation.matched, translation.matched + translation.matched_count);
     heap_bytes_ += heap_bytes_of(f);
-    f.packets = f.bytes = 0;
-    f.created = f.last_used = now;
-    table.add(f.hash, slot);
-    ++live_;
     return slot;
 }
 
-void MegaflowCache::remove(uint32_t slot) {
+void MegaflowCache::insert_at(uint32_t slot, const FlowKey& masked, const FlowMask& mask, ActionList& actions,
+                              TranslateDrop drop, uint64_t now) {
+    ensure_chunk(slot);
+    if (slot >= next_unused_) next_unused_ = slot + 1;
+    place(slot, masked, mask, now);
+    update(slot, actions, drop);
+}
+
+void MegaflowCache::update(uint32_t slot, ActionList& actions, TranslateDrop drop) {
+    Megaflow& f = *slot_ptr(slot);
+    heap_bytes_ -= heap_bytes_of(f);
+    f.actions.swap(actions);
+    f.drop = drop;
+    heap_bytes_ += heap_bytes_of(f);
+}
+
+void MegaflowCache::remove(uint32_t slot, ActionList* reclaim) {
     Megaflow& f = *slot_ptr(slot);
     if (!f.live) return;
     Subtable& table = *subtables_[f.subtable];
@@ -209,10 +235,14 @@ void MegaflowCache::remove(uint32_t slot) {
         ranked_.erase(std::find(ranked_.begin(), ranked_.end(), &table));
         subtables_[f.subtable].reset();
     }
-    f.live = false;
-    ++f.generation;
+    __atomic_store_n(&f.live, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&f.generation, f.generation + 1, __ATOMIC_RELEASE);  // before the slot is reused
+    heap_bytes_ -= heap_bytes_of(f);
+    if (reclaim) f.actions.swap(*reclaim);
     f.actions.clear();
     f.rules.clear();
+    heap_bytes_ += heap_bytes_of(f);
+    // (A replica never allocates: its registry chooses its slots.)
     free_slots_.push_back(slot);
     --live_;
 }
@@ -236,8 +266,8 @@ uint64_t MegaflowCache::heap_bytes_of(const Megaflow& f) {
 uint64_t MegaflowCache::memory_bytes() const {
     // Slots and the megaflows' vectors are accounted as they change; only
     // the subtables (a few hundred at most) are summed here.
-    uint64_t bytes = chunks_.size() * (sizeof(Megaflow) << kChunkShift) + free_slots_.capacity() * sizeof(uint32_t) +
-                     heap_bytes_;
+    uint64_t bytes = allocated_chunks_ * (sizeof(Megaflow) << kChunkShift) +
+                     free_slots_.capacity() * sizeof(uint32_t) + heap_bytes_;
     for (const auto& table : subtables_) {
         if (table) bytes += sizeof(Subtable) + table->megaflows.capacity() * sizeof(Subtable::Bucket);
     }

@@ -16,11 +16,11 @@ constexpr const char* kUsage =
     "  dump-flows [TABLE]    rules with packet and byte counters\n"
     "  add-flow RULE         add a rule while traffic flows\n"
     "  add-flows FILE        add the rules of FILE\n"
-    "  del-flows [MATCH]     delete rules (all, or those matching MATCH)\n"
-    "  dump-cache            installed megaflows\n"
-    "  pmd-stats             per-worker counters\n"
-    "  ct-dump [zone=N]      connection tracking entries\n"
-    "  ct-flush              delete every connection tracking entry\n"
+    "  del-flows [--strict] [MATCH]  delete rules (all, or those matching MATCH)\n"
+    "  mod-flows RULE        give the rules RULE's match selects its actions\n"
+    "  replace-flows FILE    make the rules exactly those of FILE, atomically\n"
+    "  dump-cache [WORKER]   installed megaflows: match, mask, counters, age, actions\n"
+    "  pmd-stats             per-worker packets, cache hits, misses, cycles per packet\n"
     "  stats-json            the statistics object\n"
     "  exit                  stop flowpath cleanly\n";
 }  // namespace
@@ -52,11 +52,12 @@ int main(int argc, char** argv) {
     std::string command = argv[first];
     for (int i = first + 1; i < argc; ++i) command += std::string(" ") + argv[i];
 
-    // add-flows reads the file here, so that its path is the caller's.
+    // add-flows and replace-flows read the file here, so that its path is the caller's.
     std::string body;
-    if (std::string(argv[first]) == "add-flows") {
+    const std::string verb = argv[first];
+    if (verb == "add-flows" || verb == "replace-flows") {
         if (first + 2 != argc) {
-            std::fputs("flowpath-ctl: add-flows takes one FILE\n", stderr);
+            std::fprintf(stderr, "flowpath-ctl: %s takes one FILE\n", verb.c_str());
             return 2;
         }
         std::ifstream in(argv[first + 1]);

@@ -5,6 +5,9 @@
 #include <rte_lcore.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <optional>
 #include <sstream>
 
 #include "flowpath/error.hpp"
@@ -13,9 +16,12 @@
 namespace flowpath {
 
 namespace {
-// Packets a worker may hold outside the rings: one rx burst and a full tx
-// buffer per port.
-unsigned worker_mbufs(size_t ports) { return kBurst * static_cast<unsigned>(ports + 1); }
+// Packets a worker may hold outside the device rings: one rx burst and a
+// full tx buffer per port, its upcalls at the slow path and the packets it
+// holds back behind them.
+unsigned worker_mbufs(size_t ports) {
+    return kBurst * static_cast<unsigned>(ports + 1) + kUpcallRingSize + kHeldPackets;
+}
 
 // The per-lcore mempool cache (256 each) may hold mbufs too.
 constexpr unsigned kPoolCache = 256;
@@ -42,7 +48,8 @@ std::unique_ptr<RuleSet> load_rules(const Config& config) {
     }
     Parsed<std::vector<Rule>> parsed = parse_rule_file(config.rules_file, names);
     if (!parsed) throw ConfigError(parsed.error().to_string());
-    for (Rule& rule : parsed.value()) rules->add(std::move(rule));
+    const uint64_t now_ms = rule_clock_ms();
+    for (Rule& rule : parsed.value()) rules->add(std::move(rule), now_ms);
     log(LogLevel::info, "rules: ", rules->size(), " from ", config.rules_file);
     return rules;
 }
@@ -90,7 +97,10 @@ Datapath::Datapath(const Config& config)
     }
     for (unsigned w = 0; w < workers; ++w) {
         plans[w].lcore = lcores_.worker_lcores[w];
-        plans[w].rules = rules_.get();
+        channels_.push_back(std::make_unique<UpcallChannel>(w, kUpcallRingSize));
+        plans[w].channel = channels_.back().get();
+        plans[w].flow_limit = config_.flow_limit;
+        plans[w].tx_flush_interval_us = config_.tx_flush_interval_us;
         plans[w].pool = pool_->get();
         plans[w].tx.resize(ports_.size());
     }
@@ -113,12 +123,26 @@ Datapath::Datapath(const Config& config)
         if (plans[w].rx.empty()) log(LogLevel::warn, "worker on lcore ", plans[w].lcore, " has no rx queue to poll");
         workers_.push_back(std::make_unique<Worker>(std::move(plans[w]), stop_workers_));
     }
+
+    SlowPathPlan slow;
+    slow.cpus = config_.slow_path_cores;
+    if (slow.cpus.empty()) slow.cpus.push_back(rte_lcore_to_cpu_id(static_cast<int>(rte_get_main_lcore())));
+    slow.flow_limit = config_.flow_limit;
+    slow.max_idle_ms = config_.max_idle_ms;
+    std::vector<UpcallChannel*> channels;
+    std::vector<const MegaflowCache*> replicas;
+    for (unsigned w = 0; w < workers; ++w) {
+        channels.push_back(channels_[w].get());
+        replicas.push_back(&workers_[w]->megaflows());
+    }
+    slow_path_ = std::make_unique<SlowPath>(std::move(rules_), std::move(slow), std::move(channels), std::move(replicas));
 }
 
 Datapath::~Datapath() { stop(); }
 
 void Datapath::start() {
     for (auto& port : ports_) port->start();
+    slow_path_->start();
     stop_workers_.store(false);
     for (auto& worker : workers_) {
         const int rc = rte_eal_remote_launch(run_worker, worker.get(), worker->plan().lcore);
@@ -134,6 +158,10 @@ void Datapath::stop() {
         stop_workers_.store(true);
         for (auto& worker : workers_) rte_eal_wait_lcore(worker->plan().lcore);
         running_ = false;
+    }
+    if (slow_path_) {
+        slow_path_->push_stats();  // the rules' counters as the run leaves them
+        slow_path_->stop();
     }
     for (auto& port : ports_) port->stop();
 }
@@ -177,9 +205,6 @@ StatsSnapshot Datapath::snapshot() const {
         w.exact_hits = c.exact_hits.get();
         w.cache_hits = c.cache_hits.get();
         w.misses = c.misses.get();
-        stats.upcalls += c.upcalls.get();
-        stats.installed += c.installed.get();
-        stats.evicted += c.evicted.get();
         stats.cache_entries += c.cache_entries.get();
         stats.cache_subtables += c.cache_subtables.get();
         stats.cache_bytes += c.cache_bytes.get();
@@ -187,10 +212,23 @@ StatsSnapshot Datapath::snapshot() const {
         w.cycles_per_packet = w.packets ? static_cast<double>(c.busy_cycles.get()) / static_cast<double>(w.packets) : 0;
         stats.workers.push_back(w);
     }
+    if (slow_path_) {
+        const SlowPathTotals slow = slow_path_->totals();
+        stats.upcalls = slow.upcalls;
+        stats.installed = slow.installed;
+        stats.evicted = slow.evicted;
+        stats.expired = slow.expired;
+        stats.batches = slow.batches;
+        stats.revalidations = slow.revalidations;
+        stats.last_revalidation_ms = static_cast<double>(slow.last_revalidation_us) / 1000.0;
+    }
     return stats;
 }
 
-std::string Datapath::dump_flows(int table) const { return rules_->dump(table); }
+std::string Datapath::dump_flows(int table) {
+    slow_path_->push_stats();
+    return slow_path_->rules().read([table](const RuleSet& rules, uint64_t) { return rules.dump(table); });
+}
 
 std::string Datapath::show() const {
     std::ostringstream out;
@@ -201,6 +239,168 @@ std::string Datapath::show() const {
             out << " " << ports_[rxq.port_index]->name() << "/" << rxq.queue;
         }
         out << "\n";
+    }
+    return out.str();
+}
+
+}  // namespace flowpath
+
+namespace flowpath {
+
+namespace {
+// "COMMAND ARGS" -> ARGS ("" when none).
+std::string argument_of(const std::string& command, const std::string& name) {
+    if (command.size() <= name.size()) return {};
+    const size_t start = command.find_first_not_of(' ', name.size());
+    return start == std::string::npos ? std::string() : command.substr(start);
+}
+
+bool is_command(const std::string& command, const std::string& name) {
+    return command == name || command.starts_with(name + " ");
+}
+
+CtlReply refused(const std::string& why) { return {false, why + "\n"}; }
+
+// The rules of `text`, each checked; a ParseError or the first refused rule
+// becomes the error text.
+std::optional<std::vector<Rule>> parse_checked(std::string_view text, const PortNames& ports, const std::string& file,
+                                               std::string& error) {
+    Parsed<std::vector<Rule>> parsed = parse_rules(text, ports, file);
+    if (!parsed) {
+        error = parsed.error().to_string();
+        return std::nullopt;
+    }
+    try {
+        for (const Rule& rule : parsed.value()) RuleSet::check(rule);
+    } catch (const ConfigError& e) {
+        error = e.what();
+        return std::nullopt;
+    }
+    return std::move(parsed.value());
+}
+
+// The table= of a mod-flows rule was given (else it applies to every table,
+// as ovs-ofctl mod-flows does).
+bool names_table(const std::string& rule_text) {
+    const std::string before_actions = rule_text.substr(0, rule_text.find("actions"));
+    for (size_t at = before_actions.find("table"); at != std::string::npos; at = before_actions.find("table", at + 1)) {
+        const bool starts_word = at == 0 || before_actions[at - 1] == ',' || before_actions[at - 1] == ' ';
+        const size_t after = before_actions.find_first_not_of(' ', at + 5);
+        if (starts_word && after != std::string::npos && before_actions[after] == '=') return true;
+    }
+    return false;
+}
+}  // namespace
+
+std::optional<CtlReply> Datapath::control(const std::string& command, const std::string& body) {
+    PortNames ports;
+    for (const PortConfig& port : config_.ports) ports.push_back(port.name);
+    const auto apply = [this](const std::function<void(RuleSet&)>& fn) -> CtlReply {
+        try {
+            slow_path_->change(fn);
+        } catch (const std::exception& e) {
+            return refused(e.what());
+        }
+        return {true, ""};
+    };
+
+    if (is_command(command, "add-flows") || is_command(command, "replace-flows")) {
+        const bool replace = is_command(command, "replace-flows");
+        const std::string file = argument_of(command, replace ? "replace-flows" : "add-flows");
+        if (file.empty()) return refused(std::string(replace ? "replace-flows" : "add-flows") + ": expected a FILE");
+        std::string error;
+        std::optional<std::vector<Rule>> rules = parse_checked(body, ports, file, error);
+        if (!rules) return refused(error);
+        const uint64_t now_ms = rule_clock_ms();
+        return apply([&](RuleSet& set) {
+            if (replace) {
+                set.replace(std::move(*rules), now_ms);
+            } else {
+                for (Rule& rule : *rules) set.add(std::move(rule), now_ms);
+            }
+        });
+    }
+    if (is_command(command, "add-flow") || is_command(command, "mod-flows")) {
+        const bool modify = is_command(command, "mod-flows");
+        const std::string name = modify ? "mod-flows" : "add-flow";
+        const std::string text = argument_of(command, name);
+        if (text.empty()) return refused(name + ": expected a RULE");
+        Parsed<Rule> parsed = parse_rule(text, ports, SourceLocation{name, 1});
+        if (!parsed) return refused(parsed.error().to_string());
+        Rule rule = std::move(parsed.value());
+        try {
+            RuleSet::check(rule);
+        } catch (const ConfigError& e) {
+            return refused(e.what());
+        }
+        const bool any_table = modify && !names_table(text);
+        const uint64_t now_ms = rule_clock_ms();
+        return apply([&](RuleSet& set) {
+            if (modify) {
+                set.modify(rule, any_table);
+            } else {
+                set.add(std::move(rule), now_ms);
+            }
+        });
+    }
+    if (is_command(command, "del-flows")) {
+        std::string text = argument_of(command, "del-flows");
+        bool strict = false;
+        if (text.starts_with("--strict")) {
+            strict = true;
+            text = argument_of(text, "--strict");
+        }
+        Parsed<MatchFilter> filter = parse_match(text, ports);
+        if (!filter) {
+            ParseError error = filter.error();
+            if (error.file.empty()) error.file = "del-flows";
+            if (!error.line) error.line = 1;
+            return refused(error.to_string());
+        }
+        return apply([&](RuleSet& set) { set.remove(filter.value(), strict); });
+    }
+    if (is_command(command, "dump-cache")) {
+        const std::string arg = argument_of(command, "dump-cache");
+        int worker = -1;
+        if (!arg.empty()) {
+            char* end = nullptr;
+            const long w = std::strtol(arg.c_str(), &end, 10);
+            if (*end != 0 || w < 0 || static_cast<size_t>(w) >= workers_.size()) {
+                return refused("dump-cache: expected a worker from 0 to " + std::to_string(workers_.size() - 1) +
+                               ", found '" + arg + "'");
+            }
+            worker = static_cast<int>(w);
+        }
+        try {
+            return CtlReply{true, slow_path_->dump_cache(worker)};
+        } catch (const std::exception& e) {
+            return refused(e.what());
+        }
+    }
+    if (command == "pmd-stats") return CtlReply{true, pmd_stats()};
+    return std::nullopt;
+}
+
+std::string Datapath::pmd_stats() const {
+    std::ostringstream out;
+    const StatsSnapshot stats = snapshot();
+    for (size_t w = 0; w < stats.workers.size(); ++w) {
+        const StatsSnapshot::Worker& worker = stats.workers[w];
+        const auto share = [&](uint64_t n) {
+            char text[16];
+            std::snprintf(text, sizeof text, "%.1f%%",
+                          worker.packets ? 100.0 * static_cast<double>(n) / static_cast<double>(worker.packets) : 0.0);
+            return std::string(text);
+        };
+        out << "worker " << w << " (lcore " << worker.lcore << "):\n"
+            << "  packets received: " << worker.packets << "\n"
+            << "  exact-cache hits: " << worker.exact_hits << " (" << share(worker.exact_hits) << ")\n"
+            << "  megaflow hits: " << worker.cache_hits << " (" << share(worker.cache_hits) << ")\n"
+            << "  misses (to the slow path): " << worker.misses << " (" << share(worker.misses) << ")\n"
+            << "  lost (dropped): " << worker.lost << "\n";
+        char cycles[32];
+        std::snprintf(cycles, sizeof cycles, "%.1f", worker.cycles_per_packet);
+        out << "  cycles per packet: " << cycles << "\n";
     }
     return out.str();
 }

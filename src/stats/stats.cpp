@@ -57,7 +57,11 @@ std::string stats_to_json(const StatsSnapshot& stats) {
             << ", \"cycles_per_packet\": " << number(w.cycles_per_packet) << "}";
     }
     out << "\n  ],\n  \"slow_path\": {\"upcalls\": " << stats.upcalls << ", \"installed\": " << stats.installed
-        << ", \"evicted\": " << stats.evicted << "},\n  \"cache\": {\"entries\": " << stats.cache_entries
+        << ", \"evicted\": " << stats.evicted << ", \"expired\": " << stats.expired
+        << ", \"queue_drops\": " << stats.drops[static_cast<unsigned>(DropReason::upcall_queue_full)]
+        << ", \"batches\": " << stats.batches << ", \"revalidations\": " << stats.revalidations
+        << ", \"last_revalidation_ms\": " << number(stats.last_revalidation_ms)
+        << "},\n  \"cache\": {\"entries\": " << stats.cache_entries
         << ", \"subtables\": " << stats.cache_subtables
         << ", \"bytes\": " << stats.cache_bytes << "},\n  \"conntrack\": {\"connections\": "
         << stats.ct_connections << ", \"created\": " << stats.ct_created << ", \"expired\": " << stats.ct_expired
@@ -92,6 +96,14 @@ std::string stats_to_text(const StatsSnapshot& stats) {
                       static_cast<unsigned long long>(w.lost), w.cycles_per_packet);
         out << line;
     }
+    std::snprintf(line, sizeof(line),
+                  "slow path: upcalls=%llu installed=%llu evicted=%llu expired=%llu batches=%llu revalidations=%llu "
+                  "last_revalidation_ms=%.2f\n",
+                  static_cast<unsigned long long>(stats.upcalls), static_cast<unsigned long long>(stats.installed),
+                  static_cast<unsigned long long>(stats.evicted), static_cast<unsigned long long>(stats.expired),
+                  static_cast<unsigned long long>(stats.batches), static_cast<unsigned long long>(stats.revalidations),
+                  stats.last_revalidation_ms);
+    out << line;
     out << "drops:";
     for (unsigned r = 0; r < kDropReasons; ++r) {
         out << " " << drop_reason_name(static_cast<DropReason>(r)) << "=" << stats.drops[r];

@@ -1,7 +1,7 @@
-// The poll loop. Per round: receive a burst from each rx queue, classify
-// and edit every packet, buffer it per output port; flush a buffer when it
-// is full, and flush every buffer after a round whose queues were all
-// drained (no full burst): waiting longer would only add latency.
+// The poll loop. Per round: apply what the slow path answered, receive a
+// burst from each rx queue, classify and edit every packet, buffer it per
+// output port; a full buffer is sent at once, the others when their oldest
+// packet has waited tx-flush-interval (0: at the end of every round).
 #include "flowpath/worker.hpp"
 
 #include "flowpath/actions.hpp"
@@ -10,6 +10,10 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <thread>
 
 namespace flowpath {
 
@@ -20,7 +24,9 @@ Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
       stop_(stop),
       tx_buffers_(plan_.tx.size()),
       counters_(plan_.tx.size()),
-      cache_(*plan_.rules, kExactCacheEntries, kMegaflowLimit, kExactInsertInverseProbability) {}
+      cache_(kExactCacheEntries, plan_.flow_limit, kExactInsertInverseProbability),
+      tx_flush_ticks_(rte_get_tsc_hz() / 1'000'000 * plan_.tx_flush_interval_us),
+      held_(kHeldPackets) {}
 
 int run_worker(void* arg) { return static_cast<Worker*>(arg)->run(); }
 
@@ -28,23 +34,35 @@ int Worker::run() {
     rte_mbuf* burst[kBurst];
     while (!stop_.load(std::memory_order_relaxed)) {
         const uint64_t start = rte_rdtsc();
+        // The slow path's answers first: the packets it sends back leave
+        // before any packet of a newer burst.
+        const unsigned applied = apply_replies(start, kReplyOpsPerRound);
         unsigned received = 0;
-        bool drained = true;
         for (const RxQueueRef& rxq : plan_.rx) {
             const uint16_t count = rte_eth_rx_burst(rxq.port_id, rxq.queue, burst, kBurst);
             if (count == 0) continue;
-            if (count == kBurst) drained = false;
             received += count;
-            // A fresh stamp per burst: the cache spares only the megaflows
-            // of the burst stamped with it (docs/cache.md, eviction).
+            // A fresh stamp per burst (megaflow last-use times).
             process_burst(rxq, burst, count, rte_rdtsc());
         }
-        if (drained) flush_all();
+        const uint64_t end = rte_rdtsc();
+        flush_due(end);
         if (start >= next_housekeeping_) housekeeping(start);
-        if (received) counters_.busy_cycles.add(rte_rdtsc() - start);
+        if (received || applied) counters_.busy_cycles.add(end - start);
     }
+    drain();
     flush_all();
     return 0;
+}
+
+// Stopping: the upcalls already sent are still answered and sent on, so a
+// clean stop loses no packet (unless the slow path stays silent too long).
+void Worker::drain() {
+    const uint64_t deadline = rte_rdtsc() + rte_get_tsc_hz() / 1000 * kDrainTimeoutMs;
+    while ((upcalls_answered_ < upcalls_sent_ || held_count_) && rte_rdtsc() < deadline) {
+        if (apply_replies(rte_rdtsc(), kReplyOpsPerRound) == 0) std::this_thread::yield();
+        flush_due(rte_rdtsc());
+    }
 }
 
 // About once a second: re-rank the megaflow subtables by recent hits, so the
@@ -52,6 +70,99 @@ int Worker::run() {
 void Worker::housekeeping(uint64_t now) {
     cache_.megaflows().rank_subtables();
     next_housekeeping_ = now + rte_get_tsc_hz();
+}
+
+void Worker::publish_cache_counters() {
+    // The cache counts cumulatively for this worker alone: publish its totals.
+    const FlowCacheCounters& cached = cache_.counters();
+    counters_.exact_hits.set(cached.exact_hits);
+    counters_.cache_hits.set(cached.megaflow_hits);
+    counters_.misses.set(cached.misses);
+    const MegaflowCache& megaflows = cache_.megaflows();
+    counters_.cache_entries.set(megaflows.size());
+    counters_.cache_subtables.set(megaflows.subtable_count());
+    counters_.cache_bytes.set(megaflows.memory_bytes());
+}
+
+unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
+    UpcallChannel& channel = *plan_.channel;
+    unsigned applied = 0;
+    Reply* reply = nullptr;
+    bool cache_changed = false;
+    while (applied < budget && rte_ring_sc_dequeue(channel.replies(), reinterpret_cast<void**>(&reply)) == 0) {
+        for (ReplyOp& op : reply->ops) {
+            // Upcalls sent so far may hold packets of a megaflow installed now.
+            if (apply_cache_op(cache_, op, *reply, now, upcalls_sent_)) {
+                cache_changed = true;
+            } else if (op.kind == ReplyOp::Kind::packet) {
+                forward(static_cast<rte_mbuf*>(op.packet), op.layout, cache_.flow(op.slot), now);
+                ++upcalls_answered_;
+                if (held_count_) release_held(now);
+            } else {
+                channel.applied_generation.store(op.generation, std::memory_order_release);
+            }
+        }
+        applied += static_cast<unsigned>(reply->ops.size());
+        // Sized to hold every reply: the slow path made no more than that.
+        rte_ring_sp_enqueue(channel.recycled(), reply);
+    }
+    if (cache_changed) publish_cache_counters();
+    return applied;
+}
+
+// Holds a packet whose megaflow may still have earlier packets at the slow
+// path; false when the worker holds all it can.
+bool Worker::hold(rte_mbuf* packet, uint32_t in_port, uint32_t slot, Megaflow& flow, const PacketLayout& layout) {
+    if (held_count_ == kHeldPackets) return false;
+    held_[(held_head_ + held_count_) % kHeldPackets] = {packet, slot, flow.generation, in_port, flow.pending_seq,
+                                                          layout};
+    ++held_count_;
+    ++flow.held;
+    return true;
+}
+
+// Forwards held packets, oldest first, while the upcalls each waits for have
+// all been forwarded. (FIFO across megaflows: a packet may wait a little
+// longer than its own megaflow needs, never less.)
+void Worker::release_held(uint64_t now) {
+    while (held_count_) {
+        HeldPacket& held = held_[held_head_];
+        if (held.release_seq > upcalls_answered_) return;
+        held_head_ = (held_head_ + 1) % kHeldPackets;
+        --held_count_;
+        Megaflow& flow = cache_.flow(held.slot);
+        if (flow.generation != held.generation) {
+            // Removed (revalidated away or idle) meanwhile: ask again.
+            upcall(held.packet, held.in_port);
+            continue;
+        }
+        --flow.held;
+        forward(held.packet, held.layout, flow, now);
+    }
+}
+
+void Worker::upcall(rte_mbuf* packet, uint32_t in_port) {
+    Upcall message{packet, in_port, 0};
+    if (rte_ring_sp_enqueue_elem(plan_.channel->upcalls(), &message, sizeof message) != 0) {
+        drop(packet, DropReason::upcall_queue_full);
+        return;
+    }
+    ++upcalls_sent_;
+}
+
+// Takes the megaflow's fate: counted in its statistics, then dropped under
+// the translation's reason or edited and buffered for its outputs.
+void Worker::forward(rte_mbuf* packet, PacketLayout& layout, Megaflow& flow, uint64_t now) {
+    flow.packets.add(1);
+    flow.bytes.add(rte_pktmbuf_pkt_len(packet));
+    flow.last_used.set(now);
+    switch (flow.drop) {
+        case TranslateDrop::none: execute(packet, layout, flow.actions); break;
+        case TranslateDrop::no_match: drop(packet, DropReason::no_match); break;
+        case TranslateDrop::no_output: drop(packet, DropReason::no_output); break;
+        case TranslateDrop::ttl_expired: drop(packet, DropReason::ttl_expired); break;
+        case TranslateDrop::too_deep: drop(packet, DropReason::too_deep); break;
+    }
 }
 
 void Worker::process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now) {
@@ -82,53 +193,26 @@ void Worker::process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned c
         },
         in_port, flows_, layouts_);
 
-    cache_.classify_burst(flows_, count, now, slots_);
-    // The cache counts cumulatively for this worker alone: publish its totals.
+    const uint64_t missed = cache_.classify_burst(flows_, count, now, slots_);
     const FlowCacheCounters& cached = cache_.counters();
     counters_.exact_hits.set(cached.exact_hits);
     counters_.cache_hits.set(cached.megaflow_hits);
     counters_.misses.set(cached.misses);
-    if (cached.installed != counters_.installed.get()) {  // the cache changed: its gauges too
-        const MegaflowCache& megaflows = cache_.megaflows();
-        counters_.upcalls.set(cached.upcalls);
-        counters_.installed.set(cached.installed);
-        counters_.evicted.set(megaflows.evictions());
-        counters_.cache_entries.set(megaflows.size());
-        counters_.cache_subtables.set(megaflows.subtable_count());
-        counters_.cache_bytes.set(megaflows.memory_bytes());
-    }
 
-    // In arrival order, so that packets of one flow leave in order. Rule
-    // counters are credited once per run of packets with the same megaflow.
-    uint32_t run_slot = kNoFlow;
-    uint64_t run_packets = 0, run_bytes = 0;
+    // In arrival order, so that packets of one flow leave in order. A packet
+    // whose megaflow may still have packets at the slow path waits for them
+    // (held, docs/slowpath.md: ordering).
     for (unsigned i = 0; i < count; ++i) {
+        if (missed & (uint64_t{1} << i)) {
+            upcall(packets[i], in_port);
+            continue;
+        }
         Megaflow& flow = cache_.flow(slots_[i]);
-        const uint32_t length = rte_pktmbuf_pkt_len(packets[i]);
-        ++flow.packets;
-        flow.bytes += length;
-        if (slots_[i] != run_slot) {
-            if (run_slot != kNoFlow) credit_rules(cache_.flow(run_slot), run_packets, run_bytes);
-            run_slot = slots_[i];
-            run_packets = run_bytes = 0;
+        if (flow.pending_seq > upcalls_answered_ || flow.held) {
+            if (!hold(packets[i], in_port, slots_[i], flow, layouts_[i])) drop(packets[i], DropReason::upcall_queue_full);
+            continue;
         }
-        ++run_packets;
-        run_bytes += length;
-        switch (flow.drop) {
-            case TranslateDrop::none: execute(packets[i], layouts_[i], flow.actions); break;
-            case TranslateDrop::no_match: drop(packets[i], DropReason::no_match); break;
-            case TranslateDrop::no_output: drop(packets[i], DropReason::no_output); break;
-            case TranslateDrop::ttl_expired: drop(packets[i], DropReason::ttl_expired); break;
-            case TranslateDrop::too_deep: drop(packets[i], DropReason::too_deep); break;
-        }
-    }
-    if (run_slot != kNoFlow) credit_rules(cache_.flow(run_slot), run_packets, run_bytes);
-}
-
-void Worker::credit_rules(const Megaflow& flow, uint64_t packets, uint64_t bytes) {
-    for (RuleEntry* rule : flow.rules) {
-        rule->packets.fetch_add(packets, std::memory_order_relaxed);
-        rule->bytes.fetch_add(bytes, std::memory_order_relaxed);
+        forward(packets[i], layouts_[i], flow, now);
     }
 }
 
@@ -169,8 +253,16 @@ void Worker::drop(rte_mbuf* packet, DropReason reason) {
 
 void Worker::enqueue(unsigned port_index, rte_mbuf* packet) {
     TxBuffer& buffer = tx_buffers_[port_index];
+    if (buffer.count == 0 && tx_flush_ticks_) buffer.oldest = rte_rdtsc();
     buffer.packets[buffer.count++] = packet;
     if (buffer.count == kBurst) flush(port_index);
+}
+
+void Worker::flush_due(uint64_t now) {
+    for (unsigned port = 0; port < tx_buffers_.size(); ++port) {
+        const TxBuffer& buffer = tx_buffers_[port];
+        if (buffer.count && (tx_flush_ticks_ == 0 || now - buffer.oldest >= tx_flush_ticks_)) flush(port);
+    }
 }
 
 void Worker::flush(unsigned port_index) {

@@ -213,8 +213,12 @@ def test_dump_flows_counts():
                                 "--rules", rules], name="count").start()
     fp.wait_ready()
     deadline = time.time() + 30
+    # Every frame received and taken to its fate (a miss waits for the slow
+    # path: received is not yet forwarded).
     while fp.ctl("stats-json").returncode == 0 and time.time() < deadline:
-        if json.loads(fp.ctl("stats-json").stdout)["workers"][0]["packets"] == len(FRAMES):
+        stats = json.loads(fp.ctl("stats-json").stdout)
+        done = stats["ports"][0]["tx_packets"] + sum(stats["drops"].values())
+        if stats["workers"][0]["packets"] == len(FRAMES) and done == len(FRAMES):
             break
         time.sleep(0.1)
     dump = fp.ctl("dump-flows")

@@ -1,0 +1,403 @@
+// The slow-path threads: upcall batches in, replies out, revalidation after
+// rule changes, statistics and idle expiry, rule timeouts.
+#include <pthread.h>
+#include <sched.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <thread>
+
+#include "flowpath/error.hpp"
+#include "flowpath/log.hpp"
+#include "flowpath/slowpath.hpp"
+
+namespace flowpath {
+
+namespace {
+// Reply ops one revalidation or sweep slice adds before the reply is sent:
+// a worker applies a reply between two bursts, so this bounds the pause.
+constexpr unsigned kSliceOps = 256;
+// Statistics push and idle expiry run this often (the dump-flows bound).
+constexpr uint64_t kSweepIntervalMs = 100;
+constexpr uint64_t kRuleTimeoutIntervalMs = 200;
+
+rte_ring* make_ring(const std::string& name, unsigned count, unsigned element_size) {
+    rte_ring* ring = rte_ring_create_elem(name.c_str(), element_size, count, SOCKET_ID_ANY,
+                                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!ring) throw Error("cannot create ring " + name + ": " + rte_strerror(rte_errno));
+    return ring;
+}
+}  // namespace
+
+UpcallChannel::UpcallChannel(unsigned worker_index, unsigned upcall_capacity) {
+    const std::string suffix = std::to_string(worker_index);
+    // A ring of N slots holds N - 1: sized so that `upcall_capacity` fit.
+    upcalls_ = make_ring("fp_upcalls_" + suffix, upcall_capacity * 2, sizeof(Upcall));
+    // Every reply answers at least one upcall or carries a fence or a slice
+    // of changes; the reply rings are sized so the slow path never waits.
+    replies_ = make_ring("fp_replies_" + suffix, upcall_capacity * 2, sizeof(Reply*));
+    recycled_ = make_ring("fp_recycled_" + suffix, upcall_capacity * 2, sizeof(Reply*));
+}
+
+UpcallChannel::~UpcallChannel() {
+    rte_ring_free(upcalls_);
+    rte_ring_free(replies_);
+    rte_ring_free(recycled_);
+}
+
+/// One slow-path thread and what it owns.
+struct SlowPath::Thread {
+    unsigned index = 0;
+    unsigned cpu = 0;
+    std::thread thread;
+    std::vector<unsigned> workers;                      // worker indices it serves
+    std::vector<std::unique_ptr<MissHandler>> handlers;  // parallel to workers
+    std::vector<std::vector<Reply*>> spare;             // reusable replies per worker
+    std::vector<std::unique_ptr<Reply>> replies;        // every reply it made
+    std::atomic<uint64_t> revalidated{0};               // rule generation all its megaflows are at
+
+    std::mutex task_lock;
+    std::vector<std::function<void()>> tasks;  // run on this thread between batches
+
+    Reply* take_reply(unsigned w, UpcallChannel& channel) {
+        Reply* recycled[64];
+        const unsigned n = rte_ring_sc_dequeue_burst(channel.recycled(), reinterpret_cast<void**>(recycled), 64, nullptr);
+        spare[w].insert(spare[w].end(), recycled, recycled + n);
+        if (spare[w].empty()) {
+            replies.push_back(std::make_unique<Reply>());
+            return replies.back().get();
+        }
+        Reply* reply = spare[w].back();
+        spare[w].pop_back();
+        reply->clear();
+        return reply;
+    }
+};
+
+SlowPath::SlowPath(std::unique_ptr<RuleSet> rules, SlowPathPlan plan, std::vector<UpcallChannel*> channels,
+                   std::vector<const MegaflowCache*> replicas)
+    : rules_(std::move(rules)), plan_(std::move(plan)), channels_(std::move(channels)), replicas_(std::move(replicas)) {
+    if (plan_.cpus.empty()) throw Error("the slow path needs at least one CPU");
+    for (unsigned t = 0; t < plan_.cpus.size(); ++t) {
+        auto thread = std::make_unique<Thread>();
+        thread->index = t;
+        thread->cpu = plan_.cpus[t];
+        threads_.push_back(std::move(thread));
+    }
+    for (unsigned w = 0; w < channels_.size(); ++w) {
+        Thread& thread = *threads_[w % threads_.size()];
+        thread.workers.push_back(w);
+        thread.handlers.push_back(std::make_unique<MissHandler>(plan_.flow_limit, replicas_[w]));
+        thread.spare.emplace_back();
+    }
+}
+
+SlowPath::~SlowPath() { stop(); }
+
+void SlowPath::start() {
+    stop_.store(false);
+    for (auto& owned : threads_) {
+        Thread& thread = *owned;
+        thread.thread = std::thread([this, &thread] { run(thread); });
+        cpu_set_t cpus;
+        CPU_ZERO(&cpus);
+        CPU_SET(thread.cpu, &cpus);
+        if (pthread_setaffinity_np(thread.thread.native_handle(), sizeof cpus, &cpus) != 0) {
+            log(LogLevel::warn, "slow path thread ", thread.index, ": cannot pin to CPU ", thread.cpu);
+        }
+        pthread_setname_np(thread.thread.native_handle(), ("fp-slowpath" + std::to_string(thread.index)).c_str());
+    }
+    running_ = true;
+}
+
+void SlowPath::stop() {
+    if (!running_) return;
+    stop_.store(true);
+    for (auto& thread : threads_) {
+        if (thread->thread.joinable()) thread->thread.join();
+    }
+    running_ = false;
+    // Workers are gone: whatever the rings still hold is freed here.
+    for (UpcallChannel* channel : channels_) {
+        Upcall upcall;
+        while (rte_ring_sc_dequeue_elem(channel->upcalls(), &upcall, sizeof upcall) == 0) {
+            rte_pktmbuf_free(static_cast<rte_mbuf*>(upcall.packet));
+        }
+        Reply* reply;
+        while (rte_ring_sc_dequeue(channel->replies(), reinterpret_cast<void**>(&reply)) == 0) {
+            for (const ReplyOp& op : reply->ops) {
+                if (op.kind == ReplyOp::Kind::packet) rte_pktmbuf_free(static_cast<rte_mbuf*>(op.packet));
+            }
+        }
+    }
+}
+
+namespace {
+// Sends `reply` to the worker; waits while its ring is full (the worker
+// empties it every poll round).
+void send(UpcallChannel& channel, Reply* reply, const std::atomic<bool>& stop) {
+    while (rte_ring_sp_enqueue(channel.replies(), reply) != 0) {
+        if (stop.load(std::memory_order_relaxed)) return;  // stop() frees what is left
+        rte_pause();
+    }
+}
+}  // namespace
+
+void SlowPath::run(Thread& thread) {
+    const uint64_t ticks_per_ms = std::max<uint64_t>(rte_get_tsc_hz() / 1000, 1);
+    const uint64_t max_idle_ticks = ticks_per_ms * plan_.max_idle_ms;
+    uint64_t next_sweep_ms = rule_clock_ms() + kSweepIntervalMs;
+    uint64_t next_timeouts_ms = rule_clock_ms() + kRuleTimeoutIntervalMs;
+    bool sweeping = false;
+    Upcall upcalls[kUpcallBatch];
+    Miniflow flows[kUpcallBatch];
+    PacketLayout layouts[kUpcallBatch];
+    void* packets[kUpcallBatch];
+    unsigned idle_rounds = 0;
+
+    while (!stop_.load(std::memory_order_relaxed)) {
+        bool busy = false;
+
+        // A rule change: every megaflow re-translated, then a fence each.
+        if (rules_.generation() != thread.revalidated.load(std::memory_order_relaxed)) {
+            const uint64_t started = rte_rdtsc();
+            const uint64_t generation = rules_.read([&](const RuleSet& rules, uint64_t current) {
+                for (unsigned i = 0; i < thread.workers.size(); ++i) {
+                    UpcallChannel& channel = *channels_[thread.workers[i]];
+                    for (bool done = false; !done;) {
+                        Reply* reply = thread.take_reply(i, channel);
+                        done = thread.handlers[i]->revalidate(rules, current, *reply, kSliceOps);
+                        ReplyOp fence{ReplyOp::Kind::fence};
+                        fence.generation = current;
+                        if (done) reply->ops.push_back(fence);
+                        send(channel, reply, stop_);
+                    }
+                }
+                return current;
+            });
+            const uint64_t micros = (rte_rdtsc() - started) * 1000 / ticks_per_ms;
+            for (auto& handler : thread.handlers) {
+                handler->counters().revalidations.add(1);
+                handler->counters().last_revalidation_us.set(micros);
+            }
+            thread.revalidated.store(generation, std::memory_order_release);
+            busy = true;
+        }
+
+        // Upcalls, one batch per worker in turn.
+        for (unsigned i = 0; i < thread.workers.size(); ++i) {
+            UpcallChannel& channel = *channels_[thread.workers[i]];
+            const unsigned count =
+                rte_ring_sc_dequeue_burst_elem(channel.upcalls(), upcalls, sizeof(Upcall), kUpcallBatch, nullptr);
+            if (count == 0) continue;
+            busy = true;
+            for (unsigned n = 0; n < count; ++n) {
+                rte_mbuf* mbuf = static_cast<rte_mbuf*>(upcalls[n].packet);
+                packets[n] = mbuf;
+                extract_miniflow(rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf),
+                                 upcalls[n].in_port, flows[n], layouts[n]);
+            }
+            Reply* reply = thread.take_reply(i, channel);
+            rules_.read([&](const RuleSet& rules, uint64_t generation) {
+                thread.handlers[i]->handle(rules, generation, flows, layouts, packets, count, rte_rdtsc(), *reply);
+                return 0;
+            });
+            send(channel, reply, stop_);
+        }
+
+        // Statistics to the rules and idle expiry, a slice at a time.
+        const uint64_t now_ms = rule_clock_ms();
+        if (!sweeping && now_ms >= next_sweep_ms) sweeping = true;
+        if (sweeping) {
+            const uint64_t now = rte_rdtsc();
+            const uint64_t idle_before = now > max_idle_ticks ? now - max_idle_ticks : 0;
+            bool all_done = true;
+            rules_.read([&](const RuleSet&, uint64_t) {  // rules named by megaflows stay alive meanwhile
+                for (unsigned i = 0; i < thread.workers.size(); ++i) {
+                    UpcallChannel& channel = *channels_[thread.workers[i]];
+                    Reply* reply = thread.take_reply(i, channel);
+                    all_done &= thread.handlers[i]->sweep(idle_before, now_ms, *reply, kSliceOps);
+                    if (reply->ops.empty()) {
+                        thread.spare[i].push_back(reply);
+                    } else {
+                        send(channel, reply, stop_);
+                    }
+                }
+                return 0;
+            });
+            if (all_done) {
+                sweeping = false;
+                next_sweep_ms = now_ms + kSweepIntervalMs;
+            }
+        }
+
+        // Rules whose idle or hard timeout passed (thread 0 alone).
+        if (thread.index == 0 && now_ms >= next_timeouts_ms) {
+            next_timeouts_ms = now_ms + kRuleTimeoutIntervalMs;
+            std::vector<uint32_t> expired = rules_.read([&](const RuleSet& rules, uint64_t) {
+                std::vector<uint32_t> ids;
+                rules.for_each([&](const RuleEntry& entry) {
+                    const Rule& rule = entry.rule;
+                    if (rule.hard_timeout && now_ms >= entry.added_ms + rule.hard_timeout * 1000ull) {
+                        ids.push_back(entry.id);
+                    } else if (rule.idle_timeout &&
+                               now_ms >= entry.used_ms.load(std::memory_order_relaxed) + rule.idle_timeout * 1000ull) {
+                        ids.push_back(entry.id);
+                    }
+                });
+                return ids;
+            });
+            if (!expired.empty()) {
+                rules_.change([&](RuleSet& rules) {
+                    for (uint32_t id : expired) rules.remove_id(id);
+                });
+                log(LogLevel::debug, "rules expired by their timeouts: ", expired.size());
+            }
+        }
+
+        std::vector<std::function<void()>> tasks;
+        {
+            std::lock_guard guard(thread.task_lock);
+            tasks.swap(thread.tasks);
+        }
+        for (auto& task : tasks) task();
+
+        // Idle: back off from spinning to short sleeps (an upcall then waits
+        // at most ~50 us more).
+        if (busy || !tasks.empty()) {
+            idle_rounds = 0;
+        } else if (++idle_rounds > 64) {
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        } else {
+            rte_pause();
+        }
+    }
+}
+
+void SlowPath::run_on(Thread& thread, const std::function<void()>& task, unsigned timeout_ms) {
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> finished = done->get_future();
+    {
+        std::lock_guard guard(thread.task_lock);
+        thread.tasks.push_back([task, done] {
+            try {
+                task();
+                done->set_value();
+            } catch (...) {
+                done->set_exception(std::current_exception());
+            }
+        });
+    }
+    if (finished.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+        throw Error("slow path thread " + std::to_string(thread.index) + " did not answer within " +
+                    std::to_string(timeout_ms) + " ms");
+    }
+    finished.get();
+}
+
+void SlowPath::change(const std::function<void(RuleSet&)>& fn, unsigned timeout_ms) {
+    const uint64_t generation = rules_.change(fn);
+    if (!running_) {
+        rules_.reclaim(generation);  // no megaflow yet
+        return;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (UpcallChannel* channel : channels_) {
+        while (channel->applied_generation.load(std::memory_order_acquire) < generation) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                throw Error("the rule change was applied, but not every worker confirmed it within " +
+                            std::to_string(timeout_ms) + " ms");
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(20));
+        }
+    }
+    // Every worker applied the fence, so every thread revalidated past it.
+    uint64_t oldest = generation;
+    for (const auto& thread : threads_) oldest = std::min(oldest, thread->revalidated.load(std::memory_order_acquire));
+    rules_.reclaim(oldest);
+}
+
+bool SlowPath::push_stats(unsigned timeout_ms) {
+    if (!running_) return true;
+    try {
+        for (auto& thread : threads_) {
+            run_on(*thread, [&] {
+                const uint64_t now_ms = rule_clock_ms();
+                rules_.read([&](const RuleSet&, uint64_t) {
+                    for (unsigned i = 0; i < thread->workers.size(); ++i) {
+                        UpcallChannel& channel = *channels_[thread->workers[i]];
+                        for (bool done = false; !done;) {
+                            Reply* reply = thread->take_reply(i, channel);
+                            done = thread->handlers[i]->sweep(0, now_ms, *reply, kSliceOps);  // nothing is idle before 0
+                            thread->spare[i].push_back(reply);
+                        }
+                    }
+                    return 0;
+                });
+            }, timeout_ms);
+        }
+    } catch (const Error& e) {
+        log(LogLevel::warn, e.what());
+        return false;
+    }
+    return true;
+}
+
+std::string SlowPath::dump_cache(int worker) {
+    std::string text;
+    const uint64_t ticks_per_ms = std::max<uint64_t>(rte_get_tsc_hz() / 1000, 1);
+    for (auto& thread : threads_) {
+        for (unsigned i = 0; i < thread->workers.size(); ++i) {
+            const unsigned w = thread->workers[i];
+            if (worker >= 0 && static_cast<unsigned>(worker) != w) continue;
+            std::string part;
+            const auto dump = [&] {
+                const MissHandler& handler = *thread->handlers[i];
+                part = "worker " + std::to_string(w) + ": " + std::to_string(handler.registry().size()) +
+                       " megaflows\n";
+                part += rules_.read([&](const RuleSet& rules, uint64_t) {
+                    return handler.dump(rules.ports(), rte_rdtsc(), ticks_per_ms);
+                });
+            };
+            if (running_) {
+                run_on(*thread, dump, 5000);
+            } else {
+                dump();
+            }
+            text += part;
+        }
+    }
+    return text;
+}
+
+SlowPathTotals SlowPath::totals() const {
+    SlowPathTotals totals;
+    for (const auto& thread : threads_) {
+        for (const auto& handler : thread->handlers) {
+            const SlowPathCounters& c = handler->counters();
+            totals.upcalls += c.upcalls.get();
+            totals.translations += c.translations.get();
+            totals.installed += c.installed.get();
+            totals.evicted += c.evicted.get();
+            totals.expired += c.expired.get();
+            totals.batches += c.batches.get();
+            totals.revalidated += c.revalidated.get();
+            totals.updated += c.updated.get();
+            totals.invalidated += c.invalidated.get();
+            totals.revalidations = std::max(totals.revalidations, c.revalidations.get());
+            totals.last_revalidation_us = std::max(totals.last_revalidation_us, c.last_revalidation_us.get());
+        }
+    }
+    return totals;
+}
+
+}  // namespace flowpath
