@@ -287,8 +287,10 @@ private:
     rte_ring* recycled_ = nullptr;
 };
 
-/// Upcalls one worker may have waiting (its ring's size).
-inline constexpr unsigned kUpcallRingSize = 4096;
+/// Upcalls one worker may have waiting (its ring's size). Deep enough that
+/// a burst of new flows at line rate (a pcap read whole, a NIC ring's
+/// worth) waits instead of being dropped while the slow-path thread wakes.
+inline constexpr unsigned kUpcallRingSize = 16384;
 /// Upcalls one batch takes from one worker.
 inline constexpr unsigned kUpcallBatch = 64;
 

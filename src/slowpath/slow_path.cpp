@@ -32,7 +32,7 @@ constexpr uint64_t kRuleTimeoutIntervalMs = 200;
 
 rte_ring* make_ring(const std::string& name, unsigned count, unsigned element_size) {
     rte_ring* ring = rte_ring_create_elem(name.c_str(), element_size, count, SOCKET_ID_ANY,
-                                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+                                          RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
     if (!ring) throw Error("cannot create ring " + name + ": " + rte_strerror(rte_errno));
     return ring;
 }
@@ -40,8 +40,7 @@ rte_ring* make_ring(const std::string& name, unsigned count, unsigned element_si
 
 UpcallChannel::UpcallChannel(unsigned worker_index, unsigned upcall_capacity) {
     const std::string suffix = std::to_string(worker_index);
-    // A ring of N slots holds N - 1: sized so that `upcall_capacity` fit.
-    upcalls_ = make_ring("fp_upcalls_" + suffix, upcall_capacity * 2, sizeof(Upcall));
+    upcalls_ = make_ring("fp_upcalls_" + suffix, upcall_capacity, sizeof(Upcall));
     // Every reply answers at least one upcall or carries a fence or a slice
     // of changes; the reply rings are sized so the slow path never waits.
     replies_ = make_ring("fp_replies_" + suffix, upcall_capacity * 2, sizeof(Reply*));
