@@ -151,7 +151,7 @@ Bytes random_frame(std::mt19937& rng) {
         case 0: return eth_tagged({{0x8100, static_cast<uint16_t>(10 + pick(2))}}, 0x0800) + ipv4(proto, l4, v4);
         case 1: {
             Bytes frame = eth(0x0800) + ipv4(proto, l4, v4);
-            return frame.prefix(14 + 20 + pick(10));  // truncated transport
+            return frame.prefix(14 + 20 + pick(8));  // truncated transport (UDP header: 8)
         }
         default: return eth(0x0800) + ipv4(proto, l4, v4);
     }
