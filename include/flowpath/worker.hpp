@@ -106,6 +106,7 @@ private:
     void upcall(rte_mbuf* packet, uint32_t in_port);
     bool hold(rte_mbuf* packet, uint32_t in_port, uint32_t slot, Megaflow& flow, const PacketLayout& layout);
     void release_held(uint64_t now);
+    void unhold(uint32_t slot);
     void publish_cache_counters();
     void drain();
     void execute(rte_mbuf* packet, PacketLayout& layout, const ActionList& actions);
@@ -133,7 +134,7 @@ private:
     struct HeldPacket {
         rte_mbuf* packet;
         uint32_t slot;
-        uint32_t generation;  // of the megaflow when held: a change means it was removed
+        uint32_t generation;  // of the megaflow when held
         uint32_t in_port;
         uint64_t release_seq;
         PacketLayout layout;

@@ -63,6 +63,11 @@ void Worker::drain() {
         if (apply_replies(rte_rdtsc(), kReplyOpsPerRound) == 0) std::this_thread::yield();
         flush_due(rte_rdtsc());
     }
+    // The slow path stayed silent: what is still held is dropped, counted
+    // (the upcalls it never answered are freed when it stops).
+    for (; held_count_; --held_count_, held_head_ = (held_head_ + 1) % kHeldPackets) {
+        drop(held_[held_head_].packet, DropReason::upcall_queue_full);
+    }
 }
 
 // About once a second: re-rank the megaflow subtables by recent hits, so the
@@ -91,6 +96,7 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
     bool cache_changed = false;
     while (applied < budget && rte_ring_sc_dequeue(channel.replies(), reinterpret_cast<void**>(&reply)) == 0) {
         for (ReplyOp& op : reply->ops) {
+            if (op.kind == ReplyOp::Kind::remove && cache_.flow(op.slot).held) unhold(op.slot);
             // Upcalls sent so far may hold packets of a megaflow installed now.
             if (apply_cache_op(cache_, op, *reply, now, upcalls_sent_)) {
                 cache_changed = true;
@@ -121,6 +127,25 @@ bool Worker::hold(rte_mbuf* packet, uint32_t in_port, uint32_t slot, Megaflow& f
     return true;
 }
 
+// The megaflow at `slot` goes while some of its packets are held: they go
+// to the slow path now, in their order, before any later packet of their
+// flow can (later ones arrive after this reply, and miss or find a
+// megaflow installed after these upcalls).
+void Worker::unhold(uint32_t slot) {
+    Megaflow& flow = cache_.flow(slot);
+    unsigned kept = 0;
+    for (unsigned n = 0; n < held_count_; ++n) {
+        HeldPacket& held = held_[(held_head_ + n) % kHeldPackets];
+        if (held.slot == slot && held.generation == flow.generation) {
+            upcall(held.packet, held.in_port);
+        } else {
+            held_[(held_head_ + kept++) % kHeldPackets] = held;
+        }
+    }
+    held_count_ = kept;
+    flow.held = 0;
+}
+
 // Forwards held packets, oldest first, while the upcalls each waits for have
 // all been forwarded. (FIFO across megaflows: a packet may wait a little
 // longer than its own megaflow needs, never less.)
@@ -131,12 +156,7 @@ void Worker::release_held(uint64_t now) {
         held_head_ = (held_head_ + 1) % kHeldPackets;
         --held_count_;
         Megaflow& flow = cache_.flow(held.slot);
-        if (flow.generation != held.generation) {
-            // Removed (revalidated away or idle) meanwhile: ask again.
-            upcall(held.packet, held.in_port);
-            continue;
-        }
-        --flow.held;
+        --flow.held;  // (a megaflow removed while holding gave its packets back: unhold)
         forward(held.packet, held.layout, flow, now);
     }
 }
