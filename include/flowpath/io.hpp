@@ -39,20 +39,26 @@ public:
     Eal& operator=(const Eal&) = delete;
 };
 
-/// A pool of packet buffers (mbufs) shared by every port and worker.
+/// A pool of packet buffers (mbufs) shared by every port and worker. Each
+/// holds `frame_room` bytes after the headroom: frame_room(mtu) keeps every
+/// frame within the MTU in one buffer (as Open vSwitch-DPDK sizes its mbufs
+/// from the MTU), so no port needs rx scatter and the parser and the
+/// actions always see a whole frame.
 class PacketPool {
 public:
-    PacketPool(const std::string& name, unsigned count, int socket);
+    PacketPool(const std::string& name, unsigned count, uint32_t frame_room, int socket);
     ~PacketPool();
     PacketPool(const PacketPool&) = delete;
     PacketPool& operator=(const PacketPool&) = delete;
 
     rte_mempool* get() const { return pool_; }
     unsigned size() const { return count_; }
+    uint32_t frame_room() const { return frame_room_; }
 
 private:
     rte_mempool* pool_ = nullptr;
     unsigned count_ = 0;
+    uint32_t frame_room_ = 0;
 };
 
 /// Descriptor ring sizes asked of every queue (the device may adjust them).
@@ -74,11 +80,13 @@ public:
     void plan_queues(uint16_t want_rxq, uint16_t want_txq);
 
     /// Mbufs this port can hold: its descriptors, plus a pcap file held whole
-    /// by `infinite_rx=1`.
-    unsigned mbufs_needed() const;
+    /// by `infinite_rx=1` (a frame longer than `frame_room` in several).
+    unsigned mbufs_needed(uint32_t frame_room) const;
 
-    /// Configures the device and its queues (RSS when several rx queues).
-    void configure(rte_mempool* pool);
+    /// Configures the device and its queues (RSS when several rx queues)
+    /// with port MTU `mtu`. Throws ConfigError when the device cannot take
+    /// that MTU (naming the range it can).
+    void configure(rte_mempool* pool, uint32_t mtu);
     void start();
     /// Stops the device; idempotent. Called before close so tx files flush.
     void stop();
@@ -108,8 +116,9 @@ private:
     bool configured_ = false;
 };
 
-/// Packets in a pcap file, or 0 when it cannot be read (the driver reports
-/// that itself when it opens the file).
-uint64_t count_pcap_packets(const std::string& path);
+/// Mbufs that the packets of a pcap file take, `frame_room` bytes each, or 0
+/// when the file cannot be read (the driver reports that itself when it
+/// opens the file).
+uint64_t count_pcap_packets(const std::string& path, uint32_t frame_room);
 
 }  // namespace flowpath

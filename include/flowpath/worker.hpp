@@ -58,6 +58,7 @@ struct WorkerPlan {
     rte_mempool* pool = nullptr;       ///< for the copies that extra outputs need
     uint32_t flow_limit = 200000;      ///< megaflows in its cache
     uint32_t tx_flush_interval_us = 0; ///< longest wait in a tx buffer; 0: every round
+    uint32_t mtu = 1500;               ///< a frame whose L2 payload exceeds it is dropped (too_big)
 };
 
 /// Reply operations a worker applies per poll round at most (then it polls

@@ -12,6 +12,7 @@
 
 #include "flowpath/error.hpp"
 #include "flowpath/log.hpp"
+#include "flowpath/mtu.hpp"
 
 namespace flowpath {
 
@@ -74,16 +75,18 @@ Datapath::Datapath(const Config& config)
         ports_.push_back(std::make_unique<Port>(config_.ports[i], i));
     }
     const uint16_t want_rxq = static_cast<uint16_t>(config_.rxq ? config_.rxq : workers);
+    // One buffer holds a whole frame of the MTU (docs/architecture.md, MTU).
+    const uint32_t room = frame_room(config_.mtu);
     unsigned mbufs = kPoolSlack + kPoolCache * static_cast<unsigned>(workers + 1) +
                      static_cast<unsigned>(workers) * worker_mbufs(ports_.size());
     for (auto& port : ports_) {
         port->plan_queues(want_rxq, static_cast<uint16_t>(workers));
-        mbufs += port->mbufs_needed();
+        mbufs += port->mbufs_needed(room);
     }
     if (config_.mbufs) mbufs = config_.mbufs;
-    pool_ = std::make_unique<PacketPool>("flowpath_pkts", mbufs, static_cast<int>(rte_socket_id()));
-    log(LogLevel::info, "packet pool: ", mbufs, " mbufs");
-    for (auto& port : ports_) port->configure(pool_->get());
+    pool_ = std::make_unique<PacketPool>("flowpath_pkts", mbufs, room, static_cast<int>(rte_socket_id()));
+    log(LogLevel::info, "packet pool: ", mbufs, " mbufs of ", room, " bytes (MTU ", config_.mtu, ")");
+    for (auto& port : ports_) port->configure(pool_->get(), config_.mtu);
 
     // Rx queues go round-robin over the workers; each worker has its own tx
     // queue on every port where the device has enough, else shares one.
@@ -102,6 +105,7 @@ Datapath::Datapath(const Config& config)
         plans[w].flow_limit = config_.flow_limit;
         plans[w].tx_flush_interval_us = config_.tx_flush_interval_us;
         plans[w].pool = pool_->get();
+        plans[w].mtu = config_.mtu;
         plans[w].tx.resize(ports_.size());
     }
     for (unsigned p = 0; p < ports_.size(); ++p) {

@@ -114,11 +114,14 @@ Eal::Eal(const std::vector<std::string>& args) {
 
 Eal::~Eal() { rte_eal_cleanup(); }
 
-PacketPool::PacketPool(const std::string& name, unsigned count, int socket) : count_(count) {
-    pool_ = rte_pktmbuf_pool_create(name.c_str(), count, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+PacketPool::PacketPool(const std::string& name, unsigned count, uint32_t frame_room, int socket)
+    : count_(count), frame_room_(frame_room) {
+    pool_ = rte_pktmbuf_pool_create(name.c_str(), count, 256, 0,
+                                    static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + frame_room), socket);
     if (!pool_) {
-        throw Error("cannot create packet pool of " + std::to_string(count) + " mbufs: " + rte_strerror(rte_errno) +
-                    " (more memory with --eal '... -m MB', or fewer with --mbufs)");
+        throw Error("cannot create packet pool of " + std::to_string(count) + " mbufs of " +
+                    std::to_string(frame_room) + " bytes: " + rte_strerror(rte_errno) +
+                    " (more memory with --eal '... -m MB', or fewer with --mbufs or a smaller --mtu)");
     }
 }
 

@@ -4,6 +4,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "flowpath/error.hpp"
@@ -27,6 +28,16 @@ std::vector<std::pair<std::string, std::string>> devargs_pairs(const std::string
     return pairs;
 }
 
+// The largest MTU the device takes, judged as rte_eth_dev_configure does:
+// its max_mtu, and its longest frame less its per-frame overhead (header and
+// CRC unless the device states a larger one).
+uint32_t device_max_mtu(const rte_eth_dev_info& info) {
+    uint32_t overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+    if (info.max_mtu != UINT16_MAX && info.max_rx_pktlen > info.max_mtu) overhead = info.max_rx_pktlen - info.max_mtu;
+    const uint32_t by_length = info.max_rx_pktlen > overhead ? info.max_rx_pktlen - overhead : 0;
+    return std::min<uint32_t>(info.max_mtu, by_length);
+}
+
 std::string link_text(uint16_t port_id) {
     rte_eth_link link{};
     if (rte_eth_link_get_nowait(port_id, &link) != 0) return "unknown";
@@ -36,7 +47,7 @@ std::string link_text(uint16_t port_id) {
 }
 }  // namespace
 
-uint64_t count_pcap_packets(const std::string& path) {
+uint64_t count_pcap_packets(const std::string& path, uint32_t frame_room) {
     std::ifstream in(path, std::ios::binary);
     uint32_t magic = 0;
     if (!in.read(reinterpret_cast<char*>(&magic), sizeof(magic))) return 0;
@@ -52,8 +63,7 @@ uint64_t count_pcap_packets(const std::string& path) {
             captured = captured << 8 | byte;
         }
         // A packet larger than one mbuf's data room takes several segments.
-        const uint32_t room = RTE_MBUF_DEFAULT_BUF_SIZE - RTE_PKTMBUF_HEADROOM;
-        packets += captured == 0 ? 1 : (captured + room - 1) / room;
+        packets += captured == 0 ? 1 : (captured + frame_room - 1) / frame_room;
         in.seekg(captured, std::ios::cur);
     }
     return packets;
@@ -107,7 +117,7 @@ void Port::plan_queues(uint16_t want_rxq, uint16_t want_txq) {
     }
 }
 
-unsigned Port::mbufs_needed() const {
+unsigned Port::mbufs_needed(uint32_t frame_room) const {
     uint64_t mbufs = uint64_t{rxq_} * rx_desc_ + uint64_t{txq_} * tx_desc_;
     bool infinite = false;
     std::vector<std::string> rx_files;
@@ -116,15 +126,24 @@ unsigned Port::mbufs_needed() const {
         if (key == "rx_pcap") rx_files.push_back(value);
     }
     if (infinite) {
-        for (const std::string& file : rx_files) mbufs += count_pcap_packets(file);
+        for (const std::string& file : rx_files) mbufs += count_pcap_packets(file, frame_room);
     }
     return static_cast<unsigned>(std::min<uint64_t>(mbufs, 1u << 26));
 }
 
-void Port::configure(rte_mempool* pool) {
+void Port::configure(rte_mempool* pool, uint32_t mtu) {
     rte_eth_dev_info info{};
     rte_eth_dev_info_get(port_id_, &info);
+    const std::string where = config_.source.place() + "port " + name() + ": ";
+    const uint32_t max_mtu = device_max_mtu(info);
+    if (mtu < info.min_mtu || mtu > max_mtu) {
+        throw ConfigError(where + "device '" + device_name_ + "' takes an MTU of " + std::to_string(info.min_mtu) +
+                          " to " + std::to_string(max_mtu) + ", not " + std::to_string(mtu) + " (--mtu)");
+    }
     rte_eth_conf conf{};
+    // The pool's buffers hold a whole frame of this MTU (frame_room), so
+    // the device needs no rx scatter; it drops or truncates nothing below.
+    conf.rxmode.mtu = mtu;
     if (rxq_ > 1 && info.flow_type_rss_offloads != 0) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf =
@@ -132,7 +151,6 @@ void Port::configure(rte_mempool* pool) {
     } else if (rxq_ > 1) {
         log(LogLevel::info, "port ", name(), ": device has no RSS; each rx queue is fed by the device itself");
     }
-    const std::string where = config_.source.place() + "port " + name() + ": ";
     int rc = rte_eth_dev_configure(port_id_, rxq_, txq_, &conf);
     if (rc != 0) throw ConfigError(where + "configure failed: " + rte_strerror(-rc));
     configured_ = true;
@@ -154,7 +172,10 @@ void Port::start() {
     }
     started_ = true;
     rte_eth_promiscuous_enable(port_id_);  // a switch port takes every frame; some devices refuse, harmlessly
-    log(LogLevel::info, "port ", name(), ": started, ", rxq_, " rx / ", txq_, " tx queues, link ", link_text(port_id_));
+    uint16_t mtu = 0;
+    rte_eth_dev_get_mtu(port_id_, &mtu);
+    log(LogLevel::info, "port ", name(), ": started, ", rxq_, " rx / ", txq_, " tx queues, MTU ", mtu, ", link ",
+        link_text(port_id_));
 }
 
 void Port::stop() {

@@ -5,6 +5,7 @@
 #include "flowpath/worker.hpp"
 
 #include "flowpath/actions.hpp"
+#include "flowpath/mtu.hpp"
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -18,6 +19,24 @@
 namespace flowpath {
 
 static_assert(kBurst <= kMaxLookupBurst);
+
+namespace {
+// Checks a received frame before classification; DropReason::count_ lets it
+// go on. A frame whose L2 payload exceeds the MTU is too_big. A chained
+// frame within the MTU is made contiguous: the parser checks the IP lengths
+// and the actions the transport length against the bytes they see, so a
+// frame cut at a segment boundary would classify differently. The pool's
+// data room holds a whole frame of the MTU (frame_room), so devices do not
+// chain such frames and, should one do, the copy always has room.
+inline DropReason admit_frame(rte_mbuf* packet, uint32_t mtu) {
+    if (exceeds_mtu(rte_pktmbuf_mtod(packet, const uint8_t*), rte_pktmbuf_data_len(packet),
+                    rte_pktmbuf_pkt_len(packet), mtu)) {
+        return DropReason::too_big;
+    }
+    if (packet->nb_segs > 1 && rte_pktmbuf_linearize(packet) != 0) return DropReason::bad_packet;
+    return DropReason::count_;
+}
+}  // namespace
 
 Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
     : plan_(std::move(plan)),
@@ -194,11 +213,11 @@ void Worker::process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned c
     in.rx_bytes.add(bytes);
     counters_.packets.add(count);
 
-    // Headers are edited in place: they must sit in one segment.
     unsigned kept = 0;
     for (unsigned i = 0; i < count; ++i) {
-        if (packets[i]->nb_segs > 1 && rte_pktmbuf_linearize(packets[i]) != 0) {
-            drop(packets[i], DropReason::bad_packet);
+        const DropReason refused = admit_frame(packets[i], plan_.mtu);
+        if (refused != DropReason::count_) {
+            drop(packets[i], refused);
             continue;
         }
         packets[kept++] = packets[i];
