@@ -54,6 +54,7 @@ struct Config {
     // Operations.
     uint32_t mtu = 1500;                    ///< largest L2 payload forwarded
     std::string metrics_listen;             ///< ADDR:PORT for Prometheus; empty: off
+    ConfigSource metrics_listen_source;     ///< where metrics_listen was given
 
     // OpenFlow agent.
     std::vector<std::string> controllers;   ///< each "tcp:IP:PORT"

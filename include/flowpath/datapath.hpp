@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "flowpath/config.hpp"
 #include "flowpath/io.hpp"
 #include "flowpath/ctl.hpp"
+#include "flowpath/metrics.hpp"
 #include "flowpath/pipeline.hpp"
 #include "flowpath/slowpath.hpp"
 #include "flowpath/stats.hpp"
@@ -38,6 +40,9 @@ public:
     /// Whether any worker holds packets not yet sent or dropped.
     bool work_in_flight() const;
 
+    /// Every statistic now. Safe to call from any thread (the metrics
+    /// endpoint calls it from its own): device counters are read under a
+    /// lock, worker counters are single-writer atomics.
     StatsSnapshot snapshot() const;
     /// `flowpath-ctl show`: ports with counters, workers and their rx queues.
     std::string show() const;
@@ -66,6 +71,9 @@ private:
     std::unique_ptr<SlowPath> slow_path_;  // stopped after the workers, before the ports
     std::atomic<bool> stop_workers_{false};
     bool running_ = false;
+    mutable std::mutex snapshot_lock_;  // one reader of the devices' counters at a time
+    // Last, so it is gone before anything its scrapes read.
+    std::unique_ptr<MetricsServer> metrics_;  // --metrics-listen; null when off
 };
 
 /// Reads --rules into a RuleSet (empty for none or "-"). Throws ConfigError

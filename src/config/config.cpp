@@ -246,6 +246,7 @@ Config validate(const RawOptions& raw) {
     if (const RawValue* v = single(raw, "mtu")) config.mtu = parse_int<uint32_t>(*v, "mtu", 68, 16000);
     if (const RawValue* v = single(raw, "metrics-listen")) {
         config.metrics_listen = v->text;
+        config.metrics_listen_source = v->source;
         if (v->text.rfind(':') == std::string::npos) {
             throw ConfigError(v->source.place() + "metrics-listen: expected ADDR:PORT, found '" + v->text + "'");
         }

@@ -140,9 +140,19 @@ Datapath::Datapath(const Config& config)
         replicas.push_back(&workers_[w]->megaflows());
     }
     slow_path_ = std::make_unique<SlowPath>(std::move(rules_), std::move(slow), std::move(channels), std::move(replicas));
+    log(LogLevel::info, "MTU ", config_.mtu, ": longer frames are dropped as too_big (", config_.mtu + kMtuEthernetHeader,
+        " bytes untagged, ", max_frame_length(config_.mtu), " with two VLAN tags)");
+    // Scrapes take their snapshots on the exposer's threads, never a worker's.
+    if (!config_.metrics_listen.empty()) {
+        metrics_ = std::make_unique<MetricsServer>(config_.metrics_listen, config_.metrics_listen_source.place(),
+                                                   [this] { return snapshot(); });
+    }
 }
 
-Datapath::~Datapath() { stop(); }
+Datapath::~Datapath() {
+    metrics_.reset();  // no scrape may run while the rest goes
+    stop();
+}
 
 void Datapath::start() {
     for (auto& port : ports_) port->start();
@@ -167,6 +177,7 @@ void Datapath::stop() {
         slow_path_->push_stats();  // the rules' counters as the run leaves them
         slow_path_->stop();
     }
+    const std::lock_guard<std::mutex> lock(snapshot_lock_);  // a scrape may be reading the devices
     for (auto& port : ports_) port->stop();
 }
 
@@ -184,6 +195,7 @@ bool Datapath::work_in_flight() const {
 }
 
 StatsSnapshot Datapath::snapshot() const {
+    const std::lock_guard<std::mutex> lock(snapshot_lock_);
     StatsSnapshot stats;
     for (const auto& port : ports_) {
         StatsSnapshot::Port p;
