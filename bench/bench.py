@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -391,12 +392,59 @@ def run_micro(config):
 # --------------------------------------------------------------------------
 
 
+def _output(args):
+    """A command's stdout, stripped; "" when it cannot run."""
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def _package_of(path):
+    """"PACKAGE VERSION" of the Debian package that installed `path`, or ""."""
+    if not path:
+        return ""
+    owner = _output(["dpkg-query", "-S", os.path.realpath(path)]).split(":", 1)[0]
+    version = _output(["dpkg-query", "-W", "-f=${Version}", owner]) if owner else ""
+    return "%s %s" % (owner, version) if version else ""
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _os_name():
+    """"Debian GNU/Linux 12 (bookworm) (12.11)": the release and its point release."""
+    fields = dict(line.split("=", 1) for line in _read("/etc/os-release").splitlines() if "=" in line)
+    name = fields.get("PRETTY_NAME", "").strip('"')
+    point = _read("/etc/debian_version").strip()
+    return "%s (%s)" % (name, point) if point else name
+
+
+def versions():
+    """What this run ran, each as the component itself (or its package) says:
+    flowpath's commit and the DPDK it is built with, Open vSwitch and its
+    DPDK, dpdk-testpmd's package, the kernel and the OS."""
+    commit = _output(["git", "-C", REPO_DIR, "rev-parse", "--short", "HEAD"])
+    dirty = bool(_output(["git", "-C", REPO_DIR, "status", "--porcelain", "--", "src", "include"]))
+    ovs = _output([runners.Ovs.VSWITCHD, "--version"]).splitlines()
+    return {
+        "flowpath": (commit or "unknown commit (no git)") + (" with uncommitted changes" if dirty else ""),
+        "flowpath DPDK": _output(["pkg-config", "--modversion", "libdpdk"]) or "?",
+        "Open vSwitch": " ".join(line for line in ovs if not line.startswith("DPDK")) or "not installed",
+        "Open vSwitch DPDK": next((line.split(None, 1)[1] for line in ovs if line.startswith("DPDK ")), "?"),
+        "dpdk-testpmd": _package_of(shutil.which("dpdk-testpmd")) or "not installed",
+        "kernel": platform.release(),
+        "OS": _os_name(),
+    }
+
+
 def machine_info(config):
-    def cmd(args):
-        try:
-            return subprocess.run(args, capture_output=True, text=True, timeout=10).stdout.strip()
-        except OSError:
-            return ""
+    cmd = _output
     cpu = ""
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -408,7 +456,7 @@ def machine_info(config):
             "dpdk": cmd(["dpkg-query", "-W", "-f=${Version}", "dpdk"]),
             "flowpath_commit": cmd(["git", "-C", REPO_DIR, "rev-parse", "--short", "HEAD"]),
             "flowpath_dirty": bool(cmd(["git", "-C", REPO_DIR, "status", "--porcelain", "--", "src", "include"])),
-            "flowpath_binary": config.flowpath, "loadavg_start": loadavg()}
+            "flowpath_binary": config.flowpath, "loadavg_start": loadavg(), "versions": versions()}
 
 
 def plan(config, only):

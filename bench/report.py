@@ -251,6 +251,15 @@ def _host_drift_table(rows):
     return lines if found else []
 
 
+def _versions_section(versions):
+    """The versions the run ran (bench.versions()); older results have none."""
+    if not versions:
+        return []
+    lines = ["## Versions", "", "| component | version |", "| --- | --- |"]
+    lines += ["| %s | %s |" % (name, value) for name, value in versions.items()]
+    return lines + [""]
+
+
 def write(out_dir, data):
     meta, results = data["meta"], data["results"]
     plots = make_plots(out_dir, results)
@@ -270,6 +279,7 @@ def write(out_dir, data):
     md.append("")
     md.append("flowpath binary: `%s`." % meta.get("flowpath_binary"))
     md.append("")
+    md += _versions_section(meta.get("versions"))
     if meta.get("loadavg_start", 0) > 1.0:
         md.append("**Load average %.2f at start: other work shared the two cores; expect noise.**"
                   % meta["loadavg_start"])
