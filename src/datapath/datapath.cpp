@@ -140,8 +140,8 @@ Datapath::Datapath(const Config& config)
         replicas.push_back(&workers_[w]->megaflows());
     }
     slow_path_ = std::make_unique<SlowPath>(std::move(rules_), std::move(slow), std::move(channels), std::move(replicas));
-    log(LogLevel::info, "MTU ", config_.mtu, ": longer frames are dropped as too_big (", config_.mtu + kMtuEthernetHeader,
-        " bytes untagged, ", max_frame_length(config_.mtu), " with two VLAN tags)");
+    log(LogLevel::info, "MTU ", config_.mtu, ": longer frames are dropped as too_big (",
+        config_.mtu + kMtuEthernetHeader, " bytes untagged, ", max_frame_length(config_.mtu), " with two VLAN tags)");
     // Scrapes take their snapshots on the exposer's threads, never a worker's.
     if (!config_.metrics_listen.empty()) {
         metrics_ = std::make_unique<MetricsServer>(config_.metrics_listen, config_.metrics_listen_source.place(),

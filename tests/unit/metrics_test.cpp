@@ -144,7 +144,8 @@ TEST(Metrics, BadOrBusyAddressIsAConfigError) {
     EXPECT_THROW(MetricsServer("[::1]:9100", "", [] { return StatsSnapshot{}; }), ConfigError);
     MetricsServer first("127.0.0.1:0", "", [] { return StatsSnapshot{}; });
     try {
-        MetricsServer second("127.0.0.1:" + std::to_string(first.port()), "file.conf:3: ", [] { return StatsSnapshot{}; });
+        MetricsServer second("127.0.0.1:" + std::to_string(first.port()), "file.conf:3: ",
+                             [] { return StatsSnapshot{}; });
         FAIL() << "a second server bound the same port";
     } catch (const ConfigError& e) {
         EXPECT_TRUE(std::string(e.what()).starts_with("file.conf:3: metrics-listen: cannot listen")) << e.what();
