@@ -94,9 +94,17 @@ std::vector<pm::MetricFamily> metric_families(const StatsSnapshot& stats) {
         add(family, value(n));
         families.push_back(std::move(family));
     };
-    single(counter("flowpath_slow_path_upcalls_total", "Translations the miss path made."), stats.upcalls);
+    single(counter("flowpath_slow_path_upcalls_total", "Packets the slow path answered."), stats.upcalls);
     single(counter("flowpath_slow_path_installed_total", "Megaflows installed."), stats.installed);
-    single(counter("flowpath_slow_path_evicted_total", "Megaflows evicted to make room."), stats.evicted);
+    single(counter("flowpath_slow_path_evicted_total", "Megaflows evicted by the flow limit."), stats.evicted);
+    single(counter("flowpath_slow_path_expired_total", "Megaflows expired unused (max-idle)."), stats.expired);
+    single(counter("flowpath_slow_path_batches_total", "Upcall batches the slow path handled."), stats.batches);
+    single(counter("flowpath_slow_path_revalidations_total", "Revalidations after rule changes."),
+           stats.revalidations);
+    pm::MetricFamily revalidation =
+        gauge("flowpath_slow_path_last_revalidation_seconds", "How long the last revalidation took.");
+    add(revalidation, stats.last_revalidation_ms / 1000.0);
+    families.push_back(std::move(revalidation));
     single(gauge("flowpath_cache_entries", "Megaflows in the workers' caches."), stats.cache_entries);
     single(gauge("flowpath_cache_subtables", "Distinct megaflow masks, summed over workers."), stats.cache_subtables);
     single(gauge("flowpath_cache_bytes", "Memory the megaflow caches hold."), stats.cache_bytes);

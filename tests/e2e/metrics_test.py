@@ -73,8 +73,9 @@ def expected(stats):
         want[("flowpath_worker_lost_total", frozenset({lcore}))] = w["lost"]
     for reason, count in stats["drops"].items():
         want[("flowpath_drops_total", frozenset({("reason", reason)}))] = count
-    for key in ("upcalls", "installed", "evicted"):
+    for key in ("upcalls", "installed", "evicted", "expired", "batches", "revalidations"):
         want[(f"flowpath_slow_path_{key}_total", frozenset())] = stats["slow_path"][key]
+    assert stats["slow_path"]["queue_drops"] == stats["drops"]["upcall_queue_full"]
     for key in ("entries", "subtables", "bytes"):
         want[(f"flowpath_cache_{key}", frozenset())] = stats["cache"][key]
     want[("flowpath_conntrack_connections", frozenset())] = stats["conntrack"]["connections"]
@@ -151,6 +152,8 @@ def test_metrics_equal_stats_json_once_idle():
         cycles = [v for (name, _), v in metrics.items() if name == "flowpath_worker_cycles_per_packet"]
         assert abs(cycles[0] - stats["workers"][0]["cycles_per_packet"]) < 0.01, (cycles, stats["workers"])
         assert metrics[("flowpath_drops_total", frozenset({("reason", "too_big")}))] == 3
+        revalidation = metrics[("flowpath_slow_path_last_revalidation_seconds", frozenset())]
+        assert abs(revalidation * 1000 - stats["slow_path"]["last_revalidation_ms"]) < 0.01, revalidation
     finally:
         fp.ctl("exit")
     assert fp.wait() == 0, fp.stderr

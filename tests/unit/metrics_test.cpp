@@ -27,6 +27,10 @@ StatsSnapshot sample_stats() {
     stats.upcalls = 5;
     stats.installed = 4;
     stats.evicted = 2;
+    stats.expired = 6;
+    stats.batches = 8;
+    stats.revalidations = 1;
+    stats.last_revalidation_ms = 2.5;
     stats.cache_entries = 7;
     stats.cache_subtables = 2;
     stats.cache_bytes = 4096;
@@ -62,6 +66,10 @@ TEST(Metrics, EveryStatisticUnderItsPrometheusName) {
              "flowpath_slow_path_upcalls_total 5",
              "flowpath_slow_path_installed_total 4",
              "flowpath_slow_path_evicted_total 2",
+             "flowpath_slow_path_expired_total 6",
+             "flowpath_slow_path_batches_total 8",
+             "flowpath_slow_path_revalidations_total 1",
+             "flowpath_slow_path_last_revalidation_seconds 0.0025",
              "flowpath_cache_entries 7",
              "flowpath_cache_subtables 2",
              "flowpath_cache_bytes 4096",
