@@ -53,12 +53,10 @@ public:
 
     rte_mempool* get() const { return pool_; }
     unsigned size() const { return count_; }
-    uint32_t frame_room() const { return frame_room_; }
 
 private:
     rte_mempool* pool_ = nullptr;
     unsigned count_ = 0;
-    uint32_t frame_room_ = 0;
 };
 
 /// Descriptor ring sizes asked of every queue (the device may adjust them).

@@ -115,7 +115,7 @@ Eal::Eal(const std::vector<std::string>& args) {
 Eal::~Eal() { rte_eal_cleanup(); }
 
 PacketPool::PacketPool(const std::string& name, unsigned count, uint32_t frame_room, int socket)
-    : count_(count), frame_room_(frame_room) {
+    : count_(count) {
     pool_ = rte_pktmbuf_pool_create(name.c_str(), count, 256, 0,
                                     static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + frame_room), socket);
     if (!pool_) {

@@ -142,7 +142,7 @@ void Port::configure(rte_mempool* pool, uint32_t mtu) {
     }
     rte_eth_conf conf{};
     // The pool's buffers hold a whole frame of this MTU (frame_room), so
-    // the device needs no rx scatter; it drops or truncates nothing below.
+    // the device needs no rx scatter.
     conf.rxmode.mtu = mtu;
     if (rxq_ > 1 && info.flow_type_rss_offloads != 0) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;

@@ -69,7 +69,7 @@ std::vector<pm::MetricFamily> metric_families(const StatsSnapshot& stats) {
     pm::MetricFamily packets = counter("flowpath_worker_packets_total", "Packets the worker received.");
     pm::MetricFamily hits = counter("flowpath_cache_hits_total",
                                     "Packets answered by the worker's exact-match or megaflow cache.");
-    pm::MetricFamily misses = counter("flowpath_misses_total", "Packets that missed both caches (upcalls).");
+    pm::MetricFamily misses = counter("flowpath_misses_total", "Packets no cache of the worker answered (sent to the slow path).");
     pm::MetricFamily lost = counter("flowpath_worker_lost_total", "Packets the worker dropped, for any reason.");
     pm::MetricFamily cycles = gauge("flowpath_worker_cycles_per_packet",
                                     "TSC cycles per packet in the worker's busy rounds, since start.");
