@@ -1,415 +1,300 @@
-// The connection table of connection tracking: connections in slots that
-// never move, an rte_hash index from each direction's key to its slot, and
-// one expiration list per timeout class.
+// Connection tracking: the `ct` action of Open vSwitch 3.1's userspace
+// datapath, packet for packet (ct_state, ct_zone, ct_mark, commit,
+// exec(set_field:V->ct_mark)), with a pf-derived TCP tracker, expiry by a
+// cleanup thread, ct-dump / ct-flush and the conntrack statistics.
 //
-// A connection lives in slot `index` for its whole life (the index is its
-// identity); free slots form passt-style *free clusters* (the first slot of a
-// run of free slots records the run's length and the next run, in increasing
-// order), and a new connection takes the lowest free slot. Both directions of
-// a connection are in the index: side 0 under the initiator's (forward) key,
-// side 1 under the reply key, each mapping to a ConnRef (index << 1 | side).
-// A connection is on the expiration list of its timeout class; a refresh moves
-// it to the tail, so every list is sorted by expiry and a sweep stops at the
-// first unexpired head (the Open vSwitch design).
+// Ownership (the invariant everything else rests on; docs/conntrack.md):
+//  - A ConnTracker has one ConnShard per worker. A shard's connections are
+//    created, looked up, updated and freed only by its worker: no lock and no
+//    atomic read-modify-write on the packet path, except one exchange when a
+//    connection is created or changes timeout class.
+//  - Both directions of a connection must therefore reach the same worker.
+//    The datapath guarantees it with symmetric RSS (the same symmetric
+//    Toeplitz key on every port, and queue q of every port polled by worker
+//    q), or by running every ct packet on one worker. A packet that reaches
+//    another worker is tracked in that worker's shard: its reply direction
+//    would look new there.
+//  - The cleanup thread never frees a connection: it keeps each shard's
+//    expiration lists and sends the worker "expire slot i" messages; the
+//    worker frees the slot (ConnShard::maintain) if it has not been refreshed
+//    since. Workers send the cleanup thread "(re)list slot i" messages for
+//    new connections and timeout-class changes. Both are single-producer
+//    single-consumer rings.
+//  - ct-dump and ct-flush run on any other thread: they read slots through a
+//    per-slot sequence number (a seqlock) and atomic fields, and a flush only
+//    marks connections dead (they stop matching at once); the worker frees
+//    them when the cleanup thread says so.
 //
-// The table never reads a clock: every call that needs the time takes `now`
-// in the caller's unit (TSC cycles, milliseconds...), the unit the timeouts
-// were given in.
-//
-// Threading contract:
-//  - One *owner* thread mutates the table: insert, refresh, set_state,
-//    set_mark, remove, sweep, clear, release_retired, set_limit. for_each and
-//    check_invariants also run on the owner (or while no one mutates).
-//  - Any thread may call hash, lookup and lookup_burst concurrently with the
-//    owner: the index is an rte_hash created lock-free for readers
-//    (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF) with one writer. A slot is fully
-//    written before its keys are published; readers see a key either whole or
-//    not at all.
-//  - A removed connection is *retired*, not freed: its keys leave the index
-//    at once (new lookups miss), but a reader that found it just before may
-//    still read its slot. The slot and the index's key storage are reused only
-//    after release_retired(mark), which the owner must call only once every
-//    reader that could have seen the connection is done: in the threaded
-//    design, after an RCU QSBR grace period begun after retire_mark() was
-//    taken (rte_rcu_qsbr_start, then rte_rcu_qsbr_check). A table configured
-//    with Reclaim::immediate releases at the end of every mutating call, which
-//    is right only when no other thread reads it (tests, one-thread use).
-//  - Reading a Connection's fields from another thread while the owner
-//    changes them (mark, state, expiry) is a data race today; the ct action
-//    work decides which fields readers need and makes those atomic.
-//
-// Hot path: lookups take no lock, allocate nothing and throw nothing; with
-// the hash computed once (hash(), then lookup(key, hash)). Mutations also
-// allocate nothing after construction. Design and invariants:
-// docs/conntrack.md.
+// Time: the tracker never reads a clock on the packet path. `now` is passed
+// in the unit of ConnTrackerConfig::units_per_second (the worker's per-burst
+// TSC with ConnTrackerConfig::from); the cleanup thread reads
+// ConnTrackerConfig::clock, which must be the same clock.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "flowpath/stats.hpp"
-
-struct rte_hash;
+#include "flowpath/action.hpp"
+#include "flowpath/flow_key.hpp"
+#include "flowpath/packet.hpp"
 
 namespace flowpath {
 
-/// Address family of a connection key.
-enum class AddressFamily : uint8_t { none = 0, ipv4 = 4, ipv6 = 6 };
+struct Config;
 
-/// One direction of a connection, as the index hashes and compares it: raw
-/// bytes, so every byte (there is no padding) is set, zero when unused.
-/// Addresses and ports are in network byte order as on the wire; an IPv4
-/// address takes the first 4 bytes of its 16. Ports: TCP, UDP and SCTP ports;
-/// for ICMP/ICMPv6 echo, the echo id in both (so the reply direction, with
-/// the addresses swapped, is the same id); zero for other protocols. The zone
-/// is in host byte order.
-struct ConnKey {
-    uint8_t src[16]{};
-    uint8_t dst[16]{};
-    uint16_t src_port = 0;
-    uint16_t dst_port = 0;
-    uint16_t zone = 0;
-    uint8_t nw_proto = 0;
-    AddressFamily family = AddressFamily::none;
-
-    /// The key of the other direction: addresses and ports swapped.
-    ConnKey reversed() const {
-        ConnKey r = *this;
-        std::swap(r.src, r.dst);
-        std::swap(r.src_port, r.dst_port);
-        return r;
-    }
-
-    /// An IPv4 key; addresses and ports in network byte order.
-    static ConnKey ipv4(uint16_t zone, uint8_t nw_proto, uint32_t src, uint32_t dst, uint16_t src_port,
-                        uint16_t dst_port);
-    /// An IPv6 key; ports in network byte order.
-    static ConnKey ipv6(uint16_t zone, uint8_t nw_proto, const uint8_t (&src)[16], const uint8_t (&dst)[16],
-                        uint16_t src_port, uint16_t dst_port);
-
-    bool operator==(const ConnKey&) const = default;
-};
-static_assert(sizeof(ConnKey) == 40, "ConnKey is the index's raw key: keep it packed");
-static_assert(std::has_unique_object_representations_v<ConnKey>, "ConnKey must have no padding bytes");
-static_assert(std::is_trivially_copyable_v<ConnKey> && std::is_standard_layout_v<ConnKey>);
-
-/// Which direction of a connection a key is.
-enum ConnSide : unsigned { kInitiatorSide = 0, kReplySide = 1 };
-
-/// A reference to one side of a connection: index << 1 | side. What the index
-/// stores for each key; kNone means "no connection".
-struct ConnRef {
-    static constexpr uint32_t kNone = UINT32_MAX;
-    uint32_t value = kNone;
-
-    constexpr ConnRef() = default;
-    constexpr ConnRef(uint32_t index, unsigned side) : value(index << 1 | (side & 1)) {}
-    static constexpr ConnRef from_raw(uint32_t raw) {
-        ConnRef r;
-        r.value = raw;
-        return r;
-    }
-
-    constexpr uint32_t index() const { return value >> 1; }
-    constexpr unsigned side() const { return value & 1; }
-    constexpr bool valid() const { return value != kNone; }
-    constexpr explicit operator bool() const { return valid(); }
-    constexpr bool operator==(const ConnRef&) const = default;
-};
-
-/// A connection's protocol state. TCP states follow the TCP state machine as
-/// Open vSwitch reports them; every other protocol (UDP, ICMP, ...) is
-/// `other`, its progress told by the timeout class. The table stores it; the
-/// conntrack state machine (later work) sets it.
-enum class ConnState : uint8_t {
-    other,
-    tcp_syn_sent,
-    tcp_syn_recv,
-    tcp_established,
-    tcp_close_wait,
-    tcp_fin_wait_1,
-    tcp_closing,
-    tcp_last_ack,
-    tcp_fin_wait_2,
-    tcp_time_wait,
-    tcp_closed,
-};
-
-/// The timeout classes: one expiration list and one timeout each (the
-/// classes, and their default values, of Open vSwitch's userspace conntrack;
-/// other_* serve UDP and every protocol without a state machine).
+/// The timeout classes: one expiration list and one timeout each. The TCP
+/// classes and the three UDP ones are Open vSwitch's (its CT_TM_* states);
+/// other_* are the same machine for protocols other than TCP, UDP and ICMP,
+/// which Open vSwitch times with the UDP values (and so does flowpath unless
+/// --ct-timeout-other-* is given).
 enum class TimeoutClass : uint8_t {
-    tcp_syn_sent,     ///< first packet of a TCP connection seen
-    tcp_opening,      ///< handshake under way
-    tcp_established,
-    tcp_closing,      ///< a FIN seen
-    tcp_fin_wait,     ///< both FINs seen
-    tcp_closed,       ///< RST seen, or TIME_WAIT
-    other_first,      ///< one packet, one direction (UDP...)
-    other_multiple,   ///< several packets, one direction
-    other_bidir,      ///< both directions seen
-    icmp_first,
-    icmp_reply,
+    tcp_syn_sent,     ///< first packet of a TCP connection (ct-timeout tcp-syn-sent)
+    tcp_opening,      ///< handshake under way (OVS's tcp_syn_recv, 30 s; no option)
+    tcp_established,  ///< tcp-established
+    tcp_closing,      ///< a FIN seen (tcp-fin-wait)
+    tcp_fin_wait,     ///< both FINs seen (tcp-time-wait)
+    tcp_closed,       ///< RST seen, or both sides closed (tcp-close)
+    udp_first,        ///< one packet (udp-first)
+    udp_multiple,     ///< several packets, one direction (udp-single)
+    udp_bidir,        ///< both directions seen (udp-multiple)
+    icmp_first,       ///< icmp-first
+    icmp_reply,       ///< icmp-reply
+    other_first,      ///< other-first (default: udp-first's value)
+    other_multiple,   ///< other-multiple (default: udp-single's value)
+    other_bidir,      ///< other-multiple too (default: udp-multiple's value)
     count_
 };
 inline constexpr unsigned kTimeoutClasses = static_cast<unsigned>(TimeoutClass::count_);
 
 /// The name of a timeout class ("tcp_established").
 const char* timeout_class_name(TimeoutClass timeout_class);
-/// The name of a state ("ESTABLISHED", "OTHER").
-const char* conn_state_name(ConnState state);
 
-/// A timeout for each class, in the caller's time unit.
+/// A timeout for each class, in the tracker's time unit.
 struct ConnTimeouts {
     std::array<uint64_t, kTimeoutClasses> value{};
 
     uint64_t operator[](TimeoutClass c) const { return value[static_cast<unsigned>(c)]; }
     uint64_t& operator[](TimeoutClass c) { return value[static_cast<unsigned>(c)]; }
 
-    /// Open vSwitch's defaults (SYN_SENT 30 s, ESTABLISHED 24 h, CLOSING
-    /// 15 min, FIN_WAIT 45 s, CLOSED 30 s, other 60/60/30 s, ICMP 60/30 s)
-    /// in a unit of `units_per_second` (1000 for ms, rte_get_tsc_hz() for TSC).
+    /// Open vSwitch 3.1's defaults (SYN_SENT 30 s, opening 30 s, ESTABLISHED
+    /// 24 h, closing 15 min, FIN_WAIT 45 s, CLOSED 30 s, UDP and other
+    /// 60/60/30 s, ICMP 60/30 s) in a unit of `units_per_second`.
     static ConnTimeouts open_vswitch(uint64_t units_per_second);
+    /// Those defaults with the --ct-timeout-CLASS values (seconds, by the
+    /// names of kCtTimeoutClasses) applied. Throws Error on an unknown name.
+    static ConnTimeouts from_seconds(const std::vector<std::pair<std::string, uint32_t>>& seconds,
+                                     uint64_t units_per_second);
 };
 
-/// When a removed connection's slot becomes reusable (see the threading
-/// contract above).
-enum class Reclaim : uint8_t {
-    immediate,  ///< at the end of the call that removed it: single-thread use only
-    deferred,   ///< at release_retired(), after the owner's grace period
+/// One ct action's parameters (Open vSwitch's ct(commit, zone=N,
+/// exec(set_field:V/M->ct_mark))).
+struct CtAction {
+    uint16_t zone = 0;
+    bool commit = false;
+    bool set_mark = false;   ///< exec(set_field:mark_value/mark_mask->ct_mark)
+    uint32_t mark_value = 0;  ///< pre-masked
+    uint32_t mark_mask = 0;
+
+    /// The ct parameters of a rule action of type kCt.
+    static CtAction from(const Action& action) {
+        CtAction a;
+        a.zone = action.ct_zone;
+        a.commit = action.ct_flags & kCtCommit;
+        a.set_mark = action.ct_flags & kCtSetMark;
+        a.mark_value = action.ct_mark;
+        a.mark_mask = action.ct_mark_mask;
+        return a;
+    }
 };
 
-/// How a table is built.
-struct ConnTableConfig {
-    uint32_t capacity = 65536;  ///< slots (at most 2^29)
-    uint32_t limit = 0;         ///< global connection limit; 0 = capacity
+/// Checksum verdicts a NIC gave (mbuf ol_flags); without them the tracker
+/// verifies the IPv4 header and transport checksums itself, as Open vSwitch.
+enum CtChecksumFlags : uint8_t {
+    kCtL3Good = 0x01,
+    kCtL3Bad = 0x02,
+    kCtL4Good = 0x04,
+    kCtL4Bad = 0x08,
+};
+
+/// What the tracker reads of one packet: the frame, where its headers are
+/// (src/packet's PacketLayout) and three fields of its FlowKey.
+struct CtPacket {
+    const uint8_t* data = nullptr;
+    uint32_t len = 0;
+    PacketLayout layout;
+    uint16_t dl_type = 0;  ///< network byte order, as in FlowKey
+    uint8_t nw_proto = 0;  ///< after IPv6 extension headers, as in FlowKey
+    uint8_t nw_frag = 0;   ///< NwFragBits
+    uint8_t checksum = 0;  ///< CtChecksumFlags
+
+    static CtPacket from(const FlowKey& key, const uint8_t* data, uint32_t len, const PacketLayout& layout,
+                         uint8_t checksum = 0) {
+        CtPacket p;
+        p.data = data;
+        p.len = len;
+        p.layout = layout;
+        p.dl_type = key.dl_type;
+        p.nw_proto = key.nw_proto;
+        p.nw_frag = key.nw_frag;
+        p.checksum = checksum;
+        return p;
+    }
+};
+
+/// A tracked connection a packet remembers between ct actions (Open
+/// vSwitch's md.conn): slot index and generation in the worker's shard.
+struct ConnHandle {
+    static constexpr uint32_t kNone = UINT32_MAX;
+    uint32_t index = kNone;
+    uint32_t seq = 0;
+    bool valid() const { return index != kNone; }
+};
+
+/// The connection-tracking metadata a packet carries through its pipeline
+/// passes (Open vSwitch's md.ct_state/ct_zone/ct_mark/conn): the worker keeps
+/// one per packet, zeroed at receive, and copies state/zone/mark into the
+/// FlowKey's ct_* fields for the next pass.
+struct CtMeta {
+    uint32_t mark = 0;
+    uint16_t zone = 0;
+    uint8_t state = 0;  ///< CtStateBits
+    ConnHandle conn;
+
+    /// ct_clear.
+    void clear() { *this = CtMeta{}; }
+};
+
+/// The tracker's statistics (the contract's `conntrack` object plus more).
+struct CtStats {
+    uint64_t connections = 0;  ///< in the table now (expired ones until reclaimed)
+    uint64_t created = 0;      ///< ever committed
+    uint64_t expired = 0;      ///< removed because they expired (or a TCP reuse replaced them)
+    uint64_t flushed = 0;      ///< removed by ct-flush
+    uint64_t refused = 0;      ///< commits refused: ct-max-connections or a full table
+    uint64_t invalid = 0;      ///< packets that left a ct action with +inv
+};
+
+/// How a tracker is built.
+struct ConnTrackerConfig {
+    static constexpr uint32_t kDefaultLimit = 3'000'000;  ///< Open vSwitch's default
+    static constexpr uint32_t kDefaultShardCapacity = 1u << 20;
+
+    unsigned shards = 1;                 ///< one per worker
+    uint32_t limit = kDefaultLimit;      ///< all shards together
+    uint32_t shard_capacity = 0;         ///< slots per shard; 0: min(limit, kDefaultShardCapacity)
+    uint64_t units_per_second = 1000;    ///< the unit of every `now`
     ConnTimeouts timeouts = ConnTimeouts::open_vswitch(1000);
-    Reclaim reclaim = Reclaim::immediate;
-    int socket = -1;            ///< NUMA socket of the index (SOCKET_ID_ANY)
+    std::function<uint64_t()> clock;     ///< the cleanup thread's clock; empty: steady_clock in ms
+    bool cleanup_thread = true;          ///< false: the owner calls ConnTracker::cleanup_round
+    uint64_t cleanup_min_interval = 200;   ///< least time between two rounds (OVS: 200 ms)
+    uint64_t cleanup_max_interval = 5000;  ///< most time between two rounds (OVS: 5 s)
+    unsigned cleanup_budget = 16384;     ///< list steps per shard per round
+    int socket = -1;                     ///< NUMA socket of the indexes (SOCKET_ID_ANY)
+
+    /// The process configuration's ct-max-connections and ct-timeout-*, in
+    /// TSC cycles (rte_get_tsc_hz(); the clock is rte_rdtsc), `shards` shards.
+    static ConnTrackerConfig from(const Config& config, unsigned shards);
 };
 
-/// One connection in its slot. The owner changes it only through ConnTable;
-/// the table's bookkeeping (links, free-cluster records) is private.
-/// Two cache lines; data later work adds per connection (TCP windows, NAT,
-/// labels) belongs in arrays parallel to the slots, indexed alike.
-class alignas(64) Connection {
+struct ShardState;
+struct TrackerShared;
+
+/// One worker's part of a tracker. Every method but the const ones runs on
+/// that worker only (see the file comment).
+class ConnShard {
 public:
-    /// The key of side 0 (initiator, forward) or side 1 (reply).
-    const ConnKey& key(unsigned side) const { return key_[side & 1]; }
-    uint16_t zone() const { return key_[0].zone; }
-    /// When it expires (caller's unit): expired once expiry() <= now.
-    uint64_t expiry() const { return expiry_; }
-    uint32_t mark() const { return mark_; }
-    ConnState state() const { return state_; }
-    TimeoutClass timeout_class() const { return timeout_class_; }
-    bool live() const { return status_ == Status::live; }
+    ~ConnShard();
+    ConnShard(const ConnShard&) = delete;
+    ConnShard& operator=(const ConnShard&) = delete;
+
+    /// Runs one ct action over `count` packets, in order, as Open vSwitch's
+    /// conntrack_execute: reads and updates metas[i] (ct_state, ct_zone,
+    /// ct_mark, the remembered connection), commits, applies the mark. Takes
+    /// no lock, allocates nothing, throws nothing.
+    void execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now);
+
+    /// The worker's share of expiry: frees the connections the cleanup thread
+    /// found expired (unless refreshed since). Call it every poll round, with
+    /// or without packets; returns how many it freed.
+    unsigned maintain(uint64_t now);
+
+    /// Connections in this shard now (any thread).
+    uint32_t size() const;
 
 private:
-    friend class ConnTable;
-    enum class Status : uint8_t { free, live, retired };
-
-    ConnKey key_[2];
-    uint64_t expiry_ = 0;
-    uint32_t mark_ = 0;
-    ConnState state_ = ConnState::other;
-    TimeoutClass timeout_class_ = TimeoutClass::other_first;
-    Status status_ = Status::free;
-    bool one_key_ = false;          // key_[0] == key_[1]: a single index entry (side 0)
-    uint32_t hash_[2]{};            // index hashes of key_[0], key_[1]
-    uint32_t expiry_prev_ = 0;      // expiration list of timeout_class_ (live)
-    uint32_t expiry_next_ = 0;
-    uint32_t cluster_length_ = 0;   // first slot of a free cluster: its run length,
-    uint32_t cluster_next_ = 0;     //   the next cluster and the previous one
-    uint32_t cluster_prev_ = 0;
-    uint32_t cluster_first_ = 0;    // last slot of a free cluster: its first slot
-};
-static_assert(sizeof(Connection) == 128, "a connection slot is two cache lines");
-
-/// Why an insert did not insert.
-enum class InsertStatus : uint8_t {
-    inserted,
-    exists,  ///< the forward or the reply key is already in the index
-    full,    ///< the connection limit is reached, or no slot is free (counted as refused)
+    friend class ConnTracker;
+    explicit ConnShard(std::unique_ptr<ShardState> state);
+    std::unique_ptr<ShardState> state_;
 };
 
-/// What insert did: for `inserted`, the new connection's side 0; for
-/// `exists`, the side of the connection that already holds the key.
-struct InsertResult {
-    InsertStatus status = InsertStatus::full;
-    ConnRef ref;
-    explicit operator bool() const { return status == InsertStatus::inserted; }
-};
-
-/// What a sweep did: connections removed, and the earliest expiry left
-/// (ConnTable::kNever when none; <= now when the budget ran out first).
-struct SweepResult {
-    unsigned removed = 0;
-    uint64_t next_expiry = 0;
-};
-
-/// The table's counters: one writer (the owner), any reader.
-struct ConnCounters {
-    Counter connections;  ///< live now
-    Counter created;      ///< ever inserted
-    Counter expired;      ///< removed by sweep
-    Counter refused;      ///< inserts refused because the table was full
-};
-
-/// The most keys one lookup_burst takes (a hit mask fits a word).
-inline constexpr unsigned kMaxConnBurst = 64;
-
-/// The connection table. See the file comment for the threading contract.
-class ConnTable {
+/// The connection tracker: shards, the cleanup thread, dumps and flushes.
+class ConnTracker {
 public:
-    static constexpr uint64_t kNever = UINT64_MAX;
-    static constexpr uint32_t kMaxCapacity = 1u << 29;
+    /// Throws Error when the configuration is impossible or memory (DPDK's
+    /// for the indexes) runs out.
+    explicit ConnTracker(ConnTrackerConfig config);
+    ~ConnTracker();
+    ConnTracker(const ConnTracker&) = delete;
+    ConnTracker& operator=(const ConnTracker&) = delete;
 
-    /// Throws Error when the configuration is impossible or the index cannot
-    /// be created (the reason from DPDK).
-    explicit ConnTable(const ConnTableConfig& config);
-    ~ConnTable();
-    ConnTable(const ConnTable&) = delete;
-    ConnTable& operator=(const ConnTable&) = delete;
+    /// Worker `index`'s shard.
+    ConnShard& shard(unsigned index) { return *shards_[index]; }
+    unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
+    const ConnTrackerConfig& config() const { return config_; }
+    /// The configured clock.
+    uint64_t now() const;
 
-    // ---- Any thread ----
+    // ---- Control thread ----
 
-    /// The index hash of `key`: compute it once per packet, pass it on.
-    uint32_t hash(const ConnKey& key) const;
-    /// The side of a live connection that `key` names, or an invalid ConnRef.
-    ConnRef lookup(const ConnKey& key) const;
-    ConnRef lookup(const ConnKey& key, uint32_t hash) const;
-    /// Looks up `count` (<= kMaxConnBurst) keys at once, hashes precomputed
-    /// or (null) not; refs[i] gets keys[i]'s answer. Returns the hits.
-    unsigned lookup_burst(const ConnKey* const* keys, const uint32_t* hashes, unsigned count, ConnRef* refs) const;
-
-    /// The slot `index` (< capacity()); meaningful while live() (or until the
-    /// caller's grace period ends, for a reader that found it by lookup).
-    const Connection& connection(uint32_t index) const { return slots_[index]; }
-
-    // ---- Owner thread ----
-
-    /// A new connection: `forward` on side 0, `reply` on side 1, on the
-    /// expiration list of `timeout_class` from `now`, mark 0. Takes the lowest
-    /// free slot. Refuses (no change) when either key is already indexed, or
-    /// when the table is at its limit or has no free slot (counted).
-    InsertResult insert(const ConnKey& forward, const ConnKey& reply, ConnState state,
-                        TimeoutClass timeout_class, uint64_t now);
-    /// The same with reply = forward.reversed().
-    InsertResult insert(const ConnKey& forward, ConnState state, TimeoutClass timeout_class, uint64_t now) {
-        return insert(forward, forward.reversed(), state, timeout_class, now);
-    }
-
-    /// Expires `index` `timeouts[timeout_class]` after `now` (never before the
-    /// current tail of that list, so the list stays sorted even if `now`
-    /// steps back) and moves it to the tail of that class's list.
-    void refresh(uint32_t index, TimeoutClass timeout_class, uint64_t now);
-    void set_state(uint32_t index, ConnState state) { slots_[index].state_ = state; }
-    void set_mark(uint32_t index, uint32_t mark) { slots_[index].mark_ = mark; }
-
-    /// Removes a live connection now (not counted as expired).
-    void remove(uint32_t index);
-
-    /// Removes expired connections (expiry <= now), earliest expiry first, at
-    /// most `budget` of them.
-    SweepResult sweep(uint64_t now, unsigned budget);
-
-    /// Removes every connection (ct-flush).
-    void clear();
-
-    /// A mark covering every connection retired so far; take it, start a
-    /// grace period, and pass it to release_retired once the period is over.
-    uint64_t retire_mark() const { return retired_total_; }
-    /// Frees the slots and index storage of the connections retired before
-    /// `mark`. Returns how many slots it freed.
-    unsigned release_retired(uint64_t mark = UINT64_MAX);
-    /// Connections retired and not yet released.
-    uint32_t retired() const { return static_cast<uint32_t>(retired_total_ - released_total_); }
-
-    /// Calls fn(uint32_t index, const Connection&) for each live connection,
-    /// in index order; skips a free cluster in one step, so the cost is
-    /// (live + retired connections + free clusters). fn must not mutate the
-    /// table.
-    template <typename Fn>
-    void for_each(Fn&& fn) const {
-        for (uint32_t i = 0; i < capacity_;) {
-            const Connection& c = slots_[i];
-            if (c.status_ == Connection::Status::free) {
-                i += c.cluster_length_;  // i is always a cluster's first slot here
-                continue;
-            }
-            if (c.status_ == Connection::Status::live) fn(i, c);
-            ++i;
-        }
-    }
-
-    /// Changes the connection limit (clamped to the capacity; 0 = capacity).
-    /// Lowering it below the live count refuses inserts until enough expire.
+    /// `ovs-appctl dpctl/dump-conntrack [zone=N]` text: one line per live
+    /// connection (expired and flushed ones are left out), shard by shard in
+    /// slot order.
+    std::string dump(std::optional<uint16_t> zone = std::nullopt) const;
+    /// Removes every connection (of `zone`): they stop matching at once; their
+    /// memory comes back as the workers run maintain(). Returns how many.
+    uint64_t flush(std::optional<uint16_t> zone = std::nullopt);
+    /// Sums over the shards; each shard's connections/created/expired/flushed
+    /// are one consistent sample (created = expired + flushed + connections).
+    CtStats stats() const;
+    /// Changes ct-max-connections (0: Open vSwitch's default).
     void set_limit(uint32_t limit);
-
-    // ---- Reading (the counters from any thread) ----
-
-    uint32_t size() const { return static_cast<uint32_t>(counters_.connections.get()); }
-    uint32_t capacity() const { return capacity_; }
-    uint32_t limit() const { return limit_; }
-    const ConnCounters& counters() const { return counters_; }
-    const ConnTimeouts& timeouts() const { return timeouts_; }
-    /// The earliest expiry of any live connection, or kNever.
-    uint64_t next_expiry() const;
-
-    /// Bytes held: slots, bookkeeping, and the index as DPDK's heap measured
-    /// it when the index was created.
+    /// Bytes the tracker reserved: slots, expiry nodes, rings (address
+    /// space, touched as connections use it) and the indexes (DPDK memory).
     uint64_t memory_bytes() const;
-    uint64_t index_bytes() const { return index_bytes_; }
 
-    /// The free clusters as (first slot, length), in list order (tests,
-    /// diagnostics; walks the list).
-    std::vector<std::pair<uint32_t, uint32_t>> free_clusters() const;
+    // ---- Cleanup ----
 
-    /// Checks every invariant (docs/conntrack.md) against the whole table;
-    /// returns the first violation found, or "" (tests; O(capacity)).
+    /// One cleanup round over every shard at `now`; returns when the next
+    /// round is due. The cleanup thread calls it; without the thread
+    /// (config.cleanup_thread false) the owner does.
+    uint64_t cleanup_round(uint64_t now);
+    /// Wakes the cleanup thread for a round now. Returns the number of that
+    /// round: once cleanup_rounds() reaches it, a round that began after this
+    /// call is over.
+    uint64_t wake_cleanup();
+    /// Rounds finished so far.
+    uint64_t cleanup_rounds() const;
+    /// Every invariant of every shard's table (docs/conntrack.md); "" when
+    /// they hold. Only while no worker and no cleanup round runs (tests).
     std::string check_invariants() const;
 
 private:
-    struct HashDeleter {
-        void operator()(rte_hash* index) const;
-    };
-    struct Retired {
-        uint32_t index;
-        int32_t position[2];  // index key storage to free on release (-1: none)
-    };
-    static constexpr uint32_t kNil = UINT32_MAX;
+    void cleanup_main();
 
-    uint64_t expiry_for(TimeoutClass timeout_class, uint64_t now) const;
-    uint32_t take_lowest_free();
-    void free_slot(uint32_t index);
-    uint32_t last_free_before(uint32_t index) const;
-    void set_free_bit(uint32_t index, bool free);
-    void list_append(uint32_t index);
-    void list_unlink(uint32_t index);
-    void retire(uint32_t index);
-    void release_if_immediate();
-
-    uint32_t capacity_;
-    uint32_t limit_;
-    ConnTimeouts timeouts_;
-    Reclaim reclaim_;
-    std::unique_ptr<rte_hash, HashDeleter> index_;
-    uint64_t index_bytes_ = 0;
-    std::unique_ptr<Connection[]> slots_;
-    uint32_t free_head_ = kNil;                       // first free cluster
-    std::vector<uint64_t> free_bits_;                 // bit per slot: free
-    std::vector<uint64_t> free_words_;                // bit per free_bits_ word: nonzero
-    std::array<uint32_t, kTimeoutClasses> list_head_;
-    std::array<uint32_t, kTimeoutClasses> list_tail_;
-    std::vector<Retired> retired_ring_;               // capacity entries, FIFO
-    uint64_t retired_total_ = 0;
-    uint64_t released_total_ = 0;
-    ConnCounters counters_;
+    ConnTrackerConfig config_;
+    std::unique_ptr<TrackerShared> shared_;
+    std::vector<std::unique_ptr<ConnShard>> shards_;
 };
+
+/// flowpath-ctl `ct-dump [zone=N]` and `ct-flush [zone=N]`: the reply text,
+/// or an Error naming the bad argument.
+std::string ct_dump_command(const ConnTracker& tracker, const std::vector<std::string>& args);
+std::string ct_flush_command(ConnTracker& tracker, const std::vector<std::string>& args);
 
 }  // namespace flowpath

@@ -1,26 +1,27 @@
-// The connection table: slots, free clusters, expiration lists and the
-// rte_hash index. Design and invariants: docs/conntrack.md.
+// The connection table: keys, slots, free clusters, the seqlock protocol and
+// the rte_hash index. Design and invariants: docs/conntrack.md.
+#include "conn_table.hpp"
+
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_pause.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <random>
 
-#include "flowpath/conntrack.hpp"
 #include "flowpath/error.hpp"
-#include "flowpath/log.hpp"
 
 namespace flowpath {
 
 namespace {
 
-// DPDK names every hash table (and its rings) process-wide; a table needs a
-// name no other table has. The counter is the only state shared by tables.
+// DPDK names every hash table process-wide; a table needs a name no other
+// table has. The counter is the only state shared by tables.
 std::atomic<unsigned> next_table_id{0};
 
 // Bytes DPDK's heaps hold now, summed over the sockets.
@@ -38,11 +39,6 @@ ConnRef data_as_ref(void* data) {
     return ConnRef::from_raw(static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data)));
 }
 
-}  // namespace
-
-// ---- Keys, names, timeouts ----
-
-namespace {
 // Both constructors: addresses of `length` bytes (4 or 16) into the key's
 // 16-byte fields, the rest left zero.
 ConnKey make_key(AddressFamily family, const void* src, const void* dst, size_t length, uint16_t zone,
@@ -54,10 +50,33 @@ ConnKey make_key(AddressFamily family, const void* src, const void* dst, size_t 
     key.dst_port = dst_port;
     key.zone = zone;
     key.nw_proto = nw_proto;
-    key.family = family;
+    key.family_query = static_cast<uint8_t>(family);
     return key;
 }
+
+// A key written or read as 64-bit words, so that a slot's keys can be read
+// by another thread while the owner rewrites them (the seqlock discards such
+// a read; the words keep it free of data races).
+constexpr unsigned kKeyWords = sizeof(ConnKey) / sizeof(uint64_t);
+static_assert(sizeof(ConnKey) % sizeof(uint64_t) == 0 && offsetof(Connection, key) == 0);
+
+void store_key(ConnKey& to, const ConnKey& from) {
+    uint64_t words[kKeyWords];
+    std::memcpy(words, &from, sizeof(words));
+    auto* out = reinterpret_cast<uint64_t*>(&to);
+    for (unsigned w = 0; w < kKeyWords; ++w) store_shared(out[w], words[w]);
+}
+
+void load_key(ConnKey& to, const ConnKey& from) {
+    uint64_t words[kKeyWords];
+    const auto* in = reinterpret_cast<const uint64_t*>(&from);
+    for (unsigned w = 0; w < kKeyWords; ++w) words[w] = load_shared(in[w]);
+    std::memcpy(&to, words, sizeof(words));
+}
+
 }  // namespace
+
+// ---- Keys ----
 
 ConnKey ConnKey::ipv4(uint16_t zone, uint8_t nw_proto, uint32_t src, uint32_t dst, uint16_t src_port,
                       uint16_t dst_port) {
@@ -69,73 +88,38 @@ ConnKey ConnKey::ipv6(uint16_t zone, uint8_t nw_proto, const uint8_t (&src)[16],
     return make_key(AddressFamily::ipv6, src, dst, sizeof(src), zone, nw_proto, src_port, dst_port);
 }
 
-const char* timeout_class_name(TimeoutClass timeout_class) {
-    switch (timeout_class) {
-        case TimeoutClass::tcp_syn_sent: return "tcp_syn_sent";
-        case TimeoutClass::tcp_opening: return "tcp_opening";
-        case TimeoutClass::tcp_established: return "tcp_established";
-        case TimeoutClass::tcp_closing: return "tcp_closing";
-        case TimeoutClass::tcp_fin_wait: return "tcp_fin_wait";
-        case TimeoutClass::tcp_closed: return "tcp_closed";
-        case TimeoutClass::other_first: return "other_first";
-        case TimeoutClass::other_multiple: return "other_multiple";
-        case TimeoutClass::other_bidir: return "other_bidir";
-        case TimeoutClass::icmp_first: return "icmp_first";
-        case TimeoutClass::icmp_reply: return "icmp_reply";
-        case TimeoutClass::count_: break;
-    }
-    return "?";
-}
+namespace {
+// Wire type of each IcmpQuery (index 0 unused).
+constexpr uint8_t kQueryTypes[] = {0, 8, 0, 13, 14, 15, 16, 128, 129};
+}  // namespace
 
-const char* conn_state_name(ConnState state) {
-    switch (state) {
-        case ConnState::other: return "OTHER";
-        case ConnState::tcp_syn_sent: return "SYN_SENT";
-        case ConnState::tcp_syn_recv: return "SYN_RECV";
-        case ConnState::tcp_established: return "ESTABLISHED";
-        case ConnState::tcp_close_wait: return "CLOSE_WAIT";
-        case ConnState::tcp_fin_wait_1: return "FIN_WAIT_1";
-        case ConnState::tcp_closing: return "CLOSING";
-        case ConnState::tcp_last_ack: return "LAST_ACK";
-        case ConnState::tcp_fin_wait_2: return "FIN_WAIT_2";
-        case ConnState::tcp_time_wait: return "TIME_WAIT";
-        case ConnState::tcp_closed: return "CLOSED";
-    }
-    return "?";
-}
+uint8_t icmp_query_type(uint8_t query) { return query < std::size(kQueryTypes) ? kQueryTypes[query] : 0; }
 
-ConnTimeouts ConnTimeouts::open_vswitch(uint64_t units_per_second) {
-    ConnTimeouts t;
-    const uint64_t s = units_per_second;
-    t[TimeoutClass::tcp_syn_sent] = 30 * s;
-    t[TimeoutClass::tcp_opening] = 30 * s;
-    t[TimeoutClass::tcp_established] = 24 * 3600 * s;
-    t[TimeoutClass::tcp_closing] = 15 * 60 * s;
-    t[TimeoutClass::tcp_fin_wait] = 45 * s;
-    t[TimeoutClass::tcp_closed] = 30 * s;
-    t[TimeoutClass::other_first] = 60 * s;
-    t[TimeoutClass::other_multiple] = 60 * s;
-    t[TimeoutClass::other_bidir] = 30 * s;
-    t[TimeoutClass::icmp_first] = 60 * s;
-    t[TimeoutClass::icmp_reply] = 30 * s;
-    return t;
+uint8_t icmp_query_of(bool v6, uint8_t type) {
+    const uint8_t first = v6 ? kIcmp6EchoRequest : kIcmpEchoRequest;
+    const uint8_t last = v6 ? kIcmp6EchoReply : kIcmpInfoReply;
+    for (uint8_t q = first; q <= last; ++q) {
+        if (kQueryTypes[q] == type) return q;
+    }
+    return kIcmpNone;
 }
 
 // ---- Construction ----
 
-void ConnTable::HashDeleter::operator()(rte_hash* index) const { rte_hash_free(index); }
-
-ConnTable::ConnTable(const ConnTableConfig& config)
-    : capacity_(config.capacity), timeouts_(config.timeouts), reclaim_(config.reclaim) {
-    if (capacity_ == 0 || capacity_ > kMaxCapacity) {
-        throw Error("connection table capacity " + std::to_string(capacity_) + " is outside 1.." +
+uint32_t ConnTable::check_capacity(uint32_t capacity) {
+    if (capacity == 0 || capacity > kMaxCapacity) {
+        throw Error("connection table capacity " + std::to_string(capacity) + " is outside 1.." +
                     std::to_string(kMaxCapacity));
     }
-    limit_ = config.limit == 0 ? capacity_ : std::min(config.limit, capacity_);
+    return capacity;
+}
 
-    // Two keys per slot; a retired slot keeps its keys' storage until it is
-    // released, so 2 * capacity entries always suffice. The extendable bucket
-    // table makes every one of them usable (no cuckoo insert failure).
+void ConnTable::HashDeleter::operator()(rte_hash* index) const { rte_hash_free(index); }
+
+ConnTable::ConnTable(uint32_t capacity, int socket) : capacity_(check_capacity(capacity)), slots_(capacity_) {
+    // Two keys per slot. The extendable bucket table makes every entry
+    // usable (no cuckoo insert failure before the key store is full). Only
+    // the owner uses the index, so it is a single-threaded table.
     const std::string name = "ct" + std::to_string(next_table_id.fetch_add(1));
     rte_hash_parameters params{};
     params.name = name.c_str();
@@ -145,8 +129,8 @@ ConnTable::ConnTable(const ConnTableConfig& config)
     // A random seed per table: keys an outsider chooses cannot be aimed at
     // one bucket.
     params.hash_func_init_val = std::random_device{}();
-    params.socket_id = config.socket;
-    params.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+    params.socket_id = socket;
+    params.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
     const uint64_t heap_before = dpdk_heap_bytes();
     index_.reset(rte_hash_create(&params));
     if (!index_) {
@@ -156,30 +140,24 @@ ConnTable::ConnTable(const ConnTableConfig& config)
     const uint64_t heap_after = dpdk_heap_bytes();
     index_bytes_ = heap_after > heap_before ? heap_after - heap_before : 0;
 
-    slots_ = std::make_unique<Connection[]>(capacity_);
+    // The slots start as zero pages (free slots), touched in order as the
+    // lowest-free-slot policy takes them.
     free_bits_.assign((capacity_ + 63) / 64, 0);
     free_words_.assign((free_bits_.size() + 63) / 64, 0);
-    retired_ring_.resize(capacity_);
-    list_head_.fill(kNil);
-    list_tail_.fill(kNil);
 
-    // One free cluster: every slot.
+    // One free cluster: every slot (its last slot names slot 0 already).
     for (uint32_t i = 0; i < capacity_; ++i) set_free_bit(i, true);
-    Connection& first = slots_[0];
-    first.cluster_length_ = capacity_;
-    first.cluster_next_ = kNil;
-    first.cluster_prev_ = kNil;
-    slots_[capacity_ - 1].cluster_first_ = 0;
+    slots_[0].cluster.length = capacity_;
+    slots_[0].cluster.next = kNil;
+    slots_[0].cluster.prev = kNil;
     free_head_ = 0;
 }
 
 ConnTable::~ConnTable() = default;
 
-// ---- Lookups (any thread) ----
+// ---- Lookups (owner) ----
 
 uint32_t ConnTable::hash(const ConnKey& key) const { return rte_hash_hash(index_.get(), &key); }
-
-ConnRef ConnTable::lookup(const ConnKey& key) const { return lookup(key, hash(key)); }
 
 ConnRef ConnTable::lookup(const ConnKey& key, uint32_t hash) const {
     void* data = nullptr;
@@ -187,28 +165,36 @@ ConnRef ConnTable::lookup(const ConnKey& key, uint32_t hash) const {
     return data_as_ref(data);
 }
 
-unsigned ConnTable::lookup_burst(const ConnKey* const* keys, const uint32_t* hashes, unsigned count,
-                                 ConnRef* refs) const {
-    if (count == 0) return 0;
-    count = std::min(count, kMaxConnBurst);
-    void* data[kMaxConnBurst];
-    uint64_t hits = 0;
-    // rte_hash takes untyped, non-const arrays that it only reads.
-    const void** raw_keys = reinterpret_cast<const void**>(const_cast<const ConnKey**>(keys));
-    const int found =
-        hashes ? rte_hash_lookup_with_hash_bulk_data(index_.get(), raw_keys, const_cast<hash_sig_t*>(hashes), count,
-                                                     &hits, data)
-               : rte_hash_lookup_bulk_data(index_.get(), raw_keys, count, &hits, data);
-    for (unsigned i = 0; i < count; ++i) refs[i] = (hits >> i & 1) ? data_as_ref(data[i]) : ConnRef{};
-    return found < 0 ? 0 : static_cast<unsigned>(found);
+void ConnTable::lookup_burst(const ConnKey* const* keys, const uint32_t* hashes, unsigned count,
+                             ConnRef* refs) const {
+    while (count > 0) {
+        const unsigned n = std::min(count, kMaxConnBurst);
+        void* data[kMaxConnBurst];
+        uint64_t hits = 0;
+        // rte_hash takes untyped, non-const arrays that it only reads.
+        const void** raw_keys = reinterpret_cast<const void**>(const_cast<const ConnKey**>(keys));
+        rte_hash_lookup_with_hash_bulk_data(index_.get(), raw_keys, const_cast<hash_sig_t*>(hashes), n, &hits, data);
+        for (unsigned i = 0; i < n; ++i) refs[i] = (hits >> i & 1) ? data_as_ref(data[i]) : ConnRef{};
+        keys += n;
+        hashes += n;
+        refs += n;
+        count -= n;
+    }
 }
 
-// ---- Insert, refresh, remove (owner) ----
+// ---- Insert and remove (owner) ----
 
-InsertResult ConnTable::insert(const ConnKey& forward, const ConnKey& reply, ConnState state,
-                               TimeoutClass timeout_class, uint64_t now) {
-    rte_hash* index = index_.get();
-    const uint32_t forward_hash = hash(forward);
+// The seqlock: odd while the slot's identity is rewritten. Readers load seq
+// with acquire before and after their reads (snapshot).
+void ConnTable::begin_write(Connection& c) {
+    store_shared(c.seq, c.seq + 1);
+    std::atomic_thread_fence(std::memory_order_release);
+}
+
+void ConnTable::end_write(Connection& c) { store_shared(c.seq, c.seq + 1, std::memory_order_release); }
+
+InsertResult ConnTable::insert(const ConnKey& forward, uint32_t forward_hash, const ConnKey& reply,
+                               const ConnInit& init) {
     if (const ConnRef found = lookup(forward, forward_hash)) return {InsertStatus::exists, found};
     // A flow from an address and port to themselves has one key for both
     // directions: it gets one index entry, side 0.
@@ -217,178 +203,78 @@ InsertResult ConnTable::insert(const ConnKey& forward, const ConnKey& reply, Con
     if (!one_key) {
         if (const ConnRef found = lookup(reply, reply_hash)) return {InsertStatus::exists, found};
     }
-    if (size() >= limit_ || free_head_ == kNil) {
-        counters_.refused.add(1);
-        return {InsertStatus::full, {}};
-    }
+    if (free_head_ == kNil) return {InsertStatus::full, {}};
 
-    // Fill the slot completely before publishing its keys: a reader that
-    // finds a key may read the slot at once.
     const uint32_t i = take_lowest_free();
     Connection& c = slots_[i];
-    c.key_[0] = forward;
-    c.key_[1] = reply;
-    c.hash_[0] = forward_hash;
-    c.hash_[1] = reply_hash;
-    c.one_key_ = one_key;
-    c.mark_ = 0;
-    c.state_ = state;
-    c.status_ = Connection::Status::live;
-    c.timeout_class_ = timeout_class;
-    c.expiry_ = expiry_for(timeout_class, now);
-    list_append(i);
+    begin_write(c);
+    store_key(c.key[0], forward);
+    store_key(c.key[1], reply);
+    store_shared(c.expiry, init.expiry);
+    store_shared(c.mark, uint32_t{0});
+    store_shared(c.timeout_class, init.timeout_class);
+    store_shared(c.proto_state, init.proto_state);
+    store_shared(c.killed, uint8_t{0});
+    store_shared(c.status, uint8_t{kSlotLive});
+    c.one_key = one_key;
+    c.tcp[0] = init.tcp[0];
+    c.tcp[1] = init.tcp[1];
+    end_write(c);
+    if (i >= high_water_) store_shared(high_water_, i + 1, std::memory_order_release);
 
-    if (rte_hash_add_key_with_hash_data(index, &c.key_[0], forward_hash, ref_as_data(ConnRef(i, 0))) < 0) {
-        // Cannot happen while the index has 2 * capacity entries; if it does,
-        // nothing was published, so the slot is free again at once.
-        log(LogLevel::warn, "conntrack: index refused a key; connection not created");
-        list_unlink(i);
-        free_slot(i);
-        counters_.refused.add(1);
-        return {InsertStatus::full, {}};
+    rte_hash* index = index_.get();
+    const bool added = rte_hash_add_key_with_hash_data(index, &forward, forward_hash, ref_as_data(ConnRef(i, 0))) >= 0;
+    if (added && (one_key || rte_hash_add_key_with_hash_data(index, &reply, reply_hash,
+                                                             ref_as_data(ConnRef(i, 1))) >= 0)) {
+        ++size_;
+        return {InsertStatus::inserted, ConnRef(i, 0)};
     }
-    if (!one_key &&
-        rte_hash_add_key_with_hash_data(index, &c.key_[1], reply_hash, ref_as_data(ConnRef(i, 1))) < 0) {
-        log(LogLevel::warn, "conntrack: index refused a key; connection not created");
-        // The forward key was visible: retire the slot like any removal.
-        c.one_key_ = true;
-        retire(i);
-        counters_.refused.add(1);
-        release_if_immediate();
-        return {InsertStatus::full, {}};
-    }
-
-    counters_.connections.add(1);
-    counters_.created.add(1);
-    return {InsertStatus::inserted, ConnRef(i, 0)};
-}
-
-uint64_t ConnTable::expiry_for(TimeoutClass timeout_class, uint64_t now) const {
-    uint64_t expiry;
-    if (__builtin_add_overflow(now, timeouts_[timeout_class], &expiry)) expiry = kNever;
-    // Never before the list's tail: the list stays sorted even when `now`
-    // steps back (a caller's clock from another core, say).
-    const uint32_t tail = list_tail_[static_cast<unsigned>(timeout_class)];
-    if (tail != kNil) expiry = std::max(expiry, slots_[tail].expiry_);
-    return expiry;
-}
-
-void ConnTable::refresh(uint32_t index, TimeoutClass timeout_class, uint64_t now) {
-    Connection& c = slots_[index];
-    list_unlink(index);
-    c.timeout_class_ = timeout_class;
-    c.expiry_ = expiry_for(timeout_class, now);
-    list_append(index);
+    // Cannot happen while the index has 2 * capacity entries; if it does,
+    // undo: the slot is free again.
+    if (added) rte_hash_del_key_with_hash(index, &forward, forward_hash);
+    begin_write(c);
+    store_shared(c.status, uint8_t{kSlotFree});
+    end_write(c);
+    free_slot(i);
+    return {InsertStatus::full, {}};
 }
 
 void ConnTable::remove(uint32_t index) {
-    if (!slots_[index].live()) return;
-    retire(index);
-    counters_.connections.add(static_cast<uint64_t>(-1));
-    release_if_immediate();
+    Connection& c = slots_[index];
+    if (c.status != kSlotLive) return;
+    rte_hash* table = index_.get();
+    rte_hash_del_key(table, &c.key[0]);
+    if (!c.one_key) rte_hash_del_key(table, &c.key[1]);
+    begin_write(c);
+    store_shared(c.status, uint8_t{kSlotFree});
+    end_write(c);
+    free_slot(index);
+    --size_;
 }
 
-SweepResult ConnTable::sweep(uint64_t now, unsigned budget) {
-    SweepResult result;
-    while (result.removed < budget) {
-        // The earliest head of all lists (ties: the lower class), so a sweep
-        // cut short by its budget has removed the oldest first.
-        uint32_t oldest = kNil;
-        for (unsigned k = 0; k < kTimeoutClasses; ++k) {
-            const uint32_t head = list_head_[k];
-            if (head != kNil && (oldest == kNil || slots_[head].expiry_ < slots_[oldest].expiry_)) oldest = head;
-        }
-        if (oldest == kNil || slots_[oldest].expiry_ > now) break;
-        retire(oldest);
-        counters_.connections.add(static_cast<uint64_t>(-1));
-        counters_.expired.add(1);
-        ++result.removed;
-    }
-    result.next_expiry = next_expiry();
-    release_if_immediate();
-    return result;
-}
+// ---- Readers (any thread) ----
 
-void ConnTable::clear() {
-    for (uint32_t i = 0; i < capacity_;) {
-        Connection& c = slots_[i];
-        if (c.status_ == Connection::Status::free) {
-            i += c.cluster_length_;
+bool ConnTable::snapshot(uint32_t index, ConnSnapshot& out) const {
+    const Connection& c = slots_[index];
+    for (int attempt = 0; attempt < 64; ++attempt) {
+        const uint32_t before = load_shared(c.seq, std::memory_order_acquire);
+        if (before & 1) {
+            rte_pause();
             continue;
         }
-        if (c.status_ == Connection::Status::live) {
-            retire(i);
-            counters_.connections.add(static_cast<uint64_t>(-1));
-        }
-        ++i;
+        if (load_shared(c.status) != kSlotLive) return false;
+        load_key(out.key[0], c.key[0]);
+        load_key(out.key[1], c.key[1]);
+        out.expiry = load_shared(c.expiry);
+        out.mark = load_shared(c.mark);
+        out.timeout_class = load_shared(c.timeout_class);
+        out.proto_state = load_shared(c.proto_state);
+        out.killed = load_shared(c.killed) != 0;
+        out.seq = before;
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (load_shared(c.seq) == before) return true;
     }
-    release_if_immediate();
-}
-
-void ConnTable::set_limit(uint32_t limit) { limit_ = limit == 0 ? capacity_ : std::min(limit, capacity_); }
-
-uint64_t ConnTable::next_expiry() const {
-    uint64_t next = kNever;
-    for (unsigned k = 0; k < kTimeoutClasses; ++k) {
-        if (list_head_[k] != kNil) next = std::min(next, slots_[list_head_[k]].expiry_);
-    }
-    return next;
-}
-
-// ---- Retiring and releasing ----
-
-void ConnTable::retire(uint32_t index) {
-    Connection& c = slots_[index];
-    if (c.status_ == Connection::Status::live) list_unlink(index);
-    Retired r{index, {-1, -1}};
-    // -ENOENT would mean the index lost a key (check_invariants reports it);
-    // nothing is held for it then.
-    r.position[0] = std::max(rte_hash_del_key_with_hash(index_.get(), &c.key_[0], c.hash_[0]), -1);
-    if (!c.one_key_) r.position[1] = std::max(rte_hash_del_key_with_hash(index_.get(), &c.key_[1], c.hash_[1]), -1);
-    c.status_ = Connection::Status::retired;
-    retired_ring_[retired_total_ % capacity_] = r;
-    ++retired_total_;
-}
-
-unsigned ConnTable::release_retired(uint64_t mark) {
-    mark = std::min(mark, retired_total_);
-    unsigned released = 0;
-    while (released_total_ < mark) {
-        const Retired& r = retired_ring_[released_total_ % capacity_];
-        for (int32_t position : r.position) {
-            if (position >= 0) rte_hash_free_key_with_position(index_.get(), position);
-        }
-        free_slot(r.index);
-        ++released_total_;
-        ++released;
-    }
-    return released;
-}
-
-void ConnTable::release_if_immediate() {
-    if (reclaim_ == Reclaim::immediate) release_retired();
-}
-
-// ---- Expiration lists ----
-
-void ConnTable::list_append(uint32_t index) {
-    Connection& c = slots_[index];
-    const unsigned k = static_cast<unsigned>(c.timeout_class_);
-    c.expiry_prev_ = list_tail_[k];
-    c.expiry_next_ = kNil;
-    if (list_tail_[k] != kNil) slots_[list_tail_[k]].expiry_next_ = index;
-    else list_head_[k] = index;
-    list_tail_[k] = index;
-}
-
-void ConnTable::list_unlink(uint32_t index) {
-    Connection& c = slots_[index];
-    const unsigned k = static_cast<unsigned>(c.timeout_class_);
-    if (c.expiry_prev_ != kNil) slots_[c.expiry_prev_].expiry_next_ = c.expiry_next_;
-    else list_head_[k] = c.expiry_next_;
-    if (c.expiry_next_ != kNil) slots_[c.expiry_next_].expiry_prev_ = c.expiry_prev_;
-    else list_tail_[k] = c.expiry_prev_;
-    c.expiry_prev_ = c.expiry_next_ = kNil;
+    return false;  // rewritten under us every time: as good as gone
 }
 
 // ---- Free clusters ----
@@ -430,82 +316,81 @@ uint32_t ConnTable::last_free_before(uint32_t index) const {
 
 uint32_t ConnTable::take_lowest_free() {
     const uint32_t i = free_head_;
-    Connection& head = slots_[i];
-    const uint32_t length = head.cluster_length_;
+    FreeCluster& head = slots_[i].cluster;
+    const uint32_t length = head.length;
     if (length > 1) {
         // The cluster now starts one slot later.
         const uint32_t next_first = i + 1;
-        Connection& rest = slots_[next_first];
-        rest.cluster_length_ = length - 1;
-        rest.cluster_next_ = head.cluster_next_;
-        rest.cluster_prev_ = kNil;
-        if (rest.cluster_next_ != kNil) slots_[rest.cluster_next_].cluster_prev_ = next_first;
-        slots_[i + length - 1].cluster_first_ = next_first;
+        FreeCluster& rest = slots_[next_first].cluster;
+        rest.length = length - 1;
+        rest.next = head.next;
+        rest.prev = kNil;
+        if (rest.next != kNil) slots_[rest.next].cluster.prev = next_first;
+        slots_[i + length - 1].cluster.first = next_first;
         free_head_ = next_first;
     } else {
-        free_head_ = head.cluster_next_;
-        if (free_head_ != kNil) slots_[free_head_].cluster_prev_ = kNil;
+        free_head_ = head.next;
+        if (free_head_ != kNil) slots_[free_head_].cluster.prev = kNil;
     }
     set_free_bit(i, false);
     return i;
 }
 
 void ConnTable::free_slot(uint32_t index) {
-    Connection& c = slots_[index];
-    c.status_ = Connection::Status::free;
-    const bool left_free = index > 0 && slots_[index - 1].status_ == Connection::Status::free;
-    const bool right_free = index + 1 < capacity_ && slots_[index + 1].status_ == Connection::Status::free;
+    FreeCluster& c = slots_[index].cluster;
+    const bool left_free = index > 0 && slots_[index - 1].status == kSlotFree;
+    const bool right_free = index + 1 < capacity_ && slots_[index + 1].status == kSlotFree;
 
     if (left_free && right_free) {
         // Joins the cluster on its left and the one on its right (adjacent in
         // the list: nothing free lies between them).
-        const uint32_t left_first = slots_[index - 1].cluster_first_;
-        Connection& left = slots_[left_first];
-        Connection& right = slots_[index + 1];
-        const uint32_t right_last = index + right.cluster_length_;
-        left.cluster_length_ += 1 + right.cluster_length_;
-        left.cluster_next_ = right.cluster_next_;
-        if (left.cluster_next_ != kNil) slots_[left.cluster_next_].cluster_prev_ = left_first;
-        slots_[right_last].cluster_first_ = left_first;
+        const uint32_t left_first = slots_[index - 1].cluster.first;
+        FreeCluster& left = slots_[left_first].cluster;
+        const FreeCluster& right = slots_[index + 1].cluster;
+        const uint32_t right_last = index + right.length;
+        left.length += 1 + right.length;
+        left.next = right.next;
+        if (left.next != kNil) slots_[left.next].cluster.prev = left_first;
+        slots_[right_last].cluster.first = left_first;
     } else if (left_free) {
         // Extends the cluster on its left.
-        const uint32_t left_first = slots_[index - 1].cluster_first_;
-        slots_[left_first].cluster_length_ += 1;
-        c.cluster_first_ = left_first;
+        const uint32_t left_first = slots_[index - 1].cluster.first;
+        slots_[left_first].cluster.length += 1;
+        c.first = left_first;
     } else if (right_free) {
         // Becomes the first slot of the cluster on its right.
-        const Connection& right = slots_[index + 1];
-        c.cluster_length_ = right.cluster_length_ + 1;
-        c.cluster_next_ = right.cluster_next_;
-        c.cluster_prev_ = right.cluster_prev_;
-        if (c.cluster_prev_ != kNil) slots_[c.cluster_prev_].cluster_next_ = index;
+        const FreeCluster right = slots_[index + 1].cluster;
+        c.length = right.length + 1;
+        c.next = right.next;
+        c.prev = right.prev;
+        if (c.prev != kNil) slots_[c.prev].cluster.next = index;
         else free_head_ = index;
-        if (c.cluster_next_ != kNil) slots_[c.cluster_next_].cluster_prev_ = index;
-        slots_[index + c.cluster_length_ - 1].cluster_first_ = index;
+        if (c.next != kNil) slots_[c.next].cluster.prev = index;
+        slots_[index + c.length - 1].cluster.first = index;
     } else {
         // A cluster of its own, linked after the cluster that precedes it.
-        c.cluster_length_ = 1;
-        c.cluster_first_ = index;
+        c.length = 1;
+        c.first = index;
         const uint32_t before = last_free_before(index);
         if (before == kNil) {
-            c.cluster_prev_ = kNil;
-            c.cluster_next_ = free_head_;
+            c.prev = kNil;
+            c.next = free_head_;
             free_head_ = index;
         } else {
-            const uint32_t prev_first = slots_[before].cluster_first_;
-            c.cluster_prev_ = prev_first;
-            c.cluster_next_ = slots_[prev_first].cluster_next_;
-            slots_[prev_first].cluster_next_ = index;
+            const uint32_t prev_first = slots_[before].cluster.first;
+            c.prev = prev_first;
+            c.next = slots_[prev_first].cluster.next;
+            slots_[prev_first].cluster.next = index;
         }
-        if (c.cluster_next_ != kNil) slots_[c.cluster_next_].cluster_prev_ = index;
+        if (c.next != kNil) slots_[c.next].cluster.prev = index;
     }
     set_free_bit(index, true);
 }
 
 std::vector<std::pair<uint32_t, uint32_t>> ConnTable::free_clusters() const {
     std::vector<std::pair<uint32_t, uint32_t>> clusters;
-    for (uint32_t i = free_head_; i != kNil && clusters.size() <= capacity_; i = slots_[i].cluster_next_) {
-        clusters.emplace_back(i, slots_[i].cluster_length_);
+    for (uint32_t i = free_head_; i != kNil && clusters.size() <= capacity_; i = slots_[i].cluster.next) {
+        clusters.emplace_back(i, slots_[i].cluster.length);
     }
     return clusters;
 }
@@ -514,8 +399,7 @@ std::vector<std::pair<uint32_t, uint32_t>> ConnTable::free_clusters() const {
 
 uint64_t ConnTable::memory_bytes() const {
     return uint64_t{capacity_} * sizeof(Connection) + free_bits_.size() * sizeof(uint64_t) +
-           free_words_.size() * sizeof(uint64_t) + retired_ring_.size() * sizeof(Retired) + index_bytes_ +
-           sizeof(*this);
+           free_words_.size() * sizeof(uint64_t) + index_bytes_ + sizeof(*this);
 }
 
 }  // namespace flowpath

@@ -1,0 +1,417 @@
+// The worker's side of a shard: the ct action over a burst (Open vSwitch
+// 3.1's conntrack_execute, process_one, conn_update_state, conn_not_found,
+// and the UDP/other and ICMP state machines), and maintain().
+#include <algorithm>
+
+#include "shard.hpp"
+#include "flowpath/log.hpp"
+
+namespace flowpath {
+
+namespace {
+
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoIcmpv6 = 58;
+
+// Packets handled per lookup burst.
+constexpr unsigned kChunk = 32;
+// Expire messages maintain() takes per call: bounded work per poll round.
+constexpr unsigned kMaintainBudget = 256;
+
+enum class Path : uint8_t { fast, invalid, lookup };
+
+// Which state machine a connection follows (Open vSwitch picks it by the IP
+// protocol alone).
+enum class Machine : uint8_t { tcp, icmp4, icmp6, udp, other };
+Machine machine_of(uint8_t nw_proto) {
+    switch (nw_proto) {
+        case kProtoTcp: return Machine::tcp;
+        case kProtoIcmp: return Machine::icmp4;
+        case kProtoIcmpv6: return Machine::icmp6;
+        case kProtoUdp: return Machine::udp;
+        default: return Machine::other;
+    }
+}
+
+TimeoutClass other_class(Machine machine, uint8_t state) {
+    static constexpr TimeoutClass kUdp[] = {TimeoutClass::udp_first, TimeoutClass::udp_multiple,
+                                            TimeoutClass::udp_bidir};
+    static constexpr TimeoutClass kOther[] = {TimeoutClass::other_first, TimeoutClass::other_multiple,
+                                              TimeoutClass::other_bidir};
+    return machine == Machine::udp ? kUdp[state] : kOther[state];
+}
+
+}  // namespace
+
+// ---- Counters ----
+
+void ShardCounters::created_one() {
+    store_shared(seq, seq + 1);
+    std::atomic_thread_fence(std::memory_order_release);
+    store_shared(connections, connections + 1);
+    store_shared(created, created + 1);
+    store_shared(seq, seq + 1, std::memory_order_release);
+}
+
+void ShardCounters::removed_one(bool by_flush) {
+    store_shared(seq, seq + 1);
+    std::atomic_thread_fence(std::memory_order_release);
+    store_shared(connections, connections - 1);
+    if (by_flush) store_shared(flushed, flushed + 1);
+    else store_shared(expired, expired + 1);
+    store_shared(seq, seq + 1, std::memory_order_release);
+}
+
+void ShardCounters::sample(CtStats& into) const {
+    for (;;) {
+        const uint32_t before = load_shared(seq, std::memory_order_acquire);
+        const uint64_t live = load_shared(connections), made = load_shared(created), gone = load_shared(expired),
+                       flushed_now = load_shared(flushed);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (!(before & 1) && load_shared(seq) == before) {
+            into.connections += live;
+            into.created += made;
+            into.expired += gone;
+            into.flushed += flushed_now;
+            break;
+        }
+    }
+    into.refused += refused.get();
+    into.invalid += invalid.get();
+}
+
+uint64_t TrackerShared::live_total() const {
+    uint64_t total = 0;
+    for (const ShardState* s : shards) total += load_shared(s->counters.connections);
+    return total;
+}
+
+ShardState::ShardState(TrackerShared& shared_state, uint32_t capacity, int socket)
+    : shared(shared_state),
+      table(capacity, socket),
+      // At most one relist message per slot is in flight (relist_pending):
+      // the ring can never be full.
+      relist(capacity),
+      expire(std::min<uint32_t>(capacity, 1u << 16)),
+      lists(capacity) {}
+
+// ---- The ct action ----
+
+void ShardState::execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
+                         uint64_t now) {
+    while (count > 0) {
+        const unsigned n = std::min(count, kChunk);
+        execute_chunk(action, packets, metas, n, now);
+        packets += n;
+        metas += n;
+        count -= n;
+    }
+}
+
+void ShardState::execute_chunk(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
+                               uint64_t now) {
+    CtParsed parsed[kChunk];
+    Path path[kChunk];
+    const ConnKey* keys[kChunk];
+    uint32_t hashes[kChunk];
+    ConnRef refs[kChunk];
+    unsigned lookups = 0;
+
+    // Which packets need a lookup: not those that remember a connection of
+    // this zone from an earlier ct (Open vSwitch's process_one_fast), nor
+    // those whose key cannot be had (+inv at once).
+    for (unsigned i = 0; i < count; ++i) {
+        if (remembered(metas[i].conn, action.zone)) {
+            path[i] = Path::fast;
+            continue;
+        }
+        if (!extract_conn_key(packets[i], action.zone, parsed[i])) {
+            path[i] = Path::invalid;
+            continue;
+        }
+        path[i] = Path::lookup;
+        keys[lookups] = &parsed[i].key;
+        hashes[lookups] = table.hash(parsed[i].key);
+        ++lookups;
+    }
+    if (lookups > 0) table.lookup_burst(keys, hashes, lookups, refs);
+
+    const uint64_t changes_at_lookup = structural_changes;
+    unsigned j = 0;
+    for (unsigned i = 0; i < count; ++i) {
+        CtMeta& meta = metas[i];
+        switch (path[i]) {
+            case Path::fast:
+                if (remembered(meta.conn, action.zone)) {
+                    process_fast(action, meta);
+                } else if (!extract_conn_key(packets[i], action.zone, parsed[i])) {
+                    // An earlier packet of the burst removed the connection.
+                    invalid_packet(action, meta);
+                } else {
+                    const uint32_t hash = table.hash(parsed[i].key);
+                    process_one(action, parsed[i], hash, table.lookup(parsed[i].key, hash), meta, now);
+                }
+                break;
+            case Path::invalid:
+                invalid_packet(action, meta);
+                break;
+            case Path::lookup: {
+                // An earlier packet of the burst created or removed a
+                // connection: the burst lookup may be stale.
+                const ConnRef ref =
+                    structural_changes == changes_at_lookup ? refs[j] : table.lookup(parsed[i].key, hashes[j]);
+                process_one(action, parsed[i], hashes[j], ref, meta, now);
+                ++j;
+                break;
+            }
+        }
+    }
+}
+
+bool ShardState::remembered(const ConnHandle& handle, uint16_t zone) const {
+    if (!handle.valid() || handle.index >= table.capacity()) return false;
+    const Connection& c = table.slot(handle.index);
+    return c.seq == handle.seq && c.status == kSlotLive && c.key[0].zone == zone;
+}
+
+void ShardState::invalid_packet(const CtAction& action, CtMeta& meta) {
+    // The remembered connection stays, as in Open vSwitch.
+    meta.state = kCtInvalid | kCtTracked;
+    meta.zone = action.zone;
+    meta.mark = 0;
+    counters.invalid.add(1);
+}
+
+void ShardState::process_fast(const CtAction& action, CtMeta& meta) {
+    // The state bits stay those of the earlier ct; mark and zone are read
+    // again, and the mark set.
+    Connection& c = table.slot(meta.conn.index);
+    meta.zone = action.zone;
+    meta.mark = c.mark;
+    if (action.set_mark) {
+        meta.mark = action.mark_value | (meta.mark & ~action.mark_mask);
+        store_shared(c.mark, meta.mark);
+    }
+}
+
+bool ShardState::dead(const Connection& c, uint64_t now) const {
+    return c.expiry <= now || load_shared(c.killed) != 0;
+}
+
+void ShardState::process_one(const CtAction& action, const CtParsed& parsed, uint32_t hash, ConnRef ref,
+                             CtMeta& meta, uint64_t now) {
+    // Entering a new zone forgets the state of the last one.
+    uint8_t state = meta.state;
+    if (state && meta.zone != action.zone) state = 0;
+
+    // An expired or flushed connection is no connection.
+    uint32_t conn = UINT32_MAX;
+    bool reply = false;
+    if (ref && !dead(table.slot(ref.index()), now)) {
+        conn = ref.index();
+        reply = ref.side() == kReplySide;
+    }
+
+    bool create = false;
+    if (conn != UINT32_MAX) {
+        if (parsed.related) {
+            state |= kCtRelated;
+            if (reply) state |= kCtReply;
+        } else {
+            switch (update(conn, reply, parsed, now)) {
+                case CtUpdate::valid:
+                    state = static_cast<uint8_t>((state | kCtEstablished) & ~kCtNew);
+                    if (reply) state |= kCtReply;
+                    break;
+                case CtUpdate::invalid:
+                    state = kCtInvalid;
+                    break;
+                case CtUpdate::reopen:
+                    remove(conn);
+                    conn = UINT32_MAX;
+                    create = true;
+                    break;
+                case CtUpdate::valid_new:
+                    state |= kCtNew;
+                    break;
+            }
+        }
+    } else if (parsed.related) {
+        state = kCtInvalid;  // an ICMP error about no connection we know
+    } else {
+        create = true;
+    }
+
+    if (create) {
+        bool valid_new;
+        switch (machine_of(parsed.key.nw_proto)) {
+            case Machine::tcp: valid_new = tcp_valid_new(parsed.tcp); break;
+            case Machine::icmp4: valid_new = parsed.l4_type == 8 || parsed.l4_type == 13 || parsed.l4_type == 15; break;
+            case Machine::icmp6: valid_new = parsed.l4_type == 128; break;
+            default: valid_new = true; break;
+        }
+        if (!valid_new) {
+            state = kCtInvalid;
+        } else {
+            state = kCtNew;
+            if (action.commit) conn = commit(parsed, hash, now);
+        }
+    }
+
+    meta.state = state | kCtTracked;
+    meta.zone = action.zone;
+    if (conn != UINT32_MAX) {
+        Connection& c = table.slot(conn);
+        meta.mark = c.mark;
+        if (action.set_mark) {
+            meta.mark = action.mark_value | (meta.mark & ~action.mark_mask);
+            store_shared(c.mark, meta.mark);
+        }
+        meta.conn = ConnHandle{conn, c.seq};
+    } else {
+        meta.mark = 0;
+        meta.conn = ConnHandle{};
+    }
+    if (state & kCtInvalid) counters.invalid.add(1);
+}
+
+CtUpdate ShardState::update(uint32_t index, bool reply, const CtParsed& parsed, uint64_t now) {
+    Connection& c = table.slot(index);
+    const Machine machine = machine_of(c.key[0].nw_proto);
+    if (machine == Machine::tcp) {
+        const TcpUpdate u = tcp_update(c.tcp, reply, parsed.tcp);
+        const uint8_t shown = std::max(c.tcp[0].state, c.tcp[1].state);
+        if (shown != c.proto_state) store_shared(c.proto_state, shown);
+        if (u.refresh) refresh(index, u.timeout_class, now);
+        return u.result;
+    }
+
+    uint8_t state = c.proto_state;
+    CtUpdate result = CtUpdate::valid;
+    TimeoutClass cls;
+    if (machine == Machine::icmp4 || machine == Machine::icmp6) {
+        if (reply && state == kIcmpFirst) state = kIcmpReply;
+        else if (state == kIcmpFirst) result = CtUpdate::valid_new;
+        cls = state == kIcmpFirst ? TimeoutClass::icmp_first : TimeoutClass::icmp_reply;
+    } else {
+        if (reply && state != kOtherBidir) {
+            state = kOtherBidir;
+        } else if (state == kOtherFirst) {
+            state = kOtherMultiple;
+            result = CtUpdate::valid_new;
+        }
+        cls = other_class(machine, state);
+    }
+    if (state != c.proto_state) store_shared(c.proto_state, state);
+    refresh(index, cls, now);
+    return result;
+}
+
+uint32_t ShardState::commit(const CtParsed& parsed, uint32_t hash, uint64_t now) {
+    ConnInit init;
+    const Machine machine = machine_of(parsed.key.nw_proto);
+    TimeoutClass cls;
+    switch (machine) {
+        case Machine::tcp:
+            tcp_new(init.tcp, parsed.tcp);
+            init.proto_state = kTcpSynSent;
+            cls = TimeoutClass::tcp_syn_sent;
+            break;
+        case Machine::icmp4:
+        case Machine::icmp6:
+            cls = TimeoutClass::icmp_first;
+            break;
+        default:
+            cls = other_class(machine, kOtherFirst);
+            break;
+    }
+    init.timeout_class = static_cast<uint8_t>(cls);
+    uint64_t expiry;
+    if (__builtin_add_overflow(now, shared.timeouts[cls], &expiry)) expiry = kNever;
+    init.expiry = expiry;
+
+    const ConnKey reply = parsed.key.reversed();
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        // The limit counts connections not yet reclaimed, as Open vSwitch's.
+        if (shared.live_total() >= shared.limit.load(std::memory_order_relaxed)) break;
+        const InsertResult r = table.insert(parsed.key, hash, reply, init);
+        if (r) {
+            counters.created_one();
+            ++structural_changes;
+            request_relist(r.ref.index());
+            return r.ref.index();
+        }
+        // A key still held by a connection that expired or was flushed and
+        // is not reclaimed yet: it goes now.
+        if (r.status != InsertStatus::exists || !dead(table.slot(r.ref.index()), now)) break;
+        remove(r.ref.index());
+    }
+    counters.refused.add(1);
+    return UINT32_MAX;
+}
+
+void ShardState::refresh(uint32_t index, TimeoutClass timeout_class, uint64_t now) {
+    // A packet only stores the new expiry: the cleanup thread finds it when
+    // the connection reaches its list's head. A new class must reach the
+    // cleanup thread, which moves the connection to that class's list.
+    Connection& c = table.slot(index);
+    uint64_t expiry;
+    if (__builtin_add_overflow(now, shared.timeouts[timeout_class], &expiry)) expiry = kNever;
+    store_shared(c.expiry, expiry);
+    const auto cls = static_cast<uint8_t>(timeout_class);
+    if (c.timeout_class != cls) {
+        store_shared(c.timeout_class, cls);
+        request_relist(index);
+    }
+}
+
+void ShardState::request_relist(uint32_t index) {
+    Connection& c = table.slot(index);
+    // The flag keeps one message per slot in flight; the cleanup thread
+    // clears it before reading the slot, so a change after that sends
+    // another. The exchange (a full barrier) orders this store against the
+    // cleanup thread's.
+    if (std::atomic_ref<uint8_t>(c.relist_pending).exchange(1, std::memory_order_seq_cst) == 0) {
+        if (!relist.push(index)) {
+            // Cannot happen (the ring holds one message per slot); if it
+            // did, the next class change tries again.
+            store_shared(c.relist_pending, uint8_t{0});
+            log(LogLevel::warn, "conntrack: relist ring full");
+        }
+    }
+}
+
+void ShardState::remove(uint32_t index) {
+    const bool flushed = load_shared(table.slot(index).killed) != 0;
+    table.remove(index);
+    counters.removed_one(flushed);
+    ++structural_changes;
+}
+
+// ---- Expiry, the worker's part ----
+
+unsigned ShardState::maintain(uint64_t now) {
+    ExpireMessage messages[64];
+    unsigned freed = 0, seen = 0;
+    while (seen < kMaintainBudget) {
+        const uint32_t n = expire.pop(messages, 64);
+        if (n == 0) break;
+        seen += n;
+        for (uint32_t k = 0; k < n; ++k) {
+            const ExpireMessage& m = messages[k];
+            const Connection& c = table.slot(m.index);
+            if (c.seq != m.seq || c.status != kSlotLive) continue;  // already gone
+            if (dead(c, now)) {
+                remove(m.index);
+                ++freed;
+            } else {
+                request_relist(m.index);  // refreshed since the cleanup thread looked
+            }
+        }
+    }
+    return freed;
+}
+
+}  // namespace flowpath
