@@ -206,6 +206,15 @@ TEST(ConntrackTwice, SecondCtInTheSameZoneKeepsTheFirstVerdict) {
     m = h.ct(other, commit, m);
     EXPECT_CT(m, kNewTrk);
     EXPECT_EQ(h.tracker->stats().connections, 2u);
+    // The second ct does not run the state machine again: a UDP
+    // connection's second packet is +new in both (a second update would
+    // make it +est).
+    h.commit(udp4(kA, kB, 7, 53));
+    m = h.ct(udp4(kA, kB, 7, 53), plain);
+    EXPECT_CT(m, kNewTrk);
+    m = h.ct(udp4(kA, kB, 7, 53), plain, m);
+    EXPECT_CT(m, kNewTrk);
+    EXPECT_CT(h.track(udp4(kA, kB, 7, 53)), kEstTrk);  // the third packet
     // A segment that is invalid in the first ct stays invalid in the second.
     const Frame bad = tcp4(kB, kA, 2, 1, {kTcpFin, 900, 0});  // FIN without ACK
     m = h.ct(bad, plain);
@@ -231,6 +240,21 @@ TEST(ConntrackTwice, ANewZoneStartsAfresh) {
     m.clear();  // ct_clear
     EXPECT_EQ(m.state, 0);
     EXPECT_FALSE(m.conn.valid());
+}
+
+TEST(ConntrackTwice, TheFirstZonesBitsDoNotLeakIntoTheSecond) {
+    // A->B is a connection of zone 1, B->A one of zone 2. B's packet is a
+    // reply in zone 1 and the original direction in zone 2.
+    Harness h;
+    h.commit(udp4(kA, kB, 1000, 2000), 1);
+    h.commit(udp4(kB, kA, 2000, 1000), 2);
+    CtAction zone1, zone2;
+    zone1.zone = 1;
+    zone2.zone = 2;
+    CtMeta m = h.ct(udp4(kB, kA, 2000, 1000), zone1);
+    EXPECT_CT(m, kEstRplTrk);
+    m = h.ct(udp4(kB, kA, 2000, 1000), zone2, m);
+    EXPECT_CT(m, kNewTrk);  // its second packet in zone 2: +new, no +rpl, no +est
 }
 
 TEST(ConntrackMark, CommitSetsTheMarkLaterPacketsReadIt) {
@@ -422,6 +446,26 @@ TEST(ConntrackExpiry, RefreshedConnectionsLiveOn) {
     h.advance_seconds(1);
     EXPECT_EQ(h.expire_round(), 1u);
     EXPECT_EQ(h.tracker->stats().connections, 0u);
+}
+
+TEST(ConntrackExpiry, ARefreshedHeadMovesAsideForWhatExpiredBehindIt) {
+    // A and B on one list (udp multiple, 60 s), A first. A is refreshed:
+    // when the cleanup thread finds it at the head it must move it to the
+    // tail and go on to B, which expired.
+    Harness h;
+    h.commit(udp4(kA, kB, 1, 53));
+    h.track(udp4(kA, kB, 1, 53));  // A: multiple, expires +60 s
+    h.advance_seconds(10);
+    h.commit(udp4(kA, kB, 2, 53));
+    h.track(udp4(kA, kB, 2, 53));  // B: multiple, expires +70 s
+    EXPECT_EQ(h.expire_round(), 0u);
+    h.advance_seconds(40);
+    h.track(udp4(kA, kB, 1, 53));  // A refreshed: +110 s
+    h.advance_seconds(20);         // +70 s
+    EXPECT_EQ(h.expire_round(), 1u);
+    EXPECT_CT(h.track(udp4(kA, kB, 1, 53)), kEstTrk);
+    EXPECT_CT(h.track(udp4(kA, kB, 2, 53)), kNewTrk);
+    EXPECT_EQ(h.tracker->check_invariants(), "");
 }
 
 TEST(ConntrackExpiry, AnExpiredConnectionNoLongerMatchesBeforeItIsReclaimed) {
