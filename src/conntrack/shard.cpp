@@ -137,6 +137,14 @@ void ShardState::execute_chunk(const CtAction& action, const CtPacket* packets, 
         ++lookups;
     }
     if (lookups > 0) table.lookup_burst(keys, hashes, lookups, refs);
+    // The slots the packets will update: both lines (keys and expiry; the
+    // TCP sides), while the first packets are processed.
+    for (unsigned k = 0; k < lookups; ++k) {
+        if (!refs[k]) continue;
+        const auto* line = reinterpret_cast<const char*>(&table.slot(refs[k].index()));
+        __builtin_prefetch(line);
+        __builtin_prefetch(line + 64);
+    }
 
     const uint64_t changes_at_lookup = structural_changes;
     unsigned j = 0;
