@@ -14,7 +14,9 @@
 // treats an expired connection as absent. Only the memory and the
 // `connections` count lag.
 #include <algorithm>
+#include <set>
 
+#include "flowpath/log.hpp"
 #include "shard.hpp"
 
 namespace flowpath {
@@ -132,6 +134,41 @@ uint64_t ShardState::cleanup(uint64_t now, unsigned budget, bool& more) {
         }
     }
     return next;
+}
+
+// ---- Checks ----
+
+std::string ShardState::check_lists() const {
+    uint64_t listed = 0;
+    for (unsigned k = 0; k < kTimeoutClasses; ++k) {
+        uint32_t before = ExpiryLists::kNil;
+        for (uint32_t i = lists.head(k); i != ExpiryLists::kNil; i = lists.node(i).next) {
+            if (++listed > lists.size()) return cat("expiration list ", k, " loops or is too long");
+            const ExpiryNode& n = lists.node(i);
+            if (!n.listed || n.list != k) return cat("slot ", i, " on list ", k, " says otherwise");
+            if (n.prev != before) return cat("slot ", i, " on list ", k, " has a wrong previous link");
+            before = i;
+        }
+    }
+    if (listed != lists.size()) return cat(listed, " nodes on the lists, ", lists.size(), " counted");
+
+    std::set<uint32_t> relisting, expiring;
+    relist.for_each([&](uint32_t i) { relisting.insert(i); });
+    expire.for_each([&](const ExpireMessage& m) {
+        if (table.slot(m.index).seq == m.seq) expiring.insert(m.index);
+    });
+    std::string problem;
+    table.for_each([&](uint32_t i, const Connection& c) {
+        if (!problem.empty()) return;
+        const ExpiryNode& n = lists.node(i);
+        const bool pending = c.relist_pending != 0;
+        if (pending != (relisting.count(i) != 0)) {
+            problem = cat("slot ", i, ": relist flag ", pending, " but ", relisting.count(i), " messages");
+        } else if (!(n.listed && n.seq == c.seq) && !pending && !expiring.count(i)) {
+            problem = cat("slot ", i, " is out of the cleanup thread's reach");
+        }
+    });
+    return problem;
 }
 
 }  // namespace flowpath

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -142,6 +143,12 @@ struct ShardState {
     uint64_t cleanup(uint64_t now, unsigned budget, bool& more);
 
     static constexpr uint64_t kNever = UINT64_MAX;
+
+    /// The lists are well linked, and every live connection is within the
+    /// cleanup thread's reach: listed with its generation, or a relist or an
+    /// expire message for it in flight (no connection is ever forgotten).
+    /// "" when that holds. Only while neither the worker nor a round runs.
+    std::string check_lists() const;
 
 private:
     void execute_chunk(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,

@@ -45,6 +45,14 @@ public:
         return n;
     }
 
+    /// Calls fn(item) for each item in the ring, oldest first. Only while
+    /// neither side runs (invariant checks).
+    template <typename Fn>
+    void for_each(Fn&& fn) const {
+        const uint32_t head = head_.load(std::memory_order_acquire);
+        for (uint32_t i = tail_.load(std::memory_order_acquire); i != head; ++i) fn(items_[i & mask_]);
+    }
+
     /// Items in the ring now (either side; a recent value).
     uint32_t size() const { return head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire); }
 

@@ -204,7 +204,8 @@ uint64_t ConnTracker::wake_cleanup() {
 
 std::string ConnTracker::check_invariants() const {
     for (size_t i = 0; i < shared_->shards.size(); ++i) {
-        const std::string problem = shared_->shards[i]->table.check_invariants();
+        std::string problem = shared_->shards[i]->table.check_invariants();
+        if (problem.empty()) problem = shared_->shards[i]->check_lists();
         if (!problem.empty()) return "shard " + std::to_string(i) + ": " + problem;
     }
     return "";

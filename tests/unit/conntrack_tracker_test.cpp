@@ -16,6 +16,7 @@
 
 #include "../../src/conntrack/tcp.hpp"
 #include "conntrack_test_util.hpp"
+#include "flowpath/config.hpp"
 #include "flowpath/error.hpp"
 
 using namespace flowpath;
@@ -406,6 +407,7 @@ TEST(ConntrackBurst, APacketSeesWhatAnEarlierPacketOfItsBurstCommitted) {
     EXPECT_CT(metas[3], kEstTrk);      // a SYN on an established connection, in window
     EXPECT_CT(metas[34], kEstRplTrk);
     EXPECT_EQ(h.tracker->stats().created, 1u);
+    EXPECT_EQ(h.tracker->check_invariants(), "");
 }
 
 // ---- Expiry ----
@@ -429,6 +431,7 @@ TEST(ConntrackExpiry, ConnectionsExpireAfterTheirClassTimeout) {
     EXPECT_EQ(s.connections, 0u);
     EXPECT_EQ(s.expired, 4u);
     EXPECT_EQ(s.created, 4u);
+    EXPECT_EQ(h.tracker->check_invariants(), "");
 }
 
 TEST(ConntrackExpiry, RefreshedConnectionsLiveOn) {
@@ -518,6 +521,30 @@ TEST(ConntrackExpiry, TimeoutsFromTheConfiguration) {
     EXPECT_THROW(ConnTimeouts::from_seconds({{"tcp-bogus", 1}}, 1), Error);
 }
 
+TEST(ConntrackExpiry, ConfigFromTheProcessConfiguration) {
+    Config config;
+    ConnTrackerConfig c = ConnTrackerConfig::from(config, 2);
+    EXPECT_EQ(c.shards, 2u);
+    EXPECT_EQ(c.limit, 3'000'000u);  // Open vSwitch's default
+    const uint64_t hz = c.units_per_second;
+    EXPECT_GT(hz, 0u);
+    EXPECT_EQ(c.timeouts[TimeoutClass::tcp_established], 24 * 3600 * hz);
+    EXPECT_EQ(c.cleanup_min_interval, hz / 5);
+    EXPECT_EQ(c.cleanup_max_interval, 5 * hz);
+    const uint64_t t0 = c.clock();
+    EXPECT_GE(c.clock(), t0);  // the TSC
+
+    config.ct_max_connections = 1000;
+    config.ct_timeouts = {{"icmp-reply", 3}};
+    c = ConnTrackerConfig::from(config, 1);
+    EXPECT_EQ(c.limit, 1000u);
+    EXPECT_EQ(c.timeouts[TimeoutClass::icmp_reply], 3 * hz);
+    c.shard_capacity = 64;
+    c.cleanup_thread = false;
+    ConnTracker tracker(c);
+    EXPECT_EQ(tracker.config().limit, 1000u);
+}
+
 TEST(ConntrackExpiry, TheCleanupThreadExpiresOnTheClockItReads) {
     Harness h(0, /*thread=*/true);
     for (uint16_t port = 1; port <= 50; ++port) h.commit(udp4(kA, kB, port, 53));
@@ -603,6 +630,7 @@ TEST(ConntrackFlush, FlushAllOrOneZone) {
     s = h.tracker->stats();
     EXPECT_EQ(s.connections, 0u);
     EXPECT_EQ(s.created, s.expired + s.flushed);
+    EXPECT_EQ(h.tracker->check_invariants(), "");
 }
 
 TEST(ConntrackFlush, CommandsParseTheirArguments) {
@@ -633,6 +661,72 @@ TEST(ConntrackStats, ShardsAddUpAndShareTheLimit) {
     // The dump shows both shards.
     const std::string d = h.tracker->dump();
     EXPECT_EQ(std::count(d.begin(), d.end(), '\n'), 3);
+}
+
+// ---- Random operations, one thread ----
+
+// Traffic of many small connections (TCP segments of every kind, UDP, ICMP,
+// zones), commits and plain cts, flushes, the clock jumping, cleanup rounds
+// and maintain() in random order; after every step the tables, the lists and
+// the counters must be whole, and no connection may fall out of the cleanup
+// thread's reach.
+TEST(ConntrackRandom, OperationsKeepEveryInvariant) {
+    Harness h(/*limit=*/150);
+    std::mt19937 rng(99);
+    std::vector<Frame> frames;
+    for (uint16_t n = 0; n < 60; ++n) {
+        const uint32_t a = ip(10, 0, 0, static_cast<uint8_t>(1 + n % 5)), b = ip(10, 0, 1, static_cast<uint8_t>(1 + n % 3));
+        const uint16_t pa = static_cast<uint16_t>(1000 + n), pb = 80;
+        const uint16_t flags[] = {kTcpSyn, kTcpSyn | kTcpAck, kTcpAck, kTcpFin | kTcpAck, kTcpRst, kTcpAck | kTcpPsh};
+        const uint16_t f = flags[n % 6];
+        frames.push_back(tcp4(a, b, pa, pb, {f, 1000u + n, 5001, 65535, n % 3 ? 0u : 100u}));
+        frames.push_back(tcp4(b, a, pb, pa, {f, 5000u + n, 1001, 65535, 0}));
+        frames.push_back(udp4(a, b, pa, 53));
+        frames.push_back(udp4(b, a, 53, pa));
+        frames.push_back(icmp4(a, b, 8, 0, n));
+        frames.push_back(icmp4(b, a, 0, 0, n));
+    }
+    for (int step = 0; step < 6000; ++step) {
+        const unsigned op = rng() % 100;
+        if (op < 70) {
+            CtAction a;
+            a.zone = static_cast<uint16_t>(rng() % 2);
+            a.commit = rng() % 2;
+            a.set_mark = rng() % 4 == 0;
+            a.mark_value = step;
+            a.mark_mask = 0xffffffff;
+            std::vector<CtPacket> burst;
+            const unsigned n = 1 + rng() % 40;
+            for (unsigned k = 0; k < n; ++k) burst.push_back(frames[rng() % frames.size()].packet());
+            std::vector<CtMeta> metas(n);
+            h.tracker->shard(0).execute(a, burst.data(), metas.data(), n, h.clock);
+            for (const CtMeta& m : metas) ASSERT_TRUE(m.state & kCtTracked);
+        } else if (op < 80) {
+            h.advance_seconds(rng() % 40);
+        } else if (op < 90) {
+            h.tracker->cleanup_round(h.clock);
+        } else if (op < 98) {
+            h.tracker->shard(0).maintain(h.clock);
+        } else if (op < 99) {
+            h.tracker->flush(static_cast<uint16_t>(rng() % 2));
+        } else {
+            h.tracker->flush();
+        }
+        const CtStats s = h.tracker->stats();
+        ASSERT_EQ(s.created, s.expired + s.flushed + s.connections) << step;
+        ASSERT_LE(s.connections, 150u) << step;
+        ASSERT_EQ(h.tracker->check_invariants(), "") << step;
+    }
+    // Everything goes in the end.
+    h.advance_seconds(86400 + 60);
+    for (int k = 0; k < 10 && h.tracker->stats().connections > 0; ++k) h.expire_round();
+    const CtStats s = h.tracker->stats();
+    EXPECT_EQ(s.connections, 0u);
+    EXPECT_GT(s.created, 200u);
+    EXPECT_GT(s.refused, 0u);
+    EXPECT_GT(s.flushed, 0u);
+    EXPECT_GT(s.expired, 100u);
+    EXPECT_EQ(h.tracker->check_invariants(), "");
 }
 
 // ---- Threads ----
