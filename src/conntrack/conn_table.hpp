@@ -54,6 +54,12 @@ inline void store_shared(T& field, T value, std::memory_order order = std::memor
     std::atomic_ref<T>(field).store(value, order);
 }
 
+/// The IP protocols the tracker tells apart.
+inline constexpr uint8_t kProtoIcmp = 1;
+inline constexpr uint8_t kProtoTcp = 6;
+inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr uint8_t kProtoIcmpv6 = 58;
+
 /// Address family of a connection key.
 enum class AddressFamily : uint8_t { none = 0, ipv4 = 4, ipv6 = 6 };
 

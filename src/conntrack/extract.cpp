@@ -12,10 +12,6 @@ namespace {
 
 constexpr uint16_t kEthTypeIpv4 = 0x0800;
 constexpr uint16_t kEthTypeIpv6 = 0x86dd;
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kProtoIcmpv6 = 58;
 constexpr uint32_t kIpv4HeaderLen = 20;
 constexpr uint32_t kIpv6HeaderLen = 40;
 constexpr uint32_t kTcpHeaderLen = 20;

@@ -10,11 +10,6 @@ namespace flowpath {
 
 namespace {
 
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kProtoIcmpv6 = 58;
-
 // Packets handled per lookup burst.
 constexpr unsigned kChunk = 32;
 // Expire messages maintain() takes per call: bounded work per poll round.

@@ -6,8 +6,6 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <array>
@@ -21,6 +19,7 @@
 #include <vector>
 
 #include "../../src/conntrack/conn_table.hpp"
+#include "conntrack_test_util.hpp"
 #include "flowpath/error.hpp"
 #include "flowpath/io.hpp"
 
@@ -326,12 +325,7 @@ TEST(ConnTableTest, SnapshotsAreConsistentWhileTheOwnerRewrites) {
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> seen{0}, torn{0};
     std::thread reader([&] {
-        // The EAL pinned this process's main thread to one CPU; let the
-        // reader run on any.
-        cpu_set_t cpus;
-        CPU_ZERO(&cpus);
-        for (unsigned cpu = 0; cpu < std::thread::hardware_concurrency(); ++cpu) CPU_SET(cpu, &cpus);
-        pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+        ct_test::run_on_any_cpu();
         while (!stop.load(std::memory_order_relaxed)) {
             for (uint32_t i = 0; i < table.high_water(); ++i) {
                 ConnSnapshot snap;

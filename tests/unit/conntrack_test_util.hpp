@@ -6,9 +6,12 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "flowpath/conntrack.hpp"
@@ -199,6 +202,15 @@ inline Frame other4(uint32_t src, uint32_t dst, uint8_t proto, size_t payload = 
     Bytes p;
     for (size_t i = 0; i < payload; ++i) p.u8(static_cast<uint8_t>(i + 1));
     return frame(0x0800, test_frames::ipv4(proto, p, o));
+}
+
+/// The EAL pins the process's main thread to one CPU and new threads
+/// inherit it: a test thread that must run beside it calls this first.
+inline void run_on_any_cpu() {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    for (unsigned cpu = 0; cpu < std::thread::hardware_concurrency(); ++cpu) CPU_SET(cpu, &cpus);
+    pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
 }
 
 // ---- Harness ----

@@ -5,8 +5,6 @@
 // (cleanup rounds with a hand-driven clock, and the cleanup thread), flush,
 // dump, statistics, and a worker racing the cleanup thread and ct-flush.
 #include <gtest/gtest.h>
-#include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -748,10 +746,7 @@ TEST(ConntrackThreads, WorkerCleanupAndControlRace) {
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> samples{0}, bad{0};
     std::thread control([&] {
-        cpu_set_t cpus;
-        CPU_ZERO(&cpus);
-        for (unsigned cpu = 0; cpu < std::thread::hardware_concurrency(); ++cpu) CPU_SET(cpu, &cpus);
-        pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+        run_on_any_cpu();
         uint64_t k = 0;
         while (!stop.load()) {
             const CtStats s = tracker.stats();
