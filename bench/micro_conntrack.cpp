@@ -173,7 +173,7 @@ TrackSetup& track_setup_for(uint32_t live, uint8_t proto) {
     for (const BenchFrame& f : s->frames) {
         s->packets.push_back(CtPacket::from(f.key, f.bytes.data(), static_cast<uint32_t>(f.bytes.size()), f.layout));
     }
-    memory_lines.push_back({live, live + live / 4, s->tracker->memory_bytes()});
+    if (tcp) memory_lines.push_back({live, live + live / 4, s->tracker->memory_bytes()});
     track_setup = std::move(s);
     return *track_setup;
 }
