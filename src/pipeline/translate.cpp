@@ -438,10 +438,10 @@ bool Context::run_table(uint8_t table) {
         return false;
     }
     // As Open vSwitch's normal fragment handling: every fragment, the first
-    // included, is classified as if its transport ports were 0.
+    // included, is classified as if its transport ports were 0 (translate()
+    // marks nw_frag for every IP packet).
     const ClassifierRule* hit;
     if (flow.nw_frag & kFragAny) {
-        mark(out.wildcards.nw_frag);
         FlowKey unported = flow;
         unported.tp_src = unported.tp_dst = 0;
         hit = rules.tables().lookup(table, unported, out.wildcards);
@@ -473,9 +473,13 @@ unsigned Translation::outputs() const {
 void translate(const RuleSet& rules, const FlowKey& key, Translation& out) {
     out.clear();
     // Every result depends on in_port (outputs to it are skipped) and on the
-    // ethertype (which headers exist).
+    // ethertype (which headers exist); an IP packet's on whether it is a
+    // fragment (fragments are classified with ports 0), whatever the rules
+    // look at: a megaflow of an unfragmented packet must not answer a first
+    // fragment of the same 5-tuple (Open vSwitch marks nw_frag likewise).
     mark(out.wildcards.in_port);
     mark(out.wildcards.dl_type);
+    if (is_ip(key)) mark(out.wildcards.nw_frag);
     Context context(rules, out, key);
     if (!context.run_table(0)) context.missed = true;
     // Changes after the last output reach no one.

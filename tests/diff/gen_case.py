@@ -20,6 +20,7 @@ at a rule, so that they hit; see gen_packets.py for the kinds and the tag.
 """
 
 import argparse
+import copy
 import json
 import os
 import random
@@ -696,6 +697,27 @@ def aimed_spec(rng, pools, rule, n_ports):
     return spec
 
 
+def add_fragment_twins(seed, specs, templates, opts):
+    """Pairs an unfragmented IP template with a first fragment of the same
+    5-tuple (or the other way round): their translations differ (fragments
+    are classified with ports 0), so a megaflow one of them installs must not
+    answer the other. A separate generator keeps the other templates as the
+    seed made them before twins existed."""
+    if opts.with_ct:
+        return  # no fragments with conntrack (see generate)
+    rng = random.Random(seed ^ 0x6672_6167)
+    for t_id in range(len(specs)):
+        spec = specs[t_id]
+        if spec["kind"] not in ("ip4", "ip6") or spec.get("frag") not in ("no", "first"):
+            continue
+        if spec["malform"] is not None or rng.random() >= 0.25:
+            continue
+        twin = copy.deepcopy(spec)
+        twin["frag"] = "first" if spec["frag"] == "no" else "no"
+        specs.append(twin)
+        templates.append(dict(templates[t_id], count=rng.choice((1, 2, 3, 4)), twin_of=t_id))
+
+
 def generate(seed, opts=None):
     """The case for `seed` (same seed, same options: same case)."""
     opts = opts or Options()
@@ -730,6 +752,8 @@ def generate(seed, opts=None):
                           "malform": spec["malform"],
                           "aimed_at_line": target.line if target else None,
                           "count": rng.choice((1, 1, 2, 3, 4, 6, 8))})
+
+    add_fragment_twins(seed, specs, templates, opts)
 
     frames = []
     per_port = [[] for _ in ports]

@@ -225,6 +225,9 @@ Bytes random_frame(std::mt19937& rng) {
     v4.dst = 0x0a000000 | pick(8) << 8 | pick(4);
     v4.ttl = static_cast<uint8_t>(pick(3));
     v4.tos = static_cast<uint8_t>(pick(2) << 2);
+    // Some first and later fragments, of the same 5-tuples as the rest.
+    const uint16_t frag_offs[] = {0, 0, 0, 0, 0, 0x2000, 0x2000, 0x0010};
+    v4.frag_off = frag_offs[pick(8)];
     const uint16_t sport = static_cast<uint16_t>(1000 + pick(3));
     const uint16_t dport = static_cast<uint16_t>(pick(2) ? 53 : 80 + pick(3));
     Bytes l4;
@@ -389,6 +392,38 @@ TEST(FlowCache, FlowLimitEvictsAndEveryPacketStillGetsItsTranslation) {
         ASSERT_EQ(path.cache.megaflows().size(), path.handler.registry().size());
     }
     EXPECT_GT(path.handler.counters().evicted.get(), 0u);
+}
+
+// The megaflow an unfragmented packet installs must not answer a first
+// fragment of the same 5-tuple (fragments are classified with ports 0), nor
+// the other way round.
+TEST(FlowCache, FirstFragmentDoesNotReuseTheUnfragmentedMegaflow) {
+    RuleSet rules(kPorts);
+    Parsed<std::vector<Rule>> parsed = parse_rules(
+        "priority=9,udp,tp_dst=53,actions=output:p2\npriority=1,ip,actions=output:p3\n", kPorts, "frag.rules");
+    ASSERT_TRUE(parsed.ok()) << parsed.error().to_string();
+    for (Rule& r : parsed.value()) rules.add(std::move(r));
+    Ipv4Opts first_fragment;
+    first_fragment.frag_off = 0x2000;  // MF, offset 0
+    const Bytes whole = eth(0x0800) + ipv4(17, udp(1000, 53));
+    const Bytes fragment = eth(0x0800) + ipv4(17, udp(1000, 53), first_fragment);
+    for (const bool fragment_first : {false, true}) {
+        InlineMissPath path(64, 1024, 1);
+        Miniflow flows[2];
+        PacketLayout layout;
+        const Bytes& a = fragment_first ? fragment : whole;
+        const Bytes& b = fragment_first ? whole : fragment;
+        extract_miniflow(a.vec().data(), static_cast<uint32_t>(a.size()), 1, flows[0], layout);
+        extract_miniflow(b.vec().data(), static_cast<uint32_t>(b.size()), 1, flows[1], layout);
+        uint32_t slots[2];
+        path.classify(rules, 1, flows, 1, 1, slots);
+        path.classify(rules, 1, flows + 1, 1, 2, slots + 1);
+        EXPECT_NE(slots[0], slots[1]);
+        const uint32_t to_p2 = 2, to_p3 = 3;
+        EXPECT_EQ(path.cache.megaflows().flow(slots[0]).actions, ActionList{Action::output(fragment_first ? to_p3 : to_p2)});
+        EXPECT_EQ(path.cache.megaflows().flow(slots[1]).actions, ActionList{Action::output(fragment_first ? to_p2 : to_p3)});
+        EXPECT_EQ(path.handler.counters().translations.get(), 2u);
+    }
 }
 
 TEST(FlowCache, RepeatedFlowMovesFromMissToMegaflowToExactHits) {

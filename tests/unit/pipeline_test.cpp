@@ -266,6 +266,26 @@ TEST(Translate, FragmentsAreClassifiedWithPortsZero) {
     EXPECT_EQ(outputs(t), std::vector<uint32_t>{2});
 }
 
+// A megaflow of an unfragmented packet must not answer a first fragment of
+// the same 5-tuple (classified with ports 0): nw_frag is marked for every IP
+// packet, even when no rule looks at it.
+TEST(Translate, EveryIpPacketMarksNwFrag) {
+    RuleSet rules(kPorts);
+    rules.add(rule(0, 1, {Action::output(2)}));
+    Translation t;
+    translate(rules, udp_key(1), t);
+    EXPECT_EQ(t.wildcards.nw_frag, 0xff);
+    FlowKey v6 = udp_key(1);
+    v6.dl_type = htons(0x86dd);
+    translate(rules, v6, t);
+    EXPECT_EQ(t.wildcards.nw_frag, 0xff);
+    FlowKey arp{};
+    arp.in_port = 1;
+    arp.dl_type = htons(0x0806);
+    translate(rules, arp, t);
+    EXPECT_EQ(t.wildcards.nw_frag, 0);
+}
+
 TEST(Translate, ThirdVlanPushDropsTheInnermostTag) {
     FlowKey key = udp_key(1);
     key.vlans[0] = VlanTag{htons(0x88a8), htons(0x1000 | 0x2000 | 7)};  // PCP 1, VID 7
