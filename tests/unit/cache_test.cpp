@@ -11,6 +11,7 @@
 #include "flowpath/cache.hpp"
 #include "flowpath/packet.hpp"
 #include "flowpath/rule.hpp"
+#include "frame_gen.hpp"
 #include "packet_builders.hpp"
 #include "flowpath/slowpath.hpp"
 
@@ -218,39 +219,11 @@ TEST(ExactCache, TwoWaysThenTheOlderIsReplaced) {
 
 // --- FlowCache against translating every packet ---
 
-Bytes random_frame(std::mt19937& rng) {
-    const auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
-    Ipv4Opts v4;
-    v4.src = 0x0a000000 | pick(4);
-    v4.dst = 0x0a000000 | pick(8) << 8 | pick(4);
-    v4.ttl = static_cast<uint8_t>(pick(3));
-    v4.tos = static_cast<uint8_t>(pick(2) << 2);
-    // Some first and later fragments, of the same 5-tuples as the rest.
-    const uint16_t frag_offs[] = {0, 0, 0, 0, 0, 0x2000, 0x2000, 0x0010};
-    v4.frag_off = frag_offs[pick(8)];
-    const uint16_t sport = static_cast<uint16_t>(1000 + pick(3));
-    const uint16_t dport = static_cast<uint16_t>(pick(2) ? 53 : 80 + pick(3));
-    Bytes l4;
-    uint8_t proto = 17;
-    switch (pick(4)) {
-        case 0: l4 = udp(sport, dport); break;
-        case 1: l4 = tcp(sport, dport, 0x02); proto = 6; break;
-        case 2: l4 = icmp(8, 0); proto = 1; break;
-        default: l4 = udp(sport, dport); break;
-    }
-    switch (pick(6)) {
-        case 0: return eth(0x86dd) + ipv6(17, udp(sport, dport));
-        case 1: return eth(0x0806) + arp(static_cast<uint16_t>(1 + pick(2)));
-        case 2: return eth_tagged({{0x8100, static_cast<uint16_t>(10 + pick(2))}}, 0x0800) + ipv4(proto, l4, v4);
-        default: return eth(0x0800) + ipv4(proto, l4, v4);
-    }
-}
-
 std::string random_rule(std::mt19937& rng) {
     const auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
     std::string match = "table=" + std::to_string(pick(2)) + ",priority=" + std::to_string(pick(100));
     std::string actions;
-    switch (pick(5)) {
+    switch (pick(7)) {
         case 0:
             match += ",ip,nw_dst=10.0." + std::to_string(pick(8)) + ".0/" + std::to_string(16 + pick(9));
             actions = pick(2) ? "dec_ttl,output:p2" : "mod_nw_dst:10.9.9.9,output:p3";
@@ -267,10 +240,14 @@ std::string random_rule(std::mt19937& rng) {
             match += ",dl_vlan=" + std::to_string(10 + pick(2));
             actions = pick(2) ? "strip_vlan,output:p2" : "mod_vlan_pcp:3,output:p3";
             break;
-        default:
+        case 4:
             match += ",tcp,nw_src=10.0.0." + std::to_string(pick(4));
             actions = pick(2) ? "drop" : "mod_nw_tos:8,output:p1";
             break;
+        default: {
+            const size_t n = std::size(kRulesOverFramePools);
+            return match + "," + kRulesOverFramePools[pick(static_cast<uint32_t>(n))];
+        }
     }
     return match + ",actions=" + actions;
 }
@@ -316,12 +293,13 @@ TEST_P(FlowCacheAgainstReference, EveryPacketGetsItsOwnTranslation) {
         InlineMissPath path(c.exact_entries, c.megaflow_capacity, c.insert_inverse_probability);
         uint64_t packets = 0;
         Translation reference;
+        FrameGen frame_gen(seed);  // fragments, VLANs, ND, ARP, truncated and malformed frames
         for (uint64_t burst = 0; burst < 150; ++burst) {
             const unsigned count = 1 + rng() % 32;
             std::vector<Bytes> frames;
             Miniflow flows[32];
             for (unsigned i = 0; i < count; ++i) {
-                frames.push_back(random_frame(rng));
+                frames.push_back(frame_gen.frame());
                 PacketLayout layout;
                 extract_miniflow(frames[i].vec().data(), static_cast<uint32_t>(frames[i].size()), 1 + rng() % 4,
                                  flows[i], layout);
