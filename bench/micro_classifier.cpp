@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -125,6 +126,78 @@ void BM_ReferenceLookupHit(benchmark::State& state) {
     }
     cycles.report(state, state.iterations());
 }
+
+/// `count` distinct masks (nw_src and nw_dst prefixes of 0..32 bits times
+/// a 16-bit tp_dst mask: IPv4 ACL shapes, prefixes the tries track) with one
+/// rule each, random priorities.
+struct DistinctMaskRules {
+    std::vector<FlowMask> masks;
+    std::vector<FlowKey> values;
+    std::vector<uint16_t> priorities;
+};
+
+DistinctMaskRules distinct_mask_rules(unsigned count) {
+    DistinctMaskRules out;
+    std::mt19937_64 rng(7);
+    for (unsigned i = 0; i < count; ++i) {
+        FlowMask mask{};
+        mask.dl_type = 0xFFFF;
+        mask.nw_proto = 0xFF;
+        mask.nw_src = prefix_mask(i % 33);
+        mask.nw_dst = prefix_mask(i / 33 % 33);
+        mask.tp_dst = htons(static_cast<uint16_t>(i / (33 * 33) + 1));  // distinct per (src, dst) round
+        out.masks.push_back(mask);
+        out.values.push_back(random_key(rng));
+        out.priorities.push_back(static_cast<uint16_t>(rng() % 65536));
+    }
+    return out;
+}
+
+void load(Classifier& c, const DistinctMaskRules& rules) {
+    for (uint32_t i = 0; i < rules.masks.size(); ++i) {
+        c.insert(rules.values[i], rules.masks[i], rules.priorities[i], i, nullptr);
+    }
+}
+
+/// Loading `range(0)` rules over as many distinct masks into an empty
+/// classifier, then (BM_RemoveDistinctMasks) removing them in random order:
+/// each change must cost time logarithmic in the table's size (live
+/// add-flows and del-flows), so the totals grow about linearly.
+void BM_LoadDistinctMasks(benchmark::State& state) {
+    const DistinctMaskRules rules = distinct_mask_rules(static_cast<unsigned>(state.range(0)));
+    for (auto _ : state) {
+        Classifier c;
+        load(c, rules);
+        if (c.subtable_count() != rules.masks.size()) state.SkipWithError("masks not distinct");
+        state.PauseTiming();  // destruction is not loading
+        c.clear();
+        state.ResumeTiming();
+    }
+    state.counters["per_rule"] = benchmark::Counter(static_cast<double>(state.range(0)),
+                                                    benchmark::Counter::kIsIterationInvariantRate |
+                                                        benchmark::Counter::kInvert);
+}
+
+void BM_RemoveDistinctMasks(benchmark::State& state) {
+    const DistinctMaskRules rules = distinct_mask_rules(static_cast<unsigned>(state.range(0)));
+    std::vector<uint32_t> order(rules.masks.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(3));
+    for (auto _ : state) {
+        state.PauseTiming();
+        Classifier c;
+        load(c, rules);
+        state.ResumeTiming();
+        for (uint32_t id : order) c.remove(id);
+        if (c.rule_count() != 0) state.SkipWithError("rules left");
+    }
+    state.counters["per_rule"] = benchmark::Counter(static_cast<double>(state.range(0)),
+                                                    benchmark::Counter::kIsIterationInvariantRate |
+                                                        benchmark::Counter::kInvert);
+}
+
+BENCHMARK(BM_LoadDistinctMasks)->Arg(12500)->Arg(50000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_RemoveDistinctMasks)->Arg(12500)->Arg(50000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 BENCHMARK(BM_LookupHit)->Arg(1)->Arg(8)->Arg(64)->Arg(256);
 BENCHMARK(BM_LookupMiss)->Arg(1)->Arg(8)->Arg(64)->Arg(256);

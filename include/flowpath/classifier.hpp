@@ -66,7 +66,8 @@ public:
     Classifier(const Classifier&) = delete;
     Classifier& operator=(const Classifier&) = delete;
 
-    /// Adds a rule. `value` is masked by `mask` on the way in. Returns false
+    /// Adds a rule, in time logarithmic in the rules and masks already held
+    /// (amortised; so is remove()). `value` is masked by `mask` on the way in. Returns false
     /// (and changes nothing) when `id` is already in use. Rules with the same
     /// match and priority may coexist; replacing one is the caller's policy.
     bool insert(const FlowKey& value, const FlowMask& mask, uint16_t priority, uint32_t id,
@@ -134,6 +135,10 @@ public:
 
     /// Table `id` if it was ever created, else null (also for id out of range).
     const Classifier* find_table(unsigned id) const;
+
+    /// Removes rule `rule_id` from table `id` (O(log) in the table's rules
+    /// and masks); false when there is no such rule or table.
+    bool remove(unsigned id, uint32_t rule_id);
 
     /// lookup() in table `id`; null when the table does not exist.
     const ClassifierRule* lookup(unsigned id, const FlowKey& key, FlowMask& wildcards) const;

@@ -25,19 +25,6 @@ Classifier::~Classifier() = default;
 Classifier::Classifier(Classifier&&) noexcept = default;
 Classifier& Classifier::operator=(Classifier&&) noexcept = default;
 
-void Classifier::Impl::reposition(Subtable* subtable) {
-    auto it = std::find(order.begin(), order.end(), subtable);
-    // Ranks are unique, so the order is strict and the same every time.
-    while (it != order.begin() && (*(it - 1))->max_rank < subtable->max_rank) {
-        std::iter_swap(it - 1, it);
-        --it;
-    }
-    while (it + 1 != order.end() && (*(it + 1))->max_rank > subtable->max_rank) {
-        std::iter_swap(it, it + 1);
-        ++it;
-    }
-}
-
 void Classifier::Impl::renumber() {
     std::vector<RuleEntry*> all;
     all.reserve(by_id.size());
@@ -47,8 +34,14 @@ void Classifier::Impl::renumber() {
         all[i]->seq = i;
         all[i]->rank = rank_of(all[i]->priority, all[i]->seq);
     }
-    // Relative order is unchanged, so groups and `order` stay sorted.
-    for (Subtable* subtable : order) subtable->refresh_ranks();
+    // Relative order is unchanged, so groups stay sorted; `order` is keyed
+    // by the old ranks and is rebuilt (rare: once per 2^48 inserts).
+    std::map<uint64_t, Subtable*, std::greater<uint64_t>> renumbered;
+    for (auto& [rank, subtable] : order) {
+        subtable->refresh_ranks();
+        renumbered.emplace(subtable->max_rank, subtable);
+    }
+    order = std::move(renumbered);
     next_seq = all.size();
 }
 
@@ -71,19 +64,18 @@ bool Classifier::insert(const FlowKey& value, const FlowMask& mask, uint16_t pri
     entry->rank = rank_of(priority, entry->seq);
 
     auto [it, created] = impl.by_mask.try_emplace(mask);
-    if (created) {
-        it->second = std::make_unique<Subtable>(mask);
-        impl.order.push_back(it->second.get());
-    }
+    if (created) it->second = std::make_unique<Subtable>(mask);
     Subtable* subtable = it->second.get();
     for (unsigned f = 0; f < kTrieFields; ++f) {
         if (subtable->trie_length[f]) {
             impl.tries[f].insert(field_bits(entry->value, kTrieFieldList[f]), subtable->trie_length[f]);
         }
     }
-    const uint64_t old_max = subtable->max_rank;
+    // A new best rule moves the subtable in the search order.
+    const bool moves = created || entry->rank > subtable->max_rank;
+    if (moves && !created) impl.order.erase(subtable->max_rank);
     subtable->add_rule(entry.get());
-    if (created || subtable->max_rank != old_max) impl.reposition(subtable);
+    if (moves) impl.order.emplace(subtable->max_rank, subtable);
     impl.by_id.emplace(id, std::move(entry));
     ++impl.version;
     return true;
@@ -100,14 +92,16 @@ bool Classifier::remove(uint32_t id) {
             impl.tries[f].remove(field_bits(entry->value, kTrieFieldList[f]), subtable->trie_length[f]);
         }
     }
-    const uint64_t old_max = subtable->max_rank;
+    // Removing the best rule moves the subtable in the search order (or
+    // out of it with its last rule).
+    const bool moves = entry->rank == subtable->max_rank;
+    if (moves) impl.order.erase(subtable->max_rank);
     subtable->remove_rule(entry);
     if (subtable->ranks.empty()) {
-        std::erase(impl.order, subtable);
         const FlowMask mask = subtable->mask;  // the map owns the subtable
         impl.by_mask.erase(mask);
-    } else if (subtable->max_rank != old_max) {
-        impl.reposition(subtable);
+    } else if (moves) {
+        impl.order.emplace(subtable->max_rank, subtable);
     }
     impl.by_id.erase(found);
     ++impl.version;
@@ -164,10 +158,10 @@ const ClassifierRule* Classifier::lookup(const FlowKey& key, FlowMask& wildcards
     TrieLookup trie_results[kTrieFields];
     bool trie_done[kTrieFields] = {};
 
-    for (const Subtable* subtable : impl.order) {
+    for (const auto& [max_rank, subtable] : impl.order) {
         // Subtables are in decreasing order of their best rule: once none can
         // beat `best`, the rest cannot either, whatever the key.
-        if (subtable->max_rank <= best_rank) break;
+        if (max_rank <= best_rank) break;
         if (trace) {
             ++trace->subtables_visited;
             const uint64_t* m = flow_words(subtable->mask);
@@ -268,6 +262,11 @@ Classifier& RuleTables::table(unsigned id) {
 
 const Classifier* RuleTables::find_table(unsigned id) const {
     return id < kMaxTables ? tables_[id].get() : nullptr;
+}
+
+bool RuleTables::remove(unsigned id, uint32_t rule_id) {
+    Classifier* classifier = id < kMaxTables ? tables_[id].get() : nullptr;
+    return classifier && classifier->remove(rule_id);
 }
 
 const ClassifierRule* RuleTables::lookup(unsigned id, const FlowKey& key, FlowMask& wildcards) const {

@@ -6,6 +6,8 @@
 #include <bit>
 #include <bitset>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <unordered_map>
@@ -200,14 +202,17 @@ struct Classifier::Impl {
     std::unordered_map<uint32_t, std::unique_ptr<classifier_detail::RuleEntry>> by_id;
     std::unordered_map<FlowMask, std::unique_ptr<classifier_detail::Subtable>, classifier_detail::MaskHash>
         by_mask;
-    /// Subtables by decreasing max_rank: the search order.
-    std::vector<classifier_detail::Subtable*> order;
+    /// The search order: every non-empty subtable under its max_rank,
+    /// highest first (ranks are unique, so the order is strict). A change of
+    /// a subtable's max_rank moves its entry: O(log subtables), where a
+    /// sorted vector cost O(subtables) per insert and made loading quadratic
+    /// in the number of masks. Keyed by the rank itself so that placing one
+    /// touches no subtable.
+    std::map<uint64_t, classifier_detail::Subtable*, std::greater<uint64_t>> order;
     std::array<classifier_detail::PrefixTrie, classifier_detail::kTrieFields> tries;
     uint64_t next_seq = 0;
     uint64_t version = 0;
 
-    /// Moves `subtable` to its place in `order` after its max_rank changed.
-    void reposition(classifier_detail::Subtable* subtable);
     /// Renumbers seq densely from 0, keeping the order.
     void renumber();
 };

@@ -402,5 +402,70 @@ INSTANTIATE_TEST_SUITE_P(Seeds, ClassifierProperty,
                                            PropertyCase{7, 300, 65535, 8}, PropertyCase{8, 300, 2, 6},
                                            PropertyCase{9, 100, 0, 4}, PropertyCase{10, 1000, 100, 24}));
 
+// Live rule changes: random adds and removes over several tables (with
+// RuleTables::remove, and with masks coming and going), every answer
+// checked against a plain list per table: highest priority, then the
+// earliest added; the subtable count against the distinct masks listed.
+TEST(RuleTablesProperty, AddsAndRemovesAgainstPlainLists) {
+    struct Listed {
+        uint32_t id;
+        RuleGenerator::Rule rule;
+    };
+    constexpr unsigned kTables = 3;
+    for (uint32_t seed = 1; seed <= 4; ++seed) {
+        RuleGenerator gen(seed, seed % 2 ? 65535 : 3, seed <= 2 ? 0 : 12);
+        RuleTables tables;
+        std::vector<Listed> lists[kTables];  // in order of addition
+        uint32_t next_id = 0;
+        auto listed_best = [&](unsigned t, const FlowKey& key) -> int64_t {
+            const Listed* best = nullptr;
+            for (const Listed& l : lists[t]) {
+                bool hit = true;
+                for (size_t w = 0; w < kFlowWords; ++w) {
+                    hit &= (flow_words(key)[w] & flow_words(l.rule.mask)[w]) == flow_words(l.rule.value)[w];
+                }
+                if (hit && (!best || l.rule.priority > best->rule.priority)) best = &l;
+            }
+            return best ? int64_t{best->id} : -1;
+        };
+        for (unsigned op = 0; op < 3000; ++op) {
+            const unsigned t = gen.uniform(kTables);
+            std::vector<Listed>& list = lists[t];
+            if (list.empty() || gen.chance(55)) {
+                const RuleGenerator::Rule r = gen.rule();
+                ASSERT_TRUE(tables.table(t).insert(r.value, r.mask, r.priority, next_id, nullptr));
+                list.push_back({next_id++, r});
+            } else {
+                const size_t i = gen.uniform(list.size());
+                ASSERT_TRUE(tables.remove(t, list[i].id));
+                ASSERT_FALSE(tables.remove(t, list[i].id));
+                list.erase(list.begin() + static_cast<ptrdiff_t>(i));
+            }
+            if (op % 100 != 99) continue;
+            size_t total = 0;
+            for (unsigned u = 0; u < kTables; ++u) {
+                total += lists[u].size();
+                std::set<std::vector<uint64_t>> masks;
+                for (const Listed& l : lists[u]) {
+                    masks.insert({flow_words(l.rule.mask), flow_words(l.rule.mask) + kFlowWords});
+                }
+                const Classifier* c = tables.find_table(u);
+                ASSERT_EQ(c ? c->subtable_count() : 0u, masks.size());
+                for (unsigned k = 0; k < 100; ++k) {
+                    const FlowKey key = lists[u].empty() || gen.chance(30)
+                                            ? gen.key()
+                                            : gen.key_near(lists[u][gen.uniform(lists[u].size())].rule);
+                    FlowMask wc{};
+                    const ClassifierRule* got = tables.lookup(u, key, wc);
+                    ASSERT_EQ(got ? int64_t{got->id} : -1, listed_best(u, key)) << "seed " << seed << " op " << op;
+                }
+            }
+            ASSERT_EQ(tables.rule_count(), total);
+        }
+    }
+    EXPECT_FALSE(RuleTables().remove(0, 1));
+    EXPECT_FALSE(RuleTables().remove(kMaxTables, 1));
+}
+
 }  // namespace
 }  // namespace flowpath
