@@ -13,12 +13,15 @@ constexpr uint32_t kHashBasis = 0x6d65676au;  // any constant: "megj"
 }  // namespace
 
 /// One distinct megaflow mask and the index of its megaflows: (hash, slot)
-/// pairs, linear probing, at most half full (probe chains stay short).
+/// pairs, linear probing, at most half full (probe chains stay short). The
+/// index grows a few entries per install (linear_probe.hpp): an install
+/// never rehashes a whole subtable.
 struct MegaflowCache::Subtable {
     struct Bucket {
         uint32_t hash = 0;
-        uint32_t slot = kNoFlow;
-        bool empty() const { return slot == kNoFlow; }
+        uint32_t slot_plus_one = 0;  // 0: empty (an all-zero bucket must be)
+        constexpr bool empty() const { return slot_plus_one == 0; }
+        uint32_t slot() const { return slot_plus_one - 1; }
     };
     using Index = LinearProbeTable<Bucket, 50>;
 
@@ -44,10 +47,10 @@ struct MegaflowCache::Subtable {
         return true;
     }
 
-    void add(uint32_t hash, uint32_t slot) { megaflows.insert(Bucket{hash, slot}); }
+    void add(uint32_t hash, uint32_t slot) { megaflows.insert(Bucket{hash, slot + 1}); }
 
     void erase(uint32_t hash, uint32_t slot) {
-        megaflows.erase_at(megaflows.find(hash, [slot](const Bucket& b) { return b.slot == slot; }));
+        megaflows.erase_at(megaflows.find(hash, [slot](const Bucket& b) { return b.slot() == slot; }));
     }
 
     uint32_t count() const { return static_cast<uint32_t>(megaflows.size()); }
@@ -81,9 +84,9 @@ void MegaflowCache::ensure_chunk(uint32_t slot) {
 
 uint32_t MegaflowCache::probe(const Subtable& table, const FlowKey& key, uint32_t hash) const {
     const size_t i = table.megaflows.find(hash, [&](const Subtable::Bucket& bucket) {
-        return bucket.hash == hash && table.matches(key, slot_ptr(bucket.slot)->masked);
+        return bucket.hash == hash && table.matches(key, slot_ptr(bucket.slot())->masked);
     });
-    return i == Subtable::Index::npos ? kNoFlow : table.megaflows.at(i).slot;
+    return i == Subtable::Index::npos ? kNoFlow : table.megaflows.at(i).slot();
 }
 
 uint64_t MegaflowCache::lookup_burst(const FlowKey* const* keys, unsigned count, uint64_t wanted, uint32_t* found) {

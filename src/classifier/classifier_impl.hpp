@@ -55,7 +55,7 @@ private:
     struct Slot {
         uint32_t hash = 0;
         uint32_t count = 0;  // 0 = empty slot
-        bool empty() const { return count == 0; }
+        constexpr bool empty() const { return count == 0; }
     };
     using Table = LinearProbeTable<Slot, 75>;
     size_t find(uint32_t hash) const {
