@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../packet/ipv6_ext.hpp"
 #include "checksum.hpp"
 #include "flowpath/actions.hpp"
 
@@ -20,14 +21,11 @@ constexpr uint16_t kEthTypeIpv4 = 0x0800;
 constexpr uint16_t kEthTypeArp = 0x0806;
 constexpr uint16_t kEthTypeIpv6 = 0x86dd;
 
-constexpr uint8_t kProtoHopOpts = 0;
 constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoRouting = 43;
 constexpr uint8_t kProtoFragment = 44;
-constexpr uint8_t kProtoAh = 51;
 constexpr uint8_t kProtoIcmpv6 = 58;
-constexpr uint8_t kProtoDstOpts = 60;
 constexpr uint8_t kProtoSctp = 132;
 
 constexpr uint32_t kMacPairLen = 12;
@@ -172,17 +170,13 @@ void set_ipv4_ttl(uint8_t* ip, uint8_t ttl) {
 
 // ------------------------------------------------------------------ IPv6
 
-bool is_ipv6_ext_header(uint8_t proto) {
-    return proto == kProtoHopOpts || proto == kProtoRouting || proto == kProtoDstOpts ||
-           proto == kProtoAh || proto == kProtoFragment;
-}
-
 /// Which transport checksum an IPv6 address change updates, found as OVS
 /// finds it: by walking the extension headers between the IPv6 header and
-/// l4_offset. The walk stops at a routing header with segments left (the
-/// protocol then reads 43, so nothing is updated), and a fragment header
-/// allows updates only for a first fragment (offset 0, M set: neither an
-/// atomic nor a later fragment).
+/// l4_offset (the walk of the fast parser: src/packet/ipv6_ext.hpp). The
+/// walk stops at a routing header with segments left (the protocol then
+/// reads 43, so nothing is updated), and a fragment header allows updates
+/// only for a first fragment (offset 0, M set: neither an atomic nor a
+/// later fragment).
 struct Ipv6Transport {
     uint8_t proto;
     bool routing_pending;  // a routing header with segments left
@@ -192,29 +186,22 @@ struct Ipv6Transport {
 Ipv6Transport ipv6_transport(const PacketBuffer& pkt, const PacketLayout& layout) {
     const uint8_t* ip = pkt.data + layout.l3_offset;
     Ipv6Transport result{ip[6], false, true};
-    if (layout.l4_offset == kNoOffset || layout.l4_offset > pkt.len) return result;
-    uint32_t pos = uint32_t{layout.l3_offset} + kIpv6HeaderLen;
-    const uint32_t end = layout.l4_offset;
-    while (is_ipv6_ext_header(result.proto) && pos <= end && end - pos >= 8) {
-        const uint8_t* ext = pkt.data + pos;
-        uint32_t ext_len;
-        if (result.proto == kProtoRouting && ext[3] != 0) {
+    const uint32_t start = uint32_t{layout.l3_offset} + kIpv6HeaderLen;
+    if (layout.l4_offset == kNoOffset || layout.l4_offset > pkt.len || layout.l4_offset < start) return result;
+    const uint8_t* p = pkt.data + start;
+    uint32_t size = layout.l4_offset - start;
+    uint8_t frag = 0;
+    wire::walk_ipv6_ext_headers(p, size, result.proto, frag, [&](uint8_t proto, const uint8_t* ext) {
+        if (proto == kProtoRouting && ext[3] != 0) {
             result.routing_pending = true;
-            break;
+            return false;
         }
-        if (result.proto == kProtoFragment) {
+        if (proto == kProtoFragment) {
             const uint16_t offset_flags = load_be16(ext + 2);
             result.fragment_ok = (offset_flags & 0xfff8) == 0 && (offset_flags & 1) != 0;
-            ext_len = 8;
-        } else if (result.proto == kProtoAh) {
-            ext_len = (ext[1] + 2u) * 4;
-        } else {
-            ext_len = (ext[1] + 1u) * 8;
         }
-        result.proto = ext[0];
-        if (end - pos < ext_len) break;
-        pos += ext_len;
-    }
+        return true;
+    });
     return result;
 }
 

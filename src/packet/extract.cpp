@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "flowpath/packet.hpp"
+#include "ipv6_ext.hpp"
 #include "wire.hpp"
 
 namespace flowpath {
@@ -83,34 +84,6 @@ struct WordSink {
         map |= uint64_t{1} << index;
     }
 };
-
-/// The IPv6 extension-header walk of parse.cpp (parse_ipv6_ext_headers).
-inline bool skip_ipv6_ext_headers(const uint8_t*& p, uint32_t& size, uint8_t& proto, uint8_t& frag) {
-    while (is_ipv6_ext_header(proto)) {
-        if (size < 8) return false;
-        uint32_t ext_len;
-        if (proto == kProtoFragment) {
-            ext_len = 8;
-            const uint16_t offset_flags = read_be16(p + 2);
-            if (offset_flags) {
-                frag = kFragAny;
-                if (offset_flags & kIpv6FragOffsetMask) {
-                    frag = kFragAny | kFragLater;
-                    p += 8;
-                    size -= 8;
-                    return true;  // proto stays 44
-                }
-            }
-        } else {
-            ext_len = proto == kProtoAh ? (p[1] + 2u) * 4 : (p[1] + 1u) * 8;
-            if (size < ext_len) return false;
-        }
-        proto = p[0];
-        p += ext_len;
-        size -= ext_len;
-    }
-    return true;
-}
 
 /// Neighbor discovery target and link-layer options (parse.cpp parse_nd).
 /// On success pushes words 11-14.
@@ -233,7 +206,7 @@ void extract_miniflow(const uint8_t* data, uint32_t len, uint32_t in_port, Minif
         p += kIpv6HeaderLen;
         size = payload_len;
         nw_proto = ip[6];
-        if (!skip_ipv6_ext_headers(p, size, nw_proto, nw_frag)) goto done;
+        if (walk_ipv6_ext_headers(p, size, nw_proto, nw_frag) == Ipv6ExtEnd::kTruncated) goto done;
         const uint8_t traffic_class = static_cast<uint8_t>((ip[0] << 4) | (ip[1] >> 4));
         scalars = (load32(ip) & kRawIpv6LabelMask) | uint64_t{nw_proto} << kShiftNwProto |
                   uint64_t{traffic_class} << kShiftNwTos | uint64_t{ip[7]} << kShiftNwTtl |
