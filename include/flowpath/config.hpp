@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,6 +67,14 @@ struct Config {
     /// Timeouts in seconds by class name as given ("tcp-established", ...):
     /// only the classes the user set.
     std::vector<std::pair<std::string, uint32_t>> ct_timeouts;
+
+    /// Where each option that was given came from (the value in force), by
+    /// option name ("eal", "pmd-cores", ...).
+    std::map<std::string, ConfigSource> sources;
+
+    /// "FILE:LINE: " of `option`'s value, or "command line: " when it came
+    /// from there or was not given: the prefix of a message about it.
+    std::string place(const std::string& option) const;
 };
 
 /// The connection-tracking timeout classes `--ct-timeout-CLASS` accepts

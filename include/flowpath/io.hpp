@@ -19,8 +19,14 @@ struct LcorePlan {
     std::vector<unsigned> worker_lcores;
 };
 
-/// Picks the main lcore (the lowest lcore that runs no worker).
-LcorePlan plan_lcores(const Config& config);
+/// CPUs this process may run on, ascending.
+std::vector<unsigned> allowed_cpus();
+
+/// Picks the main lcore (the lowest lcore that runs no worker). Unless --eal
+/// maps lcores itself, lcores map onto `cpus`: throws ConfigError (naming
+/// where --pmd-cores was given) when no lcore is left for the main thread or
+/// when there are more workers than CPUs.
+LcorePlan plan_lcores(const Config& config, const std::vector<unsigned>& cpus = allowed_cpus());
 
 /// The EAL argument vector (argv[0] included): --eal's words, or the built-in
 /// default; an lcore list covering `plan` is added when they have none.
@@ -29,11 +35,21 @@ std::vector<std::string> eal_arguments(const Config& config, const LcorePlan& pl
 /// Splits an --eal string into words (shell-like: quotes group words).
 std::vector<std::string> split_words(const std::string& text);
 
+/// Checks every file and name the run will use, before anything is opened or
+/// probed (the pcap driver creates tx_pcap files when it probes): the rules
+/// file, each pcap port's rx_pcap (there, readable, a pcap or pcapng file of
+/// Ethernet frames) and tx_pcap, --stats-json, --ctl-socket (free, or a stale
+/// socket), and that no output is another output or an input, and no device
+/// is named by two ports. Throws ConfigError naming the place and the reason.
+void check_before_start(const Config& config);
+
 /// The DPDK Environment Abstraction Layer, initialised for the process's
 /// lifetime. Only one may exist.
 class Eal {
 public:
-    explicit Eal(const std::vector<std::string>& args);
+    /// Starts the EAL; a failure is a ConfigError prefixed with `place`
+    /// (where --eal was given).
+    explicit Eal(const std::vector<std::string>& args, const std::string& place = "command line: ");
     ~Eal();
     Eal(const Eal&) = delete;
     Eal& operator=(const Eal&) = delete;
@@ -79,6 +95,7 @@ public:
 
     /// Mbufs this port can hold: its descriptors, plus a pcap file held whole
     /// by `infinite_rx=1` (a frame longer than `frame_room` in several).
+    /// Throws ConfigError for a corrupt file.
     unsigned mbufs_needed(uint32_t frame_room) const;
 
     /// Configures the device and its queues (RSS when several rx queues)
@@ -113,10 +130,5 @@ private:
     bool started_ = false;
     bool configured_ = false;
 };
-
-/// Mbufs that the packets of a pcap file take, `frame_room` bytes each, or 0
-/// when the file cannot be read (the driver reports that itself when it
-/// opens the file).
-uint64_t count_pcap_packets(const std::string& path, uint32_t frame_room);
 
 }  // namespace flowpath

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <charconv>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -19,6 +22,11 @@ namespace po = boost::program_options;
 namespace flowpath {
 
 std::string ConfigSource::place() const { return config_place(file, line); }
+
+std::string Config::place(const std::string& option) const {
+    const auto it = sources.find(option);
+    return it == sources.end() ? ConfigSource{}.place() : it->second.place();
+}
 
 namespace {
 
@@ -87,11 +95,23 @@ std::string trim(const std::string& text) {
 
 // Reads the INI file one line at a time so that every error knows its line.
 RawOptions read_config_file(const std::string& path, const po::options_description& desc) {
+    if (path.empty()) throw ConfigError("command line: config: expected a file name, found ''");
+    // A directory opens and reads as empty, a device may never end: only a
+    // regular file (or a link to one) is a config file.
+    std::error_code error;
+    const std::filesystem::file_status status = std::filesystem::status(path, error);
+    if (error) throw ConfigError(path + ": cannot open config file: " + error.message());
+    if (std::filesystem::is_directory(status)) throw ConfigError(path + ": cannot open config file: it is a directory");
+    if (!std::filesystem::is_regular_file(status)) {
+        throw ConfigError(path + ": cannot open config file: not a regular file");
+    }
     std::ifstream in(path);
-    if (!in) throw ConfigError(path + ": cannot open config file");
+    if (!in) throw ConfigError(path + ": cannot open config file: " + std::strerror(errno));
     RawOptions raw;
     std::string line;
     for (unsigned number = 1; std::getline(in, line); ++number) {
+        // Editors on some systems start a UTF-8 file with a byte-order mark.
+        if (number == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
         const std::string text = trim(line);
         if (text.empty() || text[0] == '#' || text[0] == ';') continue;
         const ConfigSource source{path, number};
@@ -187,6 +207,9 @@ const RawValue* single(const RawOptions& raw, const std::string& name) {
 
 Config validate(const RawOptions& raw) {
     Config config;
+    for (const auto& [name, values] : raw) {
+        if (!values.empty()) config.sources[name] = values.back().source;
+    }
     if (const RawValue* v = single(raw, "eal")) config.eal_args = v->text;
     if (auto it = raw.find("port"); it != raw.end()) config.ports = merge_ports(it->second);
     if (const RawValue* v = single(raw, "rules")) {

@@ -61,11 +61,11 @@ Datapath::Datapath(const Config& config)
     // DPDK's own messages follow --log-level, one step quieter: its
     // informational lines are debugging detail for a flowpath user.
     args.insert(args.begin() + 1, "--log-level=" + std::to_string(eal_log_level(config_.log_level)));
-    eal_ = std::make_unique<Eal>(args);
+    eal_ = std::make_unique<Eal>(args, config_.place("eal"));
 
     for (unsigned lcore : lcores_.worker_lcores) {
         if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore()) {
-            throw ConfigError("command line: pmd-cores: lcore " + std::to_string(lcore) +
+            throw ConfigError(config_.place("pmd-cores") + "pmd-cores: lcore " + std::to_string(lcore) +
                               " is not a worker lcore of the EAL (give --eal an -l list that covers it)");
         }
     }

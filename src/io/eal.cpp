@@ -25,7 +25,8 @@ bool names_lcores(const std::vector<std::string>& words) {
     });
 }
 
-// CPUs this process may run on, in order.
+}  // namespace
+
 std::vector<unsigned> allowed_cpus() {
     std::vector<unsigned> cpus;
     cpu_set_t set;
@@ -38,14 +39,28 @@ std::vector<unsigned> allowed_cpus() {
     if (cpus.empty()) cpus.push_back(0);
     return cpus;
 }
-}  // namespace
 
-LcorePlan plan_lcores(const Config& config) {
+LcorePlan plan_lcores(const Config& config, const std::vector<unsigned>& cpus) {
     LcorePlan plan;
     plan.worker_lcores = config.pmd_cores;
     while (std::find(plan.worker_lcores.begin(), plan.worker_lcores.end(), plan.main_lcore) !=
            plan.worker_lcores.end()) {
         ++plan.main_lcore;
+    }
+    // With --eal's own lcore map the EAL judges it; with ours, the limits
+    // are known here, before the EAL starts.
+    if (names_lcores(split_words(config.eal_args))) return plan;
+    const std::string what = config.place("pmd-cores") + "pmd-cores: ";
+    if (plan.main_lcore >= RTE_MAX_LCORE) {
+        throw ConfigError(what + "lcores 0 to " + std::to_string(plan.main_lcore - 1) +
+                          " leave no lcore below " + std::to_string(RTE_MAX_LCORE) +
+                          " for the main thread; leave one free");
+    }
+    if (plan.worker_lcores.size() > cpus.size()) {
+        throw ConfigError(what + std::to_string(plan.worker_lcores.size()) + " workers, but this process may run on " +
+                          std::to_string(cpus.size()) + " CPU" + (cpus.size() == 1 ? "" : "s") +
+                          ": give at most " + std::to_string(cpus.size()) +
+                          " (or map lcores to CPUs yourself with --eal '... --lcores ...')");
     }
     return plan;
 }
@@ -98,7 +113,7 @@ std::vector<std::string> eal_arguments(const Config& config, const LcorePlan& pl
     return args;
 }
 
-Eal::Eal(const std::vector<std::string>& args) {
+Eal::Eal(const std::vector<std::string>& args, const std::string& place) {
     std::vector<char*> argv;
     std::vector<std::string> storage = args;  // rte_eal_init may permute argv
     for (std::string& arg : storage) argv.push_back(arg.data());
@@ -107,7 +122,7 @@ Eal::Eal(const std::vector<std::string>& args) {
     for (const std::string& arg : args) joined += " " + arg;
     log(LogLevel::debug, "EAL arguments:", joined);
     if (rte_eal_init(static_cast<int>(argv.size() - 1), argv.data()) < 0) {
-        throw ConfigError(std::string("command line: eal: DPDK EAL failed to start with '") + joined.substr(1) +
+        throw ConfigError(place + "eal: DPDK EAL failed to start with '" + joined.substr(1) +
                           "': " + rte_strerror(rte_errno));
     }
 }

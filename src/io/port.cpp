@@ -7,27 +7,15 @@
 #include <algorithm>
 #include <fstream>
 
+#include "devargs.hpp"
 #include "flowpath/error.hpp"
 #include "flowpath/io.hpp"
 #include "flowpath/log.hpp"
+#include "flowpath/pcap_file.hpp"
 
 namespace flowpath {
 
 namespace {
-// The key=value arguments of a devargs string ("net_pcap0,rx_pcap=a,x=1").
-std::vector<std::pair<std::string, std::string>> devargs_pairs(const std::string& devargs) {
-    std::vector<std::pair<std::string, std::string>> pairs;
-    size_t start = devargs.find(',');
-    while (start != std::string::npos) {
-        const size_t end = devargs.find(',', start + 1);
-        const std::string item = devargs.substr(start + 1, end == std::string::npos ? end : end - start - 1);
-        const size_t eq = item.find('=');
-        if (eq != std::string::npos) pairs.emplace_back(item.substr(0, eq), item.substr(eq + 1));
-        start = end;
-    }
-    return pairs;
-}
-
 // The largest MTU the device takes, judged as rte_eth_dev_configure does:
 // its max_mtu, and its longest frame less its per-frame overhead (header and
 // CRC unless the device states a larger one).
@@ -47,39 +35,26 @@ std::string link_text(uint16_t port_id) {
 }
 }  // namespace
 
-uint64_t count_pcap_packets(const std::string& path, uint32_t frame_room) {
-    std::ifstream in(path, std::ios::binary);
-    uint32_t magic = 0;
-    if (!in.read(reinterpret_cast<char*>(&magic), sizeof(magic))) return 0;
-    const bool swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
-    if (!swapped && magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) return 0;
-    in.seekg(24);
-    uint64_t packets = 0;
-    unsigned char header[16];
-    while (in.read(reinterpret_cast<char*>(header), sizeof(header))) {
-        uint32_t captured = 0;
-        for (int i = 0; i < 4; ++i) {
-            const unsigned byte = header[8 + (swapped ? i : 3 - i)];
-            captured = captured << 8 | byte;
-        }
-        // A packet larger than one mbuf's data room takes several segments.
-        packets += captured == 0 ? 1 : (captured + frame_room - 1) / frame_room;
-        in.seekg(captured, std::ios::cur);
-    }
-    return packets;
-}
-
 Port::Port(const PortConfig& config, unsigned index) : config_(config), index_(index) {
-    device_name_ = config.devargs.substr(0, config.devargs.find(','));
-    uint16_t existing = 0;
-    if (rte_eth_dev_get_port_by_name(device_name_.c_str(), &existing) == 0) {
-        throw ConfigError(config.source.place() + "port " + config.name + ": device '" + device_name_ +
-                          "' is already used by another port");
+    device_name_ = devargs_device(config.devargs);
+    // No two ports name one device (checked before start), so a device that
+    // exists already was made by the EAL: a --vdev, or a bus scan (a PCI
+    // port). It is used as it is; arguments given here could not apply.
+    if (rte_eth_dev_get_port_by_name(device_name_.c_str(), &port_id_) == 0) {
+        if (device_name_ != config.devargs) {
+            throw ConfigError(config.source.place() + "port " + config.name + ": device '" + device_name_ +
+                              "' was already created by the EAL (--eal's --vdev, or its bus scan), so the "
+                              "arguments '" + config.devargs.substr(device_name_.size() + 1) +
+                              "' cannot apply: name the device alone, or give them in one place");
+        }
+        log(LogLevel::info, "port ", config.name, " (OpenFlow ", of_port(), "): ", device_name_,
+            " as the EAL created it, dpdk port ", port_id_);
+        return;
     }
     const int rc = rte_dev_probe(config.devargs.c_str());
     if (rc < 0) {
         throw ConfigError(config.source.place() + "port " + config.name + ": device '" + config.devargs +
-                          "' failed to probe: " + rte_strerror(-rc));
+                          "' failed to probe: " + rte_strerror(-rc) + " (the driver's message above says why)");
     }
     if (rte_eth_dev_get_port_by_name(device_name_.c_str(), &port_id_) != 0) {
         throw ConfigError(config.source.place() + "port " + config.name + ": device '" + device_name_ +
@@ -126,7 +101,14 @@ unsigned Port::mbufs_needed(uint32_t frame_room) const {
         if (key == "rx_pcap") rx_files.push_back(value);
     }
     if (infinite) {
-        for (const std::string& file : rx_files) mbufs += count_pcap_packets(file, frame_room);
+        for (const std::string& file : rx_files) {
+            std::ifstream in(file, std::ios::binary);
+            const PcapScan scan = scan_pcap(in, true, frame_room);
+            if (!scan.ok()) {
+                throw ConfigError(config_.source.place() + "port " + name() + ": rx_pcap " + file + ": " + scan.error);
+            }
+            mbufs += scan.mbufs;
+        }
     }
     return static_cast<unsigned>(std::min<uint64_t>(mbufs, 1u << 26));
 }

@@ -293,3 +293,51 @@ TEST_F(ConfigTest, SlowPathOperationsOpenFlowAndConntrackOptions) {
               "command line: controller: expected tcp:IP:PORT, found '1.2.3.4:6653'");
     EXPECT_NE(error_of({"--port", "p0=x", "--ct-timeout-bogus", "3"}).find("ct-timeout-bogus"), std::string::npos);
 }
+
+TEST_F(ConfigTest, ByteOrderMarkSkipped) {
+    const std::string path = write_file("\xEF\xBB\xBFrxq = 2\nport = p0=net_null0\n");
+    EXPECT_EQ(parse({"--config", path}).config.rxq, 2u);
+}
+
+TEST_F(ConfigTest, ConfigMustNameARegularFile) {
+    EXPECT_EQ(error_of({"--config", ""}), "command line: config: expected a file name, found ''");
+    const std::string directory = dir_.string();
+    EXPECT_EQ(error_of({"--config", directory}), directory + ": cannot open config file: it is a directory");
+    EXPECT_EQ(error_of({"--config", "/dev/zero"}), "/dev/zero: cannot open config file: not a regular file");
+    const std::string absent = (dir_ / "absent.conf").string();
+    EXPECT_EQ(error_of({"--config", absent}), absent + ": cannot open config file: No such file or directory");
+}
+
+TEST_F(ConfigTest, EachOptionKnowsWhereItWasGiven) {
+    const std::string path = write_file("port = p0=net_null0\neal = --no-huge\npmd-cores = 1\n");
+    const Config c = parse({"--config", path, "--pmd-cores", "2"}).config;
+    EXPECT_EQ(c.place("eal"), path + ":2: ");
+    EXPECT_EQ(c.place("pmd-cores"), "command line: ");  // the command line wins
+    EXPECT_EQ(c.place("rxq"), "command line: ");        // not given
+}
+
+TEST_F(ConfigTest, PmdCoresBeyondWhatTheMachineOffers) {
+    const std::string path = write_file("port = p0=net_null0\npmd-cores = 0-127\n");
+    Config c = parse({"--config", path}).config;
+    try {
+        plan_lcores(c, {0, 1});
+        FAIL() << "0-127 leaves no main lcore";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(std::string(e.what()).rfind(path + ":2: pmd-cores: ", 0), 0u) << e.what();
+        EXPECT_NE(std::string(e.what()).find("main thread"), std::string::npos) << e.what();
+    }
+    c = parse({"--port", "p0=net_null0", "--pmd-cores", "1-3"}).config;
+    try {
+        plan_lcores(c, {0, 1});
+        FAIL() << "3 workers on 2 CPUs";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(std::string(e.what()).rfind("command line: pmd-cores: 3 workers", 0), 0u) << e.what();
+    }
+    EXPECT_EQ(plan_lcores(c, {0, 1, 2, 3}).main_lcore, 0u);
+    c.pmd_cores = {1, 2};
+    EXPECT_EQ(plan_lcores(c, {0, 1}).main_lcore, 0u);  // the main thread shares a CPU: it mostly sleeps
+    // With --eal's own lcore map, the EAL judges.
+    c.pmd_cores = {1, 2, 3};
+    c.eal_args = "--no-huge --lcores=0@0,1@1,2@1,3@1";
+    EXPECT_EQ(plan_lcores(c, {0, 1}).worker_lcores.size(), 3u);
+}
