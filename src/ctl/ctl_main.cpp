@@ -1,4 +1,5 @@
 // flowpath-ctl: sends one command to a running flowpath and prints the reply.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
         }
         std::ifstream in(argv[first + 1]);
         if (!in) {
-            std::fprintf(stderr, "flowpath-ctl: cannot read %s\n", argv[first + 1]);
+            std::fprintf(stderr, "flowpath-ctl: cannot read %s: %s\n", argv[first + 1], std::strerror(errno));
             return 1;
         }
         std::ostringstream text;
@@ -72,7 +73,11 @@ int main(int argc, char** argv) {
 
     try {
         const flowpath::CtlReply reply = flowpath::ctl_request(socket, command, body);
-        std::fputs(reply.text.c_str(), reply.ok ? stdout : stderr);
+        FILE* out = reply.ok ? stdout : stderr;
+        if (std::fwrite(reply.text.data(), 1, reply.text.size(), out) != reply.text.size() || std::fflush(out) != 0) {
+            std::fprintf(stderr, "flowpath-ctl: cannot print the reply: %s\n", std::strerror(errno));
+            return 1;
+        }
         return reply.ok ? 0 : 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "flowpath-ctl: %s\n", e.what());

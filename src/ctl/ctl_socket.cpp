@@ -112,50 +112,53 @@ struct CtlServer::Client {
         deadline = stall_deadline;
     }
 
-    // Reads what has arrived; closes when the client went away.
-    void read_some(const CtlLimits& limits, Clock::time_point now) {
+    enum class Input { pending, ended, failed };
+
+    // Receives what has arrived (one round's bytes at most) and hands it to
+    // `take`, which returns false to stop; says whether the input ended.
+    template <class Take>
+    Input receive(Take&& take) {
         char chunk[kChunk];
         for (size_t moved = 0; moved < kRoundBytes;) {
             const ssize_t n = recv(fd.get(), chunk, sizeof(chunk), MSG_DONTWAIT);
             if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-            if (n < 0) {
-                fd.reset();  // reset by the client: nobody to answer
-                return;
-            }
-            if (n == 0) {
-                // The write side is shut: the request is whole. A client that
-                // sent nothing (a probe of the socket) gets no answer.
-                if (request.empty()) fd.reset();
-                else state = State::ready;
-                return;
-            }
-            if (request.size() + static_cast<size_t>(n) > limits.max_request) {
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Input::pending;
+            if (n < 0) return Input::failed;
+            if (n == 0) return Input::ended;
+            if (!take(chunk, static_cast<size_t>(n))) return Input::pending;
+            moved += static_cast<size_t>(n);
+        }
+        return Input::pending;
+    }
+
+    // Reads the request as it arrives; it is whole once the client shuts
+    // its write side.
+    void read_some(const CtlLimits& limits, Clock::time_point now) {
+        const Input input = receive([&](const char* data, size_t size) {
+            if (request.size() + size > limits.max_request) {
                 start_reply("ERROR\nrequest larger than " + std::to_string(limits.max_request) + " bytes\n",
                             now + limits.reply_stall);
                 draining = true;
-                return;
+                return false;
             }
-            request.append(chunk, static_cast<size_t>(n));
-            moved += static_cast<size_t>(n);
+            request.append(data, size);
+            return true;
+        });
+        if (state != State::reading) return;
+        if (input == Input::failed) fd.reset();  // reset by the client: nobody to answer
+        // A client that sent nothing (a probe of the socket) gets no answer.
+        if (input == Input::ended) {
+            if (request.empty()) fd.reset();
+            else state = State::ready;
         }
     }
 
     // Drops input after an early reply; closes at its end once the reply
     // is out.
     void drain() {
-        char chunk[kChunk];
-        for (size_t moved = 0; moved < kRoundBytes;) {
-            const ssize_t n = recv(fd.get(), chunk, sizeof(chunk), MSG_DONTWAIT);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-            if (n <= 0) {
-                draining = false;
-                if (sent == reply.size()) fd.reset();
-                return;
-            }
-            moved += static_cast<size_t>(n);
-        }
+        if (receive([](const char*, size_t) { return true; }) == Input::pending) return;
+        draining = false;
+        if (sent == reply.size()) fd.reset();
     }
 
     // Writes what the socket takes; closes once the reply is out.
