@@ -27,6 +27,7 @@ A change is one rule added, modified or deleted (as the model counts them).
 The full soak is 10,000 changes; the default is CI-sized:
 
     churn_soak_test.py BUILD_DIR [--changes N]      (or FLOWPATH_CHURN_CHANGES=N)
+    churn_soak_test.py BUILD_DIR --check-model-with-ovs 500   # the model against Open vSwitch
 
 At the end `replace-flows` restores R0, and, with the traffic still flowing,
 the megaflow count (stats JSON cache.entries) must come back to its baseline
@@ -430,6 +431,40 @@ def soak(build, changes, seed=8):
     print(f"     at exit: rx {rx}, tx {sent}, drops {({k: v for k, v in drops.items() if v})}", flush=True)
 
 
+def check_model_with_ovs(commands, seed):
+    """The harness itself: the same command stream through ovs-ofctl on a
+    private Open vSwitch; after every command its table must be the model's."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diff"))
+    import ovs_oracle  # noqa: E402 (tests/diff)
+    work = workdir("flowpath_churn_model_")
+    base = os.path.join(work, "r0.rules")
+    with open(base, "w") as f:
+        f.write(R0)
+    churn = Churn(random.Random(seed), work)
+    changes = 0
+    with ovs_oracle.OvsOracle() as ovs:
+        ovs.set_ports(["p0", "p1", "p2"])
+        ovs.load_rules(base)
+        for _ in range(commands):
+            args, apply, count, failure = churn.next_command()
+            res = ovs.change(*args)
+            assert (res.returncode != 0) == bool(failure), f"{args}: exit {res.returncode}: {res.stderr}"
+            apply()
+            changes += count
+            got = {}
+            for line in ovs.dump_flows().splitlines():
+                m = re.search(r"cookie=(0x[0-9a-f]+)", line)
+                if m and int(m.group(1), 16) >= 0x1000:
+                    actions = line.split("actions=", 1)[1].strip()
+                    # Open vSwitch names ports by number: p0 = 1, p1 = 2, p2 = 3.
+                    got[int(m.group(1), 16)] = re.sub(r"output:(\d)", lambda x: f"output:p{int(x.group(1)) - 1}",
+                                                      actions)
+            want = {c: a for c, (_, _, a) in churn.rules.items()}
+            assert set(got) == set(want) and all(same_action(got[c], want[c]) for c in want), (
+                f"after {args}: Open vSwitch and the model differ")
+    print(f"     the model agrees with Open vSwitch over {commands} commands ({changes} changes)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("build")
@@ -438,7 +473,13 @@ def main():
                     help=f"rule changes in total (default {DEFAULT_CHANGES}, or FLOWPATH_CHURN_CHANGES; "
                          f"the full soak is {FULL_CHANGES})")
     ap.add_argument("--seed", type=int, default=8)
+    ap.add_argument("--check-model-with-ovs", type=int, metavar="COMMANDS",
+                    help="check the harness instead: the churn's model against Open vSwitch")
     args = ap.parse_args()
+    if args.check_model_with_ovs:
+        t = TestRun()
+        t.case(check_model_with_ovs, args.check_model_with_ovs, args.seed)
+        t.finish()
     build = os.path.abspath(args.build)
     t = TestRun()
 
