@@ -32,8 +32,10 @@ The full soak is 10,000 changes; the default is CI-sized:
 At the end `replace-flows` restores R0, and, with the traffic still flowing,
 the megaflow count (stats JSON cache.entries) must come back to its baseline
 (measured under R0 before the churn) once --max-idle (500 ms here) has
-passed: megaflows the churn rules made are either revalidated away or expire
-idle, and every flow again has its own exact-dl_src megaflow. (net_pcap's
+passed, and dump-cache must show one megaflow per flow, each forwarding by
+R0 (output:p1): megaflows the churn rules made are either revalidated away
+or expire idle, and every flow again has one exact-dl_src megaflow (perhaps
+with a finer mask made under a churn rule, still right under R0). (net_pcap's
 infinite_rx cannot be paused, so "traffic stops" is read as "the churn's
 traffic patterns stop"; the count is exact because each flow has exactly one
 megaflow under R0.) Then `flowpath-ctl exit`: exit status 0 and no
@@ -329,16 +331,34 @@ def probe(fp):
     assert done.returncode == 0, f"del-flows {PROBE_MATCH}: {done.stderr}"
 
 
-def wait_entries(fp, want, timeout):
-    """Polls cache.entries until it equals `want`; returns the last value."""
+def wait_cache(fp, want, timeout, keys=("entries",)):
+    """Polls the stats' cache object until its `keys` equal `want`'s;
+    returns the last cache object."""
     deadline = time.time() + timeout
-    entries = None
+    cache = None
     while time.time() < deadline:
-        entries = stats(fp)["cache"]["entries"]
-        if entries == want:
-            return entries
+        cache = stats(fp)["cache"]
+        if all(cache[k] == want[k] for k in keys):
+            return cache
         time.sleep(0.1)
-    return entries
+    return cache
+
+
+def check_cache_is_r0(fp, entries):
+    """Every megaflow left forwards by R0 (output:p1), one per flow (dl_src).
+
+    A megaflow made under a churn rule with a finer mask than R0 needs (say
+    exact dl_src plus nw_dst/24) is still right under R0 and, hit by the
+    traffic, stays: so the number of masks (cache.subtables) need not
+    return to its baseline while traffic flows, and is not checked."""
+    out = fp.ctl("dump-cache")
+    assert out.returncode == 0, out.stderr
+    lines = [l for l in out.stdout.splitlines() if "actions=" in l]
+    assert len(lines) == entries, f"dump-cache shows {len(lines)} megaflows, stats {entries}"
+    stale = [l for l in lines if l.split("actions=", 1)[1].strip() != "output:p1"]
+    assert not stale, f"{len(stale)} megaflows do not forward by R0 after replace-flows R0: {stale[:3]}"
+    macs = {re.search(r"dl_src=([0-9a-f:]+)", l).group(1) for l in lines if "dl_src=" in l}
+    assert len(macs) == entries, f"{entries} megaflows for {len(macs)} flows: some flow has two, or none is exact"
 
 
 def check_final_stats(final):
@@ -370,7 +390,7 @@ def soak(build, changes, seed=8):
         # Baseline under R0 with the traffic flowing: wait for the count to settle.
         time.sleep(1.0 + 2 * MAX_IDLE_MS / 1000)
         baseline = stats(fp)["cache"]
-        assert wait_entries(fp, baseline["entries"], 3 * MAX_IDLE_MS / 1000) == baseline["entries"], \
+        assert wait_cache(fp, baseline, 3 * MAX_IDLE_MS / 1000)["entries"] == baseline["entries"], \
             "the megaflow count does not settle under R0"
         print(f"     baseline under R0: {baseline}", flush=True)
 
@@ -412,11 +432,11 @@ def soak(build, changes, seed=8):
         assert restore.returncode == 0, restore.stderr
         churn.rules = {}
         check_model(fp, churn)
-        entries = wait_entries(fp, baseline["entries"], 10 + 10 * MAX_IDLE_MS / 1000)
-        after = stats(fp)["cache"]
+        after = wait_cache(fp, baseline, 10 + 10 * MAX_IDLE_MS / 1000)
         print(f"     after replace-flows R0 and max-idle: {after}", flush=True)
-        assert entries == baseline["entries"], (
-            f"megaflows did not come back to the baseline: {entries}, baseline {baseline['entries']}")
+        assert after["entries"] == baseline["entries"], (
+            f"megaflows did not come back to the baseline: {after['entries']}, baseline {baseline['entries']}")
+        check_cache_is_r0(fp, after["entries"])
 
         assert fp.ctl("exit").returncode == 0
         code = fp.wait(timeout=120)
