@@ -189,6 +189,8 @@ def main(argv=None):
                     help="generate no set_field:...->vlan_tci")
     ap.add_argument("--no-odd-vlan-masks", action="store_true",
                     help="generate vlan_tci masks with the PCP bits all or none only")
+    ap.add_argument("--no-frag-twins", action="store_true",
+                    help="generate no first-fragment twins (README: First-fragment twins)")
     ap.add_argument("--vlan-limit", type=int, default=None,
                     help="Open vSwitch other_config:vlan-limit (default: its own, 1)")
     ap.add_argument("--idle-ms", type=int, default=300, help="flowpath --exit-when-idle")
@@ -208,11 +210,11 @@ def main(argv=None):
         prefix=f"flowpath-difftest-{args.seed}-")
     os.makedirs(keep_root, exist_ok=True)
     opts = gen_case.Options(with_ct=args.with_ct, vlan_tci_set=not args.no_vlan_tci_set,
-                            odd_vlan_masks=not args.no_odd_vlan_masks)
+                            odd_vlan_masks=not args.no_odd_vlan_masks, frag_twins=not args.no_frag_twins)
     rerun = [sys.argv[0]] + (["--ovs-only"] if args.ovs_only else
                              ["--flowpath", args.flowpath])
     rerun += [f"--flowpath-arg={a}" for a in args.flowpath_arg]
-    for flag in ("with_ct", "no_vlan_tci_set", "no_odd_vlan_masks"):
+    for flag in ("with_ct", "no_vlan_tci_set", "no_odd_vlan_masks", "no_frag_twins"):
         if getattr(args, flag):
             rerun.append("--" + flag.replace("_", "-"))
     if args.vlan_limit is not None:

@@ -51,6 +51,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402
 import difftest  # noqa: E402
+import gen_case  # noqa: E402
 import gen_changes  # noqa: E402
 import gen_packets as gp  # noqa: E402
 import ovs_oracle  # noqa: E402
@@ -334,7 +335,7 @@ def explain(cc, oracle, result, limit=3):
 
 def run_case(args, oracle, cs, case_dir, index):
     """(ok, report lines, cc)."""
-    cc = gen_changes.generate(cs)
+    cc = gen_changes.generate(cs, gen_case.Options(frag_twins=not args.no_frag_twins))
     cc.write(case_dir)
     case = cc.case
     problems = []
@@ -389,6 +390,7 @@ def main(argv=None):
     ap.add_argument("--keep", metavar="DIR", help="keep every case here (default: failed ones, in a temp dir)")
     ap.add_argument("--ovs-only", action="store_true", help="validate the harness: Open vSwitch against itself")
     ap.add_argument("--vlan-limit", type=int, default=None, help="Open vSwitch other_config:vlan-limit")
+    ap.add_argument("--no-frag-twins", action="store_true", help="generate no first-fragment twins")
     ap.add_argument("--idle-ms", type=int, default=300, help="flowpath --exit-when-idle")
     ap.add_argument("--timeout", type=float, default=60, help="seconds for each wait on flowpath")
     ap.add_argument("--flowpath-arg", action="append", default=[], help="extra flowpath argument (repeatable)")
@@ -413,6 +415,8 @@ def main(argv=None):
     rerun += [f"--flowpath-arg={a}" for a in args.flowpath_arg]
     if args.vlan_limit is not None:
         rerun += ["--vlan-limit", str(args.vlan_limit)]
+    if args.no_frag_twins:
+        rerun.append("--no-frag-twins")
 
     passed = failed = 0
     kinds = {}
@@ -429,7 +433,8 @@ def main(argv=None):
             try:
                 ok, lines, cc = run_case(args, oracle, cs, case_dir, index)
             except ovs_oracle.OvsError as e:
-                ok, lines, cc = False, [f"Open vSwitch failed: {e}"], gen_changes.generate(cs)
+                ok, lines, cc = False, [f"Open vSwitch failed: {e}"], gen_changes.generate(
+                    cs, gen_case.Options(frag_twins=not args.no_frag_twins))
                 oracle.stop()
                 oracle = None
             for c in cc.changes:
