@@ -348,7 +348,7 @@ def run_rule_load(workload, config, log):
         except runners.StartFailure as failure:
             timed_out = "more than" in failure.message or "no socket" in failure.message
             entry.update(start_status="timeout" if timed_out else failure.status, start_message=failure.message)
-            log("    %-8s load at start: %s: %s" % (name, failure.status, failure.message))
+            log("    %-8s load at start: %s: %s" % (name, entry["start_status"], failure.message))
         except Exception as error:
             entry.update(start_status="failed", start_message=str(error)[:300])
         finally:

@@ -500,8 +500,8 @@ class Flowpath(System):
         with open(self.log_path, "w") as log:
             self.proc = _popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         # A large rule file is loaded before the socket appears.
-        deadline = time.monotonic() + self.config.start_timeout + (
-            self.config.rules_timeout if workload.kind == "ruleload" else 0)
+        timeout = self.config.start_timeout + (self.config.rules_timeout if workload.kind == "ruleload" else 0)
+        deadline = time.monotonic() + timeout
         while True:
             status = self.proc.poll()
             if status is not None:
@@ -524,8 +524,7 @@ class Flowpath(System):
                 os.kill(self.proc.pid, signal.SIGSTOP)
                 return
             if time.monotonic() > deadline:
-                raise StartFailure("failed", "no socket %s after %ds" % (
-                    self.socket, self.config.start_timeout))
+                raise StartFailure("failed", "no socket %s after %ds" % (self.socket, timeout))
             time.sleep(0.002)
 
     @staticmethod
