@@ -29,9 +29,15 @@ import re
 import socket
 import statistics
 import subprocess
+import sys
 import time
 
 import runners
+
+# ovs-vswitchd's unixctl JSON-RPC over one kept-open connection: the
+# differential test's client (tests/diff/ovs_oracle.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "diff"))
+from ovs_oracle import Unixctl  # noqa: E402
 
 
 class FlowpathCtl:
@@ -63,41 +69,6 @@ class FlowpathCtl:
         return json.loads(text)
 
 
-class OvsUnixctl:
-    """ovs-vswitchd's unixctl JSON-RPC over one kept-open connection."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(30)
-        self.sock.connect(path)
-        self.next_id = 0
-        self.buffer = ""
-        self.decoder = json.JSONDecoder()
-
-    def call(self, method, *params):
-        self.next_id += 1
-        self.sock.sendall(json.dumps({"method": method, "params": list(params), "id": self.next_id}).encode())
-        while True:
-            text = self.buffer.lstrip()
-            if text:
-                try:
-                    reply, end = self.decoder.raw_decode(text)
-                except ValueError:
-                    reply = None
-                if reply is not None:
-                    self.buffer = text[end:]
-                    if reply.get("error"):
-                        raise RuntimeError("%s: %s" % (method, reply["error"]))
-                    return reply.get("result") or ""
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise RuntimeError("ovs-vswitchd closed the unixctl connection")
-            self.buffer += chunk.decode(errors="replace")
-
-    def close(self):
-        self.sock.close()
-
-
 class Probe:
     """Fast reads of one system: p2's tx counter and its megaflow count."""
 
@@ -106,7 +77,7 @@ class Probe:
         if system.name == "flowpath":
             self.ctl = FlowpathCtl(system.socket)
         else:
-            self.ctl = OvsUnixctl("%s/ovs-vswitchd.ctl" % system.dir)
+            self.ctl = Unixctl("%s/ovs-vswitchd.ctl" % system.dir)
 
     def p2_tx(self):
         if self.system.name == "flowpath":
@@ -127,6 +98,14 @@ class Probe:
     def close(self):
         if self.system.name != "flowpath":
             self.ctl.close()
+
+
+def _built(name, config, entry):
+    """False (and the entry says why) when flowpath's binary is missing."""
+    if name == "flowpath" and not os.path.exists(config.flowpath):
+        entry.update(status="not built", message="%s does not exist" % config.flowpath)
+        return False
+    return True
 
 
 def _command(system, config, verb, *args):
@@ -213,8 +192,7 @@ def run_rule_change(workload, config, log):
         if name not in config.systems:
             continue
         entry = results.setdefault(name, {"status": "ok", "changes": {}})
-        if name == "flowpath" and not os.path.exists(config.flowpath):
-            entry.update(status="not built", message="%s does not exist" % config.flowpath)
+        if not _built(name, config, entry):
             continue
         system = runners.SYSTEMS[name](config)
         probe = None
@@ -285,8 +263,7 @@ def run_rule_load(workload, config, log):
         if name not in config.systems:
             continue
         entry = results.setdefault(name, {"status": "ok"})
-        if name == "flowpath" and not os.path.exists(config.flowpath):
-            entry.update(status="not built", message="%s does not exist" % config.flowpath)
+        if not _built(name, config, entry):
             continue
         # 1. Into a running datapath, traffic flowing.
         system = runners.SYSTEMS[name](config)

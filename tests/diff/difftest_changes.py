@@ -382,34 +382,17 @@ def run_case(args, oracle, cs, case_dir, index):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--flowpath", help="the flowpath binary")
+    difftest.common_arguments(ap, 40)
     ap.add_argument("--flowpath-ctl", help="default: flowpath-ctl beside --flowpath")
-    ap.add_argument("--cases", type=int, default=40)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--case-seed", type=int, action="append", default=[], help="run only this case (repeatable)")
-    ap.add_argument("--keep", metavar="DIR", help="keep every case here (default: failed ones, in a temp dir)")
-    ap.add_argument("--ovs-only", action="store_true", help="validate the harness: Open vSwitch against itself")
-    ap.add_argument("--vlan-limit", type=int, default=None, help="Open vSwitch other_config:vlan-limit")
-    ap.add_argument("--no-frag-twins", action="store_true", help="generate no first-fragment twins")
-    ap.add_argument("--idle-ms", type=int, default=300, help="flowpath --exit-when-idle")
-    ap.add_argument("--timeout", type=float, default=60, help="seconds for each wait on flowpath")
-    ap.add_argument("--flowpath-arg", action="append", default=[], help="extra flowpath argument (repeatable)")
-    ap.add_argument("--max-shown", type=int, default=6, help="differences shown per case")
-    ap.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args(argv)
-    if not args.ovs_only and not args.flowpath:
-        ap.error("--flowpath is required (or --ovs-only)")
+    args = difftest.checked_arguments(ap, argv)
     if args.flowpath:
-        args.flowpath = os.path.abspath(args.flowpath)
         args.flowpath_ctl = os.path.abspath(args.flowpath_ctl or os.path.join(os.path.dirname(args.flowpath),
                                                                                "flowpath-ctl"))
         if not args.ovs_only and not os.access(args.flowpath_ctl, os.X_OK):
             ap.error(f"{args.flowpath_ctl} is not executable (--flowpath-ctl)")
 
     seeds = args.case_seed or [difftest.case_seed(args.seed, i) + 500_000 for i in range(args.cases)]
-    keep_root = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(
-        prefix=f"flowpath-difftest-changes-{args.seed}-")
-    os.makedirs(keep_root, exist_ok=True)
+    keep_root = difftest.keep_dir(args, "flowpath-difftest-changes")
     rerun = [sys.argv[0]] + (["--ovs-only"] if args.ovs_only else
                              ["--flowpath", args.flowpath, "--flowpath-ctl", args.flowpath_ctl])
     rerun += [f"--flowpath-arg={a}" for a in args.flowpath_arg]
@@ -463,12 +446,7 @@ def main(argv=None):
     if n:
         print(f"time per case {(time.monotonic() - started) / n:.2f} s; changes made: "
               + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
-    if failed:
-        print(f"failed cases kept under {keep_root}")
-    elif not args.keep:
-        shutil.rmtree(keep_root, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return difftest.end_of_run(args, passed, failed, keep_root)
 
 
 if __name__ == "__main__":
