@@ -185,7 +185,7 @@ def common_arguments(ap, cases):
     ap.add_argument("--ovs-only", action="store_true",
                     help="validate the Open vSwitch side alone (OVS vs OVS)")
     ap.add_argument("--no-frag-twins", action="store_true",
-                    help="generate no first-fragment twins (README: First-fragment twins)")
+                    help="generate no fragment twins (README: How it works)")
     ap.add_argument("--vlan-limit", type=int, default=None,
                     help="Open vSwitch other_config:vlan-limit (default: its own, 1)")
     ap.add_argument("--idle-ms", type=int, default=300, help="flowpath --exit-when-idle")
