@@ -23,12 +23,15 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import report  # noqa: E402
+import rulechanges  # noqa: E402
 import runners  # noqa: E402
 import workloads  # noqa: E402
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
 WORKLOAD_ORDER = ["emc", "megaflow", "tss", "upcall", "conntrack"]
+# Issue 8's measurements, after the sweeps: group -> what runs them.
+LIVE_GROUPS = ("storm", "rulechange", "ruleload")
 SYSTEM_ORDER = ["testpmd", "ovs", "flowpath"]
 
 
@@ -49,6 +52,12 @@ class Config:
         self.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
         self.window = args.window if args.window is not None else (1.0 if args.quick else 2.5)
         self.start_timeout = 60
+        # ovs-ofctl add-flows and flowpath-ctl add-flows of the ruleload file
+        self.rules_timeout = 60
+        # Rule-change latency: repetitions per change, and how long to wait
+        # for a system to install the workload's megaflows.
+        self.change_reps = 2 if args.quick else 5
+        self.megaflow_wait = 45.0 if args.quick else 120.0
         self.first_pass_timeout = 8.0 if args.quick else 15.0
         self.max_settle = 6.0 if args.quick else 12.0
         self.keep_logs = args.keep_logs
@@ -82,6 +91,10 @@ def window_result(before, after, details):
               "rx_pps": (after["rx"] - before["rx"]) / dt,
               "tx_pps": (after["tx"] - before["tx"]) / dt}
     result["forwarded_fraction"] = (result["tx_pps"] / result["rx_pps"]) if result["rx_pps"] else None
+    if after.get("tx_p2") is not None and before.get("tx_p2") is not None:
+        result["tx_p2_pps"] = (after["tx_p2"] - before["tx_p2"]) / dt
+    if after.get("queue_drops") is not None and before.get("queue_drops") is not None:
+        result["queue_drops_per_s"] = (after["queue_drops"] - before["queue_drops"]) / dt
     if "exact_hits" in after:
         deltas = {key: (after.get(key) or 0) - (before.get(key) or 0)
                   for key in ("exact_hits", "cache_hits", "misses")}
@@ -191,12 +204,13 @@ def start_system(name, workload, config, results):
     return system
 
 
-def run_alternating(workload, config, rounds):
-    """Starts every system, then measures A B C, A B C, ... for `rounds` rounds."""
+def run_alternating(workload, config, rounds, names=None):
+    """Starts every system (or those of `names`), then measures A B C,
+    A B C, ... for `rounds` rounds."""
     results = {}
     systems = []
     try:
-        for name in config.systems:
+        for name in names or config.systems:
             system = start_system(name, workload, config, results)
             if system:
                 systems.append(system)
@@ -288,7 +302,7 @@ def summarize(system_results):
         summary = {}
         for key in ("rx_pps", "tx_pps", "forwarded_fraction", "exact_hit_rate", "cache_hit_rate",
                     "miss_rate", "setups_per_s", "installs_per_s_first_pass", "first_pass_pps",
-                    "upcalls_per_s"):
+                    "upcalls_per_s", "tx_p2_pps", "queue_drops_per_s"):
             value = spread([r.get(key) for r in rounds])
             if value:
                 summary[key] = value
@@ -470,13 +484,28 @@ def plan(config, only):
     for masks in config.mask_points:
         params = dict(workloads.default_params("tss"), masks=masks, flows=config.sweep_flows_for_masks)
         items.append(("masks-%d" % masks, "tss", params, "masks", masks))
+    # Issue 8: the storm (calm reference, then the flood), rule-change
+    # latency at 10,000 and 100,000 megaflows, rule load.
+    for flood in (False, True):
+        params = dict(workloads.default_params("storm"), flood=flood)
+        items.append(("storm" if flood else "storm-calm", "storm", params, "storm",
+                      "flood" if flood else "calm"))
+    for megaflows in (10000, 100000):
+        params = dict(workloads.default_params("rulechange"), megaflows=megaflows)
+        items.append(("rulechange-%d" % megaflows, "rulechange", params, "rulechange", megaflows))
+    params = workloads.default_params("ruleload")
+    items.append(("ruleload", "ruleload", params, "ruleload", params["rules"]))
+    if config.quick and not only:
+        # A few minutes each (OVS takes ~45 s to reach 100,000 megaflows and
+        # more than a minute to load 100,000 masks): full mode, or --only.
+        items = [i for i in items if i[0] not in ("rulechange-100000", "ruleload")]
     if only:
         wanted = only.split(",")
         items = [i for i in items if i[0] in wanted or i[3] in wanted or
-                 (i[3] != "workload" and "sweeps" in wanted)]
+                 (i[3] in ("flows", "masks") and "sweeps" in wanted)]
         if not items:
-            raise SystemExit("--only: nothing matches %s (workloads: %s, flows, masks, sweeps)"
-                             % (only, ", ".join(WORKLOAD_ORDER)))
+            raise SystemExit("--only: nothing matches %s (workloads: %s, flows, masks, sweeps, %s)"
+                             % (only, ", ".join(WORKLOAD_ORDER), ", ".join(LIVE_GROUPS)))
     return items
 
 
@@ -493,6 +522,13 @@ def run_item(item, rounds, pass_index, config, work_dir, all_results):
     load_before = loadavg()
     if kind == "upcall":
         systems = run_cold_starts(workload, config, rounds)
+    elif kind == "rulechange":
+        systems = rulechanges.run_rule_change(workload, config, log)
+    elif kind == "ruleload":
+        systems = rulechanges.run_rule_load(workload, config, log)
+    elif kind == "storm":
+        # Three ports and a flow limit: testpmd has nothing to compare here.
+        systems = run_alternating(workload, config, rounds, [n for n in config.systems if n != "testpmd"])
     else:
         systems = run_alternating(workload, config, rounds)
     result = all_results.setdefault(name, {"group": group, "x": x, "workload": {
@@ -501,6 +537,9 @@ def run_item(item, rounds, pass_index, config, work_dir, all_results):
         "pcap": os.path.relpath(workload.pcap, REPO_DIR)},
         "loadavg_before": load_before, "loadavg_passes": [], "systems": {}})
     result["loadavg_passes"].append(load_before)
+    if group in ("rulechange", "ruleload"):
+        result["systems"].update(systems)  # measured once, not in rounds
+        return
     for system, entry in systems.items():
         merged = result["systems"].setdefault(system, {"status": "ok", "rounds": []})
         for measured in entry.get("rounds", []):
@@ -524,7 +563,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short windows, fewer sweep points (< 5 min)")
     parser.add_argument("--only", help="comma list of workloads (emc, megaflow, tss, upcall, conntrack), "
-                        "sweep points (flows-1000, masks-16), or flows / masks / sweeps")
+                        "sweep points (flows-1000, masks-16), flows / masks / sweeps, or issue 8's "
+                        "storm / rulechange (rulechange-10000, rulechange-100000) / ruleload")
     parser.add_argument("--rounds", type=int, help="rounds per workload (default: quick 3, full 5)")
     parser.add_argument("--sweep-rounds", type=int, help="rounds per sweep point (quick 1, full 2)")
     parser.add_argument("--passes", type=int, help="passes through the workloads that their rounds are spread "
@@ -565,9 +605,11 @@ def main():
             run_item(item, rounds, pass_index, config, work_dir, all_results)
     for item in items:
         if item[3] != "workload":
-            run_item(item, config.sweep_rounds, 0, config, work_dir, all_results)
+            rounds = config.rounds if item[3] == "storm" else config.sweep_rounds
+            run_item(item, rounds, 0, config, work_dir, all_results)
     for result in all_results.values():
-        summarize(result["systems"])
+        if result["group"] not in ("rulechange", "ruleload"):
+            summarize(result["systems"])
     memory_estimates(all_results)
 
     micro = [] if args.no_micro else run_micro(config)

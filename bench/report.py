@@ -260,6 +260,207 @@ def _versions_section(versions):
     return lines + [""]
 
 
+# ---------------------------------------------------------------------------
+# Issue 8: storm, rule-change latency, rule load
+
+
+def _ms(spread):
+    if not spread:
+        return "–"
+    text = "%.1f" % (spread["median"] * 1e3)
+    if spread.get("n", 1) > 1:
+        text += " (%.1f–%.1f)" % (spread["min"] * 1e3, spread["max"] * 1e3)
+    return text
+
+
+def _seconds(value):
+    return "%.2f s" % value if value is not None else "–"
+
+
+def _storm_ratio(results, system):
+    calm = (results.get("storm-calm", {}).get("systems", {}).get(system) or {}).get("summary", {}).get("tx_pps")
+    flood = (results.get("storm", {}).get("systems", {}).get(system) or {}).get("summary", {}).get("tx_pps")
+    return calm, flood, (flood["median"] / calm["median"] if calm and flood and calm["median"] else None)
+
+
+def _storm_section(results):
+    if "storm" not in results and "storm-calm" not in results:
+        return []
+    w = (results.get("storm") or results["storm-calm"])["workload"]
+    params = w["params"]
+    md = ["## Storm — cached flows with and without a flood of new flows", "",
+          "Every other packet belongs to one of %d cached flows (to p1); the packets between them (to p2) are "
+          "each a new flow in `storm` (%d in the pcap, each needing its own megaflow) and %d repeating flows in "
+          "`storm-calm`. Both systems run with a flow limit of %d megaflows (flowpath `--flow-limit`, OVS "
+          "`other_config:flow-limit`), below the flood, so the flood misses on every pass. *Cached Mpps* = "
+          "p1's tx rate; flowpath's target: at least 80%% of its calm rate under the flood." % (
+              params["cached"], params["packets"] // 2, params["cached"], params["flow_limit"]), "",
+          "| system | cached flows Mpps, calm | cached flows Mpps, flood | flood / calm | flood packets forwarded "
+          "Mpps (p2) | processed Mpps (flood) | misses/s (flood) | upcall queue drops/s |",
+          "|---|---|---|---|---|---|---|---|"]
+    not_a_storm = False
+    for system, label in SYSTEMS[1:]:
+        calm, flood, ratio = _storm_ratio(results, system)
+        entry = results.get("storm", {}).get("systems", {}).get(system) or {}
+        summary = entry.get("summary", {})
+        status = _status_cell(entry) or _status_cell(results.get("storm-calm", {}).get("systems", {}).get(system))
+        misses = summary.get("upcalls_per_s")
+        mark = ""
+        if flood and misses is not None and misses["max"] == 0:
+            mark, not_a_storm = " §", True
+        md.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label, status or _spread_mpps(calm), (status or _spread_mpps(flood)) + mark,
+            "%.0f%%" % (100 * ratio) if ratio is not None else "–", _spread_mpps(summary.get("tx_p2_pps")),
+            _spread_mpps(summary.get("rx_pps")), _spread_k(misses),
+            _spread_k(summary.get("queue_drops_per_s")) if system == "flowpath" else "n/a"))
+    if not_a_storm:
+        md += ["", "§ no miss at all during the flood windows: the flood's flows were cached (the flow limit "
+               "did not hold them back), so this measured hits, not a storm."]
+    for name in ("storm-calm", "storm"):
+        for system, label in SYSTEMS[1:]:
+            entry = results.get(name, {}).get("systems", {}).get(system) or {}
+            if entry.get("message"):
+                md.append("- %s %s: **%s** — `%s`" % (name, label, entry.get("status"), entry["message"]))
+    return md + [""]
+
+
+def _rulechange_section(results):
+    names = sorted((r["x"], n) for n, r in results.items() if r["group"] == "rulechange")
+    if not names:
+        return []
+    md = ["## Rule-change latency", "",
+          "With one megaflow per flow installed, `add-flow` of a rule redirecting a marker flow (every 16th "
+          "packet) to p2 (`flowpath-ctl add-flow` / `ovs-ofctl add-flow`); *latency* = from starting the "
+          "command until p2's tx counter moves (sampled every ~1 ms), *command* = until the command returned. "
+          "`narrow` matches the marker's dl_src (one megaflow affected), `broad` its nw_dst (every megaflow "
+          "may be affected: all must be revalidated). flowpath-ctl returns once every worker forwards by the "
+          "new rule: *at return* counts the repetitions in which p2 was already moving at the first read "
+          "after the return. Median (min–max) in ms. flowpath's target: at most 50 ms at 100,000 megaflows.",
+          "", "| megaflows (target) | change | system | megaflows installed | latency ms | command ms | at return |",
+          "|---|---|---|---|---|---|---|"]
+    for x, name in names:
+        for system, label in SYSTEMS[1:]:
+            entry = results[name]["systems"].get(system)
+            if not entry:
+                continue
+            if entry.get("status", "ok") != "ok" and not entry.get("summary"):
+                md.append("| %s | – | %s | %s | %s | | |" % ("{:,}".format(x), label, "{:,}".format(entry["megaflows"]) if entry.get("megaflows") else "–",
+                                                          entry.get("status")))
+                continue
+            for change, s in sorted(entry.get("summary", {}).items()):
+                md.append("| %s | %s | %s | %s | %s | %s | %d of %d |" % (
+                    "{:,}".format(x), change, label, "{:,}".format(entry.get("megaflows") or 0),
+                    _ms(s["latency_s"]), _ms(s["command_s"]), s["moving_at_return"], s["latency_s"]["n"]))
+    for x, name in names:
+        for system, label in SYSTEMS[1:]:
+            entry = results[name]["systems"].get(system) or {}
+            if entry.get("message"):
+                md.append("- %s, %s: **%s** — `%s`" % (name, label, entry.get("status"), entry["message"]))
+    return md + [""]
+
+
+_LOAD_STATUS = {"load_seconds": "start_status", "add_flows_seconds": "add_flows_status"}
+
+
+def _load_value(entry, key):
+    """A rule-load time in seconds, or None when it was not measured."""
+    if entry.get("status", "ok") != "ok" or entry.get(_LOAD_STATUS[key]):
+        return None
+    return entry.get(key)
+
+
+def _load_cell(entry, key):
+    if not entry:
+        return "not run"
+    value = _load_value(entry, key)
+    if value is not None:
+        return _seconds(value)
+    status = entry.get(_LOAD_STATUS[key]) if entry.get("status", "ok") == "ok" else entry["status"]
+    return status or "–"
+
+
+def _ruleload_section(results):
+    result = results.get("ruleload")
+    if not result:
+        return []
+    n = result["workload"]["params"]["rules"]
+    md = ["## Rule load — %s rules over as many distinct masks" % "{:,}".format(n), "",
+          "*At start*: flowpath, time from exec to its control socket with the rule file minus the same with "
+          "a one-rule file; OVS, `ovs-ofctl add-flows` into the bridge before the pcap port. *Into a running "
+          "datapath*: `flowpath-ctl add-flows` / `ovs-ofctl add-flows` while 64 flows of traffic run. Rules "
+          "counted back afterwards (dump-flows / dump-aggregate). flowpath's target: at most 2 s each.", "",
+          "| system | at start | rules counted | into a running datapath | rules counted | traffic during |",
+          "|---|---|---|---|---|---|"]
+    notes = []
+    for system, label in SYSTEMS[1:]:
+        e = result["systems"].get(system)
+        if not e:
+            continue
+        start, add = _load_cell(e, "load_seconds"), _load_cell(e, "add_flows_seconds")
+        md.append("| %s | %s | %s | %s | %s | %s |" % (
+            label, start, e.get("start_rules", "–"), add, e.get("add_flows_rules", "–"),
+            {True: "yes", False: "**no**"}.get(e.get("traffic_during_add"), "–")))
+        for key, what in (("message", ""), ("start_message", "at start: "),
+                          ("add_flows_message", "into a running datapath: ")):
+            if e.get(key):
+                notes.append("- %s: %s`%s`" % (label, what, e[key].replace("`", "'")))
+    return md + [""] + notes + [""]
+
+
+def _targets_section(results):
+    """Issue 8's 'done when' figures in one place, OVS beside flowpath."""
+    rows = []
+    upcall = results.get("upcall", {}).get("systems", {})
+    fp = (upcall.get("flowpath") or {}).get("summary", {})
+    ovs = (upcall.get("ovs") or {}).get("summary", {})
+    if fp.get("installs_per_s_first_pass") or ovs.get("setups_per_s"):
+        mine = fp.get("installs_per_s_first_pass")
+        theirs = ovs.get("setups_per_s")
+        ratio = mine["median"] / theirs["median"] if mine and theirs and theirs["median"] else None
+        rows.append(("upcall: flowpath's new flows installed/s (slow path on core 0, worker on core 1) "
+                     "vs OVS's misses handled/s", "≥ 10×", "%s vs %s" % (_spread_k(mine), _spread_k(theirs)),
+                     "%.1f×" % ratio if ratio else "–"))
+    if "storm" in results:
+        _, _, r_fp = _storm_ratio(results, "flowpath")
+        _, _, r_ovs = _storm_ratio(results, "ovs")
+        fp_misses = ((results["storm"]["systems"].get("flowpath") or {}).get("summary", {})
+                     .get("upcalls_per_s") or {}).get("max")
+        if fp_misses == 0:
+            r_fp = None  # no storm happened (see the storm section)
+        rows.append(("storm: cached flows' rate under the flood / calm", "≥ 80%",
+                     "flowpath %s, OVS %s" % ("%.0f%%" % (100 * r_fp) if r_fp is not None else "–",
+                                              "%.0f%%" % (100 * r_ovs) if r_ovs is not None else "–"),
+                     "met" if r_fp is not None and r_fp >= 0.8 else "not met" if r_fp is not None else "–"))
+    for name in sorted(n for n in results if results[n]["group"] == "rulechange"):
+        for change in ("narrow", "broad"):
+            cells = {}
+            for system in ("flowpath", "ovs"):
+                s = ((results[name]["systems"].get(system) or {}).get("summary") or {}).get(change)
+                cells[system] = s["latency_s"]["median"] if s else None
+            if not any(v is not None for v in cells.values()):
+                continue
+            fp_ms = cells["flowpath"]
+            rows.append(("%s (%s): rule-change latency" % (name, change),
+                         "≤ 50 ms" if results[name]["x"] >= 100000 else "(reported)",
+                         "flowpath %s ms, OVS %s ms" % tuple("%.1f" % (v * 1e3) if v is not None else "–"
+                                                             for v in (fp_ms, cells["ovs"])),
+                         ("met" if fp_ms <= 0.05 else "not met") if fp_ms is not None and
+                         results[name]["x"] >= 100000 else "–"))
+    load = results.get("ruleload", {}).get("systems", {})
+    if load:
+        for key, what in (("load_seconds", "at start"), ("add_flows_seconds", "add-flows into a running datapath")):
+            f, o = load.get("flowpath") or {}, load.get("ovs") or {}
+            fv = _load_value(f, key)
+            rows.append(("ruleload: %s rules / masks %s" % ("{:,}".format(results["ruleload"]["x"]), what), "≤ 2 s",
+                         "flowpath %s, OVS %s" % (_load_cell(f, key), _load_cell(o, key)),
+                         ("met" if fv <= 2 else "not met") if fv is not None else "–"))
+    if not rows:
+        return []
+    md = ["## Issue 8 targets", "", "| measurement | target | values | flowpath |", "|---|---|---|---|"]
+    md += ["| %s | %s | %s | %s |" % row for row in rows]
+    return md + [""]
+
+
 def write(out_dir, data):
     meta, results = data["meta"], data["results"]
     plots = make_plots(out_dir, results)
@@ -294,6 +495,7 @@ def write(out_dir, data):
         md += [line for note in FOOTNOTES if note[0] in "\n".join(md) for line in (note, "")]
         if "workloads.png" in plots:
             md += ["![throughput per workload](workloads.png)", ""]
+    md += _targets_section(results)
     for name in workload_names:
         result = results[name]
         w = result["workload"]
@@ -316,6 +518,8 @@ def write(out_dir, data):
             md += [line for note in FOOTNOTES if note[0] in "\n".join(table) for line in (note, "")]
             if plot in plots:
                 md += ["![%s](%s)" % (title, plot), ""]
+    md += _storm_section(results) + _rulechange_section(results)
+    md += _ruleload_section(results)
     md += _reproducibility_section(data.get("reproducibility"))
     md += ["## Micro-benchmarks", ""] + _micro_section(data.get("micro")) + [""]
     with open(os.path.join(out_dir, "report.md"), "w") as f:

@@ -280,7 +280,9 @@ class Ovs(System):
     def ofctl(self, *args, timeout=60):
         return _run(["ovs-ofctl", "-O", "OpenFlow13"] + list(args), env=self._env(), timeout=timeout)
 
-    def start(self, workload):
+    def start(self, workload, rules=None):
+        """Starts OVS with the workload's rules (or the file `rules`) loaded
+        before the pcap port is added."""
         if workload.packets > OVS_MAX_PCAP_PACKETS:
             raise StartFailure("unsupported", "a pcap of %d packets does not fit OVS's shared mempool "
                                "(at most 262144 mbufs; net_pcap infinite_rx holds the whole file)"
@@ -298,11 +300,13 @@ class Ovs(System):
         # dpdk-socket-mem stays unset: with it OVS adds --in-memory, which DPDK
         # refuses next to --legacy-mem.  OVS sizes its shared mempool itself
         # (at most 262144 mbufs), which caps the pcaps it can hold.
-        self._vsctl("--no-wait", "set", "Open_vSwitch", ".",
-                    "other_config:dpdk-init=true",
+        settings = ["other_config:dpdk-init=true",
                     "other_config:dpdk-extra=--no-huge --legacy-mem -m 2048 --no-pci "
                     "--file-prefix=%s" % self.prefix,
-                    "other_config:pmd-cpu-mask=0x2")
+                    "other_config:pmd-cpu-mask=0x2"]
+        if workload.meta.get("flow_limit"):
+            settings.append("other_config:flow-limit=%d" % workload.meta["flow_limit"])
+        self._vsctl("--no-wait", "set", "Open_vSwitch", ".", *settings)
         self.started_at = time.monotonic()
         # taskset keeps the main, handler and revalidator threads on core 0;
         # the PMD thread pins itself to core 1 (pmd-cpu-mask).
@@ -315,22 +319,36 @@ class Ovs(System):
         self._vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")
         self._vsctl("add-port", "br0", "p1", "--", "set", "Interface", "p1", "type=dpdk",
                     "options:dpdk-devargs=net_null0,no-rx=1", "ofport_request=2")
+        if workload.meta.get("ports", 2) >= 3:
+            self._vsctl("add-port", "br0", "p2", "--", "set", "Interface", "p2", "type=dpdk",
+                        "options:dpdk-devargs=net_null1,no-rx=1", "ofport_request=3")
         # Rules go in before the pcap port exists (else the first packets miss
         # them), so its name cannot be resolved yet: use the OpenFlow numbers
         # the ports are given (p0 = 1, p1 = 2), as the rule syntax allows.
-        rules = os.path.join(self.dir, "rules.of")
-        with open(workload.rules) as src, open(rules, "w") as dst:
-            dst.write(re.sub(r"\bp0\b", "1", re.sub(r"\bp1\b", "2", src.read())))
+        numbered = os.path.join(self.dir, "rules.of")
+        with open(rules or workload.rules) as src, open(numbered, "w") as dst:
+            dst.write(self.numbered_ports(src.read()))
         self.ofctl("del-flows", "br0")
+        t0 = time.monotonic()
         try:
-            self.ofctl("add-flows", "br0", rules)
+            self.ofctl("add-flows", "br0", numbered, timeout=self.config.rules_timeout)
         except RuntimeError as error:
             raise StartFailure("unsupported", str(error).splitlines()[-1][:300])
+        except subprocess.TimeoutExpired:
+            raise StartFailure("failed", "ovs-ofctl add-flows took more than %d s" % self.config.rules_timeout)
+        self.rules_load_seconds = time.monotonic() - t0
         self._vsctl("add-port", "br0", "p0", "--", "set", "Interface", "p0", "type=dpdk",
                     "options:dpdk-devargs=net_pcap0,rx_pcap=%s,infinite_rx=1" % workload.pcap,
                     "ofport_request=1")
         if self._port_error("p0"):
             raise StartFailure("failed", "OVS: p0: %s" % self._port_error("p0"))
+
+    @staticmethod
+    def numbered_ports(text):
+        """Rule text with p0, p1, p2 as their OpenFlow numbers 1, 2, 3."""
+        for name, number in (("p0", "1"), ("p1", "2"), ("p2", "3")):
+            text = re.sub(r"\b%s\b" % name, number, text)
+        return text
 
     def _port_error(self, port):
         out = self._vsctl("--if-exists", "get", "Interface", port, "error").strip()
@@ -344,12 +362,14 @@ class Ovs(System):
             time.sleep(0.02)
 
     def _port_counters(self):
+        """(p0 rx, p1 tx, p2 tx or None)."""
         text = self.ofctl("dump-ports", "br0")
         rx = re.search(r"port\s+1: rx pkts=(\d+)", text)
         tx = re.search(r"port\s+2: rx pkts=\d+.*?\n\s+tx pkts=(\d+)", text)
+        tx2 = re.search(r"port\s+3: rx pkts=\d+.*?\n\s+tx pkts=(\d+)", text)
         if not rx or not tx:
             raise RuntimeError("OVS: cannot parse dump-ports: %s" % text[:400])
-        return int(rx.group(1)), int(tx.group(1))
+        return int(rx.group(1)), int(tx.group(1)), int(tx2.group(1)) if tx2 else None
 
     def pmd_stats(self):
         """Counters of the PMD thread on core 1 (cumulative since start)."""
@@ -372,10 +392,10 @@ class Ovs(System):
 
     def sample(self):
         t0 = time.monotonic()
-        rx, tx = self._port_counters()
+        rx, tx, tx_p2 = self._port_counters()
         t1 = time.monotonic()
         stats = self.pmd_stats()
-        sample = {"t": (t0 + t1) / 2, "rx": rx, "tx": tx}
+        sample = {"t": (t0 + t1) / 2, "rx": rx, "tx": tx, "tx_p2": tx_p2}
         sample.update(stats)
         sample["exact_hits"] = stats["emc_hits"] + stats["smc_hits"] + stats["simple_match_hits"]
         sample["cache_hits"] = stats["megaflow_hits"]
@@ -456,33 +476,46 @@ class Flowpath(System):
         data = json.loads(self.ctl("stats-json"))
         return (t0 + time.monotonic()) / 2, data
 
-    def start(self, workload):
+    def start(self, workload, rules=None):
+        """Starts flowpath (stopped as soon as its socket appears); `rules`
+        replaces the workload's rule file."""
         self.dir = tempfile.mkdtemp(prefix="fpbench-fp.%d." % os.getpid())
         mbufs = mbufs_for(workload.packets)
         eal = "--no-huge --no-shconf -m %d --no-pci -l 0,1 --file-prefix=%s" % (
             _mem_mb_for(mbufs), self.prefix)
-        cmd = [self.config.flowpath, "--pmd-cores", "1", "--rules", workload.rules,
+        cmd = [self.config.flowpath, "--pmd-cores", "1", "--rules", rules or workload.rules,
                "--port", "p0=net_pcap0,rx_pcap=%s,infinite_rx=1" % workload.pcap,
                "--port", "p1=net_null0,no-rx=1", "--ctl-socket", self.socket,
                "--mbufs", str(mbufs), "--eal", eal, "--log-level", "warn"]
+        if workload.meta.get("ports", 2) >= 3:
+            cmd += ["--port", "p2=net_null1,no-rx=1"]
+        if workload.meta.get("flow_limit"):
+            cmd += ["--flow-limit", str(workload.meta["flow_limit"])]
+        if workload.kind == "upcall":
+            # The slow-path thread on the main lcore's core 0, the worker on
+            # core 1: another core than the worker (issue 8).
+            cmd += ["--slow-path-cores", "0"]
         self.log_path = os.path.join(self.dir, "flowpath.log")
         self.started_at = time.monotonic()
         with open(self.log_path, "w") as log:
             self.proc = _popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + self.config.start_timeout
+        # A large rule file is loaded before the socket appears.
+        timeout = self.config.start_timeout + (self.config.rules_timeout if workload.kind == "ruleload" else 0)
+        deadline = time.monotonic() + timeout
         while True:
             status = self.proc.poll()
             if status is not None:
                 lines = [l.strip() for l in open(self.log_path, errors="replace") if l.strip()]
                 message = lines[-1] if lines else "(no output)"
                 # The contract's error line names the rule file; else any error line.
-                errors = ([l for l in lines if os.path.basename(workload.rules) in l]
+                errors = ([l for l in lines if os.path.basename(rules or workload.rules) in l]
                           or [l for l in lines if "error" in l.lower() or "unsupported" in l.lower()])
                 if errors:
                     message = errors[0]
                 raise StartFailure("unsupported" if status == 2 else "failed",
                                    "exit %d: %s" % (status, message[:300]))
             if os.path.exists(self.socket):
+                self.ready_seconds = time.monotonic() - self.started_at
                 # flowpath binds its socket after the configuration and the
                 # ports are checked and before its workers start: stopping it
                 # here keeps a flow-setup workload's first pass for the
@@ -491,8 +524,7 @@ class Flowpath(System):
                 os.kill(self.proc.pid, signal.SIGSTOP)
                 return
             if time.monotonic() > deadline:
-                raise StartFailure("failed", "no socket %s after %ds" % (
-                    self.socket, self.config.start_timeout))
+                raise StartFailure("failed", "no socket %s after %ds" % (self.socket, timeout))
             time.sleep(0.002)
 
     @staticmethod
@@ -508,6 +540,8 @@ class Flowpath(System):
         return {"t": t,
                 "rx": ports.get("p0", {}).get("rx_packets", 0),
                 "tx": ports.get("p1", {}).get("tx_packets", 0),
+                "tx_p2": ports.get("p2", {}).get("tx_packets"),
+                "queue_drops": data.get("drops", {}).get("upcall_queue_full"),
                 "packets": total("packets"), "exact_hits": total("exact_hits"),
                 "cache_hits": total("cache_hits"), "misses": total("misses"),
                 "lost": total("lost"),

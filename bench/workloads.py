@@ -343,12 +343,107 @@ def gen_conntrack(params):
     return frames, rules, params["connections"], {"connections": params["connections"]}
 
 
+# A dl_src that every generated MAC below shares but in its last four bytes:
+# a never-matching exact rule on it makes every megaflow exact on dl_src (a
+# classifier must look at the whole address to prove the miss), so each
+# flow with its own MAC needs a megaflow of its own (see gen_upcall).
+EXACT_DL_SRC_RULE = "priority=100,dl_src=02:00:ff:ff:ff:ff actions=drop\n"
+
+
+def _own_mac(index):
+    return struct.pack("!HI", 0x0200, 0x10000000 + index)
+
+
+def gen_rulechange(params):
+    """`megaflows` flows, each needing a megaflow of its own (distinct
+    dl_src), plus a marker flow every 16th packet; all go to p1.
+
+    The benchmark changes the rules while this runs (bench/rulechanges.py):
+    a rule that sends the marker to p2 is added, and the time until p2's
+    counter moves is the rule-change latency. Two changes: `narrow` matches
+    the marker's dl_src (a field every megaflow is exact on, so one
+    megaflow is affected), `broad` matches its nw_dst (a field no megaflow
+    matches on, so every megaflow may be affected and must be revalidated).
+    """
+    rng = random.Random(params["seed"])
+    marker = udp_frame(0x0B000001, 0x1E000001, 7777, 7777, src_mac=_own_mac(0x0FFFFFFF))
+    frames = []
+    for i in range(params["megaflows"]):
+        if i % 15 == 0:
+            frames.append(marker)
+        src = 0x0A000000 | (i & 0xFFFFFF)
+        dst = 0x14000000 | rng.getrandbits(16)
+        frames.append(udp_frame(src, dst, 1024 + (i % 60000), 53 + (i % 7), src_mac=_own_mac(i)))
+    rules = RULE_HEADER % "rulechange" + EXACT_DL_SRC_RULE + "priority=1,in_port=p0 actions=output:p1\n"
+    changes = {
+        "narrow": {"add": "priority=200,dl_src=02:00:1f:ff:ff:ff actions=output:p2",
+                   "del": "dl_src=02:00:1f:ff:ff:ff"},
+        "broad": {"add": "priority=200,ip,nw_dst=30.0.0.1 actions=output:p2",
+                  "del": "ip,nw_dst=30.0.0.1"},
+    }
+    return frames, rules, params["megaflows"], {"ports": 3, "changes": changes,
+                                                "marker_every": 16}
+
+
+def gen_storm(params):
+    """Cached flows mixed with a flood of new flows, one packet each in turn.
+
+    Every other packet belongs to one of `cached` flows (to p1 by an ip
+    rule); the packets between them (to p2) are, with `flood` true, each a
+    new flow (distinct dl_src: a megaflow of its own), or, with `flood`
+    false (the calm reference), `cached` other flows that repeat. The
+    benchmark runs both systems with a flow limit below the flood's size
+    (meta flow_limit), so the flood keeps missing on every pass of the pcap;
+    p1's rate is the cached flows' rate.
+    """
+    rng = random.Random(params["seed"])
+    cached = [udp_frame(0x0A010000 | i, 0x14000000 | rng.getrandbits(16), 2000 + i, 80,
+                        src_mac=_own_mac(0x01000000 + i)) for i in range(params["cached"])]
+    frames = []
+    for i in range(params["packets"] // 2):
+        frames.append(cached[i % len(cached)])
+        other = i if params["flood"] else i % params["cached"]
+        frames.append(udp_frame(0x0A800000 | (other & 0x7FFFFF), 0x28000000 | rng.getrandbits(16),
+                                1024 + (other % 60000), 53, src_mac=_own_mac(other)))
+    rules = RULE_HEADER % "storm" + EXACT_DL_SRC_RULE + (
+        "priority=10,ip,nw_dst=20.0.0.0/16 actions=output:p1\n"
+        "priority=1,in_port=p0 actions=output:p2\n")
+    flows = params["cached"] + (params["packets"] // 2 if params["flood"] else params["cached"])
+    return frames, rules, flows, {"ports": 3, "flow_limit": params["flow_limit"], "flood": params["flood"]}
+
+
+def gen_ruleload(params):
+    """`rules` udp rules over as many distinct masks: every rule its own
+    combination of nw_src and nw_dst prefix lengths (1-32) and tp_src and
+    tp_dst prefix masks (1-16 bits). The pcap is light traffic (64 flows to
+    p1 by the last rule) for the add-flows-into-a-running-datapath half."""
+    rng = random.Random(params["seed"])
+    combos = [(a, b, c, d) for a in range(1, 33) for b in range(1, 33) for c in range(1, 17) for d in range(1, 17)]
+    if params["rules"] > len(combos):
+        raise ValueError("at most %d distinct masks" % len(combos))
+    rng.shuffle(combos)
+    lines = []
+    for index, (a, b, c, d) in enumerate(combos[:params["rules"]]):
+        tp_mask_c, tp_mask_d = (0xFFFF << (16 - c)) & 0xFFFF, (0xFFFF << (16 - d)) & 0xFFFF
+        lines.append("priority=%d,udp,nw_src=%s/%d,nw_dst=%s/%d,tp_src=0x%x/0x%x,tp_dst=0x%x/0x%x actions=output:p1"
+                     % (100 + index % 60000, ip_str(rng.getrandbits(32) & prefix_mask(a)), a,
+                        ip_str(rng.getrandbits(32) & prefix_mask(b)), b, rng.getrandbits(16) & tp_mask_c,
+                        tp_mask_c, rng.getrandbits(16) & tp_mask_d, tp_mask_d))
+    frames = [udp_frame(0x0A000001 + i, 0x14000001, 1024 + i, 5001) for i in range(64)]
+    rules = RULE_HEADER % ("ruleload, %d rules over as many masks" % params["rules"]) + "\n".join(lines) + "\n"
+    return frames, rules, 64, {"rules": params["rules"], "masks": params["rules"],
+                               "base_rules": RULE_HEADER % "ruleload base" + "priority=1 actions=output:p1\n"}
+
+
 GENERATORS = {
     "emc": gen_emc,
     "megaflow": gen_megaflow,
     "tss": gen_tss,
     "upcall": gen_upcall,
     "conntrack": gen_conntrack,
+    "rulechange": gen_rulechange,
+    "storm": gen_storm,
+    "ruleload": gen_ruleload,
 }
 
 DESCRIPTIONS = {
@@ -357,6 +452,9 @@ DESCRIPTIONS = {
     "tss": "one rule per prefix-length pair (tuple-space explosion)",
     "upcall": "every packet a new flow: flow setups per second",
     "conntrack": "TCP connections (handshake + data) through ct(commit)",
+    "rulechange": "flows with a megaflow each, a rule added while they flow: rule-change latency",
+    "storm": "cached flows mixed with a flood of new flows (flow limit below the flood)",
+    "ruleload": "rules over as many distinct masks: load time and add-flows time",
 }
 
 
@@ -367,6 +465,9 @@ def default_params(kind):
         "tss": {"masks": 128, "flows": 32768, "seed": 13},
         "upcall": {"flows": 200000, "seed": 17},
         "conntrack": {"connections": 10000, "data_packets": 3, "seed": 19},
+        "rulechange": {"megaflows": 100000, "seed": 23},
+        "storm": {"cached": 1024, "packets": 200000, "flood": True, "flow_limit": 10000, "seed": 29},
+        "ruleload": {"rules": 100000, "seed": 31},
     }[kind]
 
 
@@ -401,7 +502,7 @@ def self_check(work_dir):
     failures = 0
     for kind in GENERATORS:
         params = dict(default_params(kind))
-        for key in ("flows", "connections"):
+        for key in ("flows", "connections", "megaflows", "packets", "rules"):
             if key in params:
                 params[key] = min(params[key], 200)
         wl = generate(work_dir, "check-" + kind, kind, params)

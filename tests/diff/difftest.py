@@ -173,10 +173,10 @@ def forwarded_stats(case, ovs_out):
     return len(tags_in), len(tags_in & tags_out), sum(len(v) for v in ovs_out.values())
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def common_arguments(ap, cases):
+    """The options difftest.py and difftest_changes.py share."""
     ap.add_argument("--flowpath", help="the flowpath binary")
-    ap.add_argument("--cases", type=int, default=200)
+    ap.add_argument("--cases", type=int, default=cases)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--case-seed", type=int, action="append", default=[],
                     help="run only this case (repeatable)")
@@ -184,35 +184,63 @@ def main(argv=None):
                     help="keep every case here (default: failed cases only, in a temp dir)")
     ap.add_argument("--ovs-only", action="store_true",
                     help="validate the Open vSwitch side alone (OVS vs OVS)")
-    ap.add_argument("--with-ct", action="store_true", help="include conntrack rules")
-    ap.add_argument("--no-vlan-tci-set", action="store_true",
-                    help="generate no set_field:...->vlan_tci")
-    ap.add_argument("--no-odd-vlan-masks", action="store_true",
-                    help="generate vlan_tci masks with the PCP bits all or none only")
+    ap.add_argument("--no-frag-twins", action="store_true",
+                    help="generate no fragment twins (README: How it works)")
     ap.add_argument("--vlan-limit", type=int, default=None,
                     help="Open vSwitch other_config:vlan-limit (default: its own, 1)")
     ap.add_argument("--idle-ms", type=int, default=300, help="flowpath --exit-when-idle")
-    ap.add_argument("--timeout", type=float, default=60, help="seconds per flowpath run")
+    ap.add_argument("--timeout", type=float, default=60, help="seconds for each wait on flowpath")
     ap.add_argument("--flowpath-arg", action="append", default=[],
                     help="extra flowpath argument (repeatable)")
     ap.add_argument("--max-shown", type=int, default=6, help="differences shown per case")
     ap.add_argument("-v", "--verbose", action="store_true")
+
+
+def checked_arguments(ap, argv):
+    """Parses; requires --flowpath unless --ovs-only; makes paths absolute."""
     args = ap.parse_args(argv)
     if not args.ovs_only and not args.flowpath:
         ap.error("--flowpath is required (or --ovs-only)")
     if args.flowpath:
         args.flowpath = os.path.abspath(args.flowpath)
+    return args
+
+
+def keep_dir(args, name):
+    """Where cases are kept: --keep, or a new temporary directory."""
+    root = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(prefix=f"{name}-{args.seed}-")
+    os.makedirs(root, exist_ok=True)
+    return root
+
+
+def end_of_run(args, passed, failed, keep_root):
+    """The closing lines; returns the exit status."""
+    if failed:
+        print(f"failed cases kept under {keep_root}")
+    elif not args.keep:
+        shutil.rmtree(keep_root, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common_arguments(ap, 200)
+    ap.add_argument("--with-ct", action="store_true", help="include conntrack rules")
+    ap.add_argument("--no-vlan-tci-set", action="store_true",
+                    help="generate no set_field:...->vlan_tci")
+    ap.add_argument("--no-odd-vlan-masks", action="store_true",
+                    help="generate vlan_tci masks with the PCP bits all or none only")
+    args = checked_arguments(ap, argv)
 
     seeds = args.case_seed or [case_seed(args.seed, i) for i in range(args.cases)]
-    keep_root = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(
-        prefix=f"flowpath-difftest-{args.seed}-")
-    os.makedirs(keep_root, exist_ok=True)
+    keep_root = keep_dir(args, "flowpath-difftest")
     opts = gen_case.Options(with_ct=args.with_ct, vlan_tci_set=not args.no_vlan_tci_set,
-                            odd_vlan_masks=not args.no_odd_vlan_masks)
+                            odd_vlan_masks=not args.no_odd_vlan_masks, frag_twins=not args.no_frag_twins)
     rerun = [sys.argv[0]] + (["--ovs-only"] if args.ovs_only else
                              ["--flowpath", args.flowpath])
     rerun += [f"--flowpath-arg={a}" for a in args.flowpath_arg]
-    for flag in ("with_ct", "no_vlan_tci_set", "no_odd_vlan_masks"):
+    for flag in ("with_ct", "no_vlan_tci_set", "no_odd_vlan_masks", "no_frag_twins"):
         if getattr(args, flag):
             rerun.append("--" + flag.replace("_", "-"))
     if args.vlan_limit is not None:
@@ -315,12 +343,7 @@ def main(argv=None):
             print(f"forwarding: {n_fwd}/{n_in} tagged input frames "
                   f"({100.0 * n_fwd / n_in:.0f}%) left on some port; "
                   f"{n_out / n:.0f} frames out per case")
-    if failed:
-        print(f"failed cases kept under {keep_root}")
-    elif not args.keep:
-        shutil.rmtree(keep_root, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return end_of_run(args, passed, failed, keep_root)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,8 @@ class Options:
     llc: bool = True             # 802.3/LLC/SNAP frames
     malformed: float = 0.12      # share of damaged templates
     templates: tuple = (25, 50)  # flow templates per case
+    top_priority: int = 65535    # the highest priority a rule may get (changes mode keeps 65535 free)
+    frag_twins: bool = True      # fragment twins of IP templates (add_fragment_twins)
 
 
 @dataclass
@@ -142,6 +144,12 @@ class Case:
     frames: list          # [(port index, bytes)] in injection order per port
     templates: list = field(default_factory=list)
     frame_templates: list = field(default_factory=list)  # template id per frame
+    # What gen_changes.py needs to add rules and frames to the case: the
+    # packet spec of each template, the value pools, the tables, the options.
+    specs: list = field(default_factory=list)
+    pools: object = None
+    tables: list = field(default_factory=list)
+    opts: object = None
 
     def drop_templates(self, ids):
         """Remove every frame of the templates `ids` (marked "dropped")."""
@@ -625,7 +633,7 @@ def gen_rules(rng, pools, ports, opts):
         n = rng.randint(8, 24) if t == 0 else rng.randint(3, 10)
         prios = rng.sample(range(1, 65535), n)
         if rng.random() < 0.2:
-            prios[0] = rng.choice((0, 65535))
+            prios[0] = rng.choice((0, opts.top_priority))
         if 32768 not in prios and rng.random() < 0.3:
             prios[rng.randrange(n)] = None  # the default, 32768
         for p in prios:
@@ -753,7 +761,8 @@ def generate(seed, opts=None):
                           "aimed_at_line": target.line if target else None,
                           "count": rng.choice((1, 1, 2, 3, 4, 6, 8))})
 
-    add_fragment_twins(seed, specs, templates, opts)
+    if opts.frag_twins:
+        add_fragment_twins(seed, specs, templates, opts)
 
     frames = []
     per_port = [[] for _ in ports]
@@ -776,7 +785,7 @@ def generate(seed, opts=None):
     queues = [[(t, f) for p, t, f in frames if p == i] for i in range(n_ports)]
     picked = [(p, queues[p].pop(0)) for p in order]
     return Case(seed, ports, rules, rules_text, [(p, f) for p, (_, f) in picked],
-                templates, [t for _, (t, _) in picked])
+                templates, [t for _, (t, _) in picked], specs, pools, tables, opts)
 
 
 def main(argv=None):

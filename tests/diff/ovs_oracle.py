@@ -456,10 +456,22 @@ class OvsOracle:
                 want[name] += len(batch)
             self._wait_counters(want)
 
+    def change(self, kind, *args):
+        """One rule change with ovs-ofctl (add-flow, add-flows, del-flows,
+        mod-flows, replace-flows; args after the bridge). Returns the
+        CompletedProcess: the caller decides whether a refusal is expected."""
+        return self._ofctl(kind, BRIDGE, *args, check=False)
+
     def run(self, ports, rules_path, frames, out_dir=None, chunk=MAX_CHUNK,
-            port_order=None):
+            port_order=None, then=()):
         """Forward one case: returns {port name: [frames sent, in order]}.
-        With `out_dir`, also writes out_dir/ovs_<name>.pcap per port."""
+        With `out_dir`, also writes out_dir/ovs_<name>.pcap per port.
+
+        `then` adds phases: (apply, frames) pairs; once the frames before
+        are forwarded, apply() runs (e.g. rule changes through change()),
+        the datapath flows are purged (so the next frames get Open vSwitch's
+        translation under the new rules, not a flow cached before) and the
+        frames are injected."""
         t0 = time.monotonic()
         self.set_ports(ports)
         t1 = time.monotonic()
@@ -469,7 +481,29 @@ class OvsOracle:
         before = self.port_stats()
         self.inject(frames, chunk=chunk, port_order=port_order)
         after = self._wait_tx_settled()
+        for apply, more in then:
+            apply()
+            self._ctl("revalidator/purge")
+            self.inject(more, chunk=chunk, port_order=port_order)
+            after = self._wait_tx_settled()
         t3 = time.monotonic()
+        result = self.collect(paths, before, after, out_dir)
+        self.last_timing = {"ports": t1 - t0, "rules": t2 - t1, "forward": t3 - t2,
+                            "total": time.monotonic() - t0}
+        return result
+
+    def start_capture(self):
+        """Fresh tx_pcap files on every port; returns (paths, counters) for
+        collect() once the forwarding is done."""
+        return self._new_pcaps(), self.port_stats()
+
+    def settle(self):
+        """Waits until the tx counters stop moving; returns the counters."""
+        return self._wait_tx_settled()
+
+    def collect(self, paths, before, after, out_dir=None):
+        """{port name: [frames sent]} from the tx_pcap files, checked against
+        the tx counters between `before` and `after`."""
         result = {}
         for name in self.ports:
             sent = after[name][1] - before[name][1]
@@ -490,8 +524,6 @@ class OvsOracle:
             result[name] = got
             if out_dir:
                 pcapfile.write_pcap(os.path.join(out_dir, f"ovs_{name}.pcap"), got)
-        self.last_timing = {"ports": t1 - t0, "rules": t2 - t1, "forward": t3 - t2,
-                            "total": time.monotonic() - t0}
         return result
 
 
