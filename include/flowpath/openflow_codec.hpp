@@ -240,13 +240,14 @@ void encode_actions(const ActionList& actions, Bytes& out);
 Decoded<Instructions> decode_instructions(ByteView bytes);
 void encode_instructions(const Instructions& instructions, Bytes& out);
 
-/// Checks a decoded flow entry against its match as the rule parser checks
-/// a rule: every set_field's and action's prerequisites (with the VLAN tags
-/// the match and earlier pushes and pops give), goto_table after `table`,
-/// port numbers 1..port_count (or a reserved port where allowed), and no
-/// connection-tracking action outside ct. nullopt when it is consistent.
-std::optional<OfError> check_actions(const Match& match, uint8_t table, const ActionList& actions,
-                                     uint32_t port_count, ActionContext context);
+/// Checks a decoded flow entry as the rule parser checks a rule: in_port
+/// and every output, resubmit and set_field port within 1..port_count
+/// (kPortTable too in a PACKET_OUT), each set_field's and action's
+/// prerequisites in `match` (with the VLAN tags that the match and earlier
+/// pushes and pops give), goto_table last and after `table`. nullopt when
+/// consistent.
+std::optional<OfError> check_rule(const Match& match, uint8_t table, const ActionList& actions,
+                                  uint32_t port_count, ActionContext context);
 
 // ---- Messages --------------------------------------------------------------
 
