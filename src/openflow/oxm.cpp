@@ -395,6 +395,8 @@ Decoded<Action> decode_set_field(ByteView bytes) {
 
 void encode_set_field(const Action& action, Bytes& out) {
     const Field* field = find_set(action.field);
+    // Open vSwitch's 16-bit in_port holds ports below 0xff00 only.
+    if (action.field == SetField::kInPort && action.port >= 0xff00) field = find(kBasic, 0, 0);
     if (!field) __builtin_trap();  // kNwTtl is OFPAT_SET_NW_TTL, written by the caller
     wire::Writer w(out);
     w.u32(header(*field, false));
