@@ -61,10 +61,11 @@ struct FlowModRequest {
     Rule rule;
     /// kModify*, kDelete*: the rules concerned.
     FlowSelector select;
-    /// of::kFlag*: kAdd keeps SEND_FLOW_REM (and NO_*_COUNTS) with the rule;
-    /// CHECK_OVERLAP refuses an add that overlaps a rule of the same table
-    /// and priority (OFPFMFC_OVERLAP); RESET_COUNTS zeroes the counters of a
-    /// replaced or modified rule (otherwise they carry over).
+    /// of::kFlag*. kAdd keeps them with the rule (dump-flows shows them, as
+    /// Open vSwitch does; a modify keeps them). CHECK_OVERLAP refuses an add
+    /// that overlaps a rule of the same table and priority (OFPFMFC_OVERLAP);
+    /// RESET_COUNTS zeroes the counters of a replaced or modified rule
+    /// (otherwise they carry over); SEND_FLOW_REM asks for FLOW_REMOVED.
     uint16_t flags = 0;
 };
 

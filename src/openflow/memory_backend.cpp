@@ -119,9 +119,8 @@ struct MemoryBackend::State {
                 if (matches_overlap(it->second.rule.match, r.rule.match)) return of::err::kOverlap;
             }
         }
-        Entry entry{r.rule, static_cast<uint16_t>(r.flags & (of::kFlagSendFlowRem | of::kFlagNoPktCounts |
-                                                             of::kFlagNoBytCounts)),
-                    0, 0, now, now};
+        // The rule keeps its flags (dump-flows shows them), as Open vSwitch does.
+        Entry entry{r.rule, r.flags, 0, 0, now, now};
         if (same != exact.end()) {
             // Replaced: counters carry over unless RESET_COUNTS (OpenFlow 1.3 6.4).
             Entry& old = rules.at(same->second);

@@ -77,7 +77,7 @@ constexpr Field kFields[] = {
     basic("ipv6_nd_tll", 33, 6, Fid::kNdTll, Map::kBytes, Prereq::kNdAdvert, true, true, SetField::kNdTll),
     // Open vSwitch's NXM fields for what OpenFlow 1.3 has no OXM for.
     nxm("vlan_tci", kNxm0, 4, 2, Fid::kVlanTci, Prereq::kNone, true, true, SetField::kVlanTci),
-    nxm("nw_tos", kNxm0, 5, 1, Fid::kNwTos, Prereq::kIpAny, false),
+    nxm("nw_tos", kNxm0, 5, 1, Fid::kNwTos, Prereq::kIpAny, false, true, SetField::kNwTos),
     nxm("nw_frag", kNxm1, 26, 1, Fid::kNwFrag, Prereq::kIpAny, true),
     nxm("nw_ttl", kNxm1, 29, 1, Fid::kNwTtl, Prereq::kIpAny, false, true, SetField::kNwTtl),
     nxm("tcp_flags", kNxm1, 34, 2, Fid::kTcpFlags, Prereq::kTcp, true),
@@ -382,6 +382,10 @@ Decoded<Action> decode_set_field(ByteView bytes) {
     case SetField::kVlanPcp: if (v > 7) return err::kBadSetArgument; break;
     case SetField::kNwEcn: if (v > 3) return err::kBadSetArgument; break;
     case SetField::kNwTos:
+        if (field->fid == Fid::kNwTos) {  // Open vSwitch's nw_tos: the TOS byte, ECN bits clear
+            if (v & 3) return err::kBadSetArgument;
+            break;
+        }
         if (v > 63) return err::kBadSetArgument;
         action.value[0] = static_cast<uint8_t>(v << 2);  // ip_dscp: the TOS byte keeps DSCP << 2
         return action;

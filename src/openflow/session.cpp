@@ -13,7 +13,7 @@ namespace flowpath::of {
 
 namespace {
 
-constexpr size_t kErrorDataLen = 64;     // bytes of the failed request an ERROR carries
+constexpr size_t kMaxErrorData = kMaxMessageLen - kHeaderLen - 4;  // what fits behind an error's header
 constexpr uint16_t kDefaultMissSendLen = 128;
 constexpr uint16_t kFragMask = 3;        // OFPC_FRAG_MASK; only OFPC_FRAG_NORMAL (0) is supported
 constexpr size_t kMaxBatch = 4096;       // flow_mods handed to the backend at once at most
@@ -98,9 +98,12 @@ void Session::send(const M& message, uint32_t xid) {
 }
 
 void Session::send_error(OfError error, uint32_t xid, ByteView request) {
+    // The whole request, as Open vSwitch sends it (OpenFlow asks for at
+    // least 64 bytes), as far as one message holds it.
     ErrorMsg m;
     m.error = error;
-    m.data.assign(request.begin(), request.begin() + static_cast<ptrdiff_t>(std::min(request.size(), kErrorDataLen)));
+    m.data.assign(request.begin(),
+                  request.begin() + static_cast<ptrdiff_t>(std::min(request.size(), kMaxErrorData)));
     send(m, xid);
     ++host_.counters.errors_sent;
     log(LogLevel::debug, "openflow ", peer_, ": ", error_name(error), " for xid ", xid);
@@ -186,9 +189,7 @@ void Session::handle_hello(const Header& h, ByteView message) {
 
 void Session::handle_flow_mod(const Header& h, ByteView message) {
     ++host_.counters.flow_mods;
-    PendingMod pending{h.xid, Bytes(message.begin(), message.begin() + static_cast<ptrdiff_t>(
-                                                                           std::min(message.size(), kErrorDataLen))),
-                       std::nullopt, false};
+    PendingMod pending{h.xid, message, std::nullopt, false};
     if (role_ == kRoleSlave) {
         pending.error = err::kIsSlave;
     } else if (Decoded<FlowMod> m = decode<FlowMod>(message); !m.ok()) {

@@ -80,7 +80,7 @@ public:
 private:
     struct PendingMod {
         uint32_t xid;
-        Bytes request;                 // its first bytes, for the error
+        ByteView request;              // in in_, which stays put until receive() returns
         std::optional<OfError> error;  // refused before the backend
         bool to_backend = false;       // has a slot in mods_
     };

@@ -189,13 +189,20 @@ TEST_F(SessionTest, EveryOtherMessageGetsItsErrorAndTheConnectionStays) {
         s.receive(encoded(req, 7), now);
         EXPECT_EQ(next_error(s), err::kBadMultipart);
     }
-    // The error carries the request's first 64 bytes.
+    // The error carries the request (all of it, as Open vSwitch sends it).
     Bytes long_echo = encoded(EchoRequest{Bytes(200, 7)}, 8);
     long_echo[1] = 99;
     s.receive(long_echo, now);
     Decoded<ErrorMsg> e = decode<ErrorMsg>(next(s).bytes);
     ASSERT_TRUE(e.ok());
-    EXPECT_EQ(e.value().data, Bytes(long_echo.begin(), long_echo.begin() + 64));
+    EXPECT_EQ(e.value().data, long_echo);
+    // One as long as a message can be gets what fits.
+    Bytes longest = encoded(EchoRequest{Bytes(kMaxMessageLen - kHeaderLen, 7)}, 9);
+    longest[1] = 99;
+    s.receive(longest, now);
+    const Bytes error = next(s).bytes;
+    EXPECT_EQ(error.size(), kMaxMessageLen);
+    EXPECT_EQ(decode<ErrorMsg>(error).value().data.size(), kMaxMessageLen - 12);
     EXPECT_FALSE(s.closing());
     // A length below the header's cannot be skipped: the session hangs up.
     Bytes broken = encoded(BarrierRequest{}, 9);
