@@ -203,7 +203,8 @@ struct OpenFlowStats {
     uint64_t flow_mods = 0;
     uint64_t errors_sent = 0;
     uint64_t events_dropped = 0;  ///< events or async messages dropped under a bound
-    unsigned connected = 0;       ///< connections open now
+    unsigned connected = 0;       ///< connections open now (HELLO done)
+    unsigned controllers = 0;     ///< of them, to --controller targets
 };
 
 /// The agent. Construction binds the listener (ConfigError when it cannot)

@@ -215,9 +215,14 @@ struct OpenFlowAgent::Impl {
             if (listener.get() >= 0 && fds[1].revents) accept_all(now);
             for (size_t i = 0; i < polled.size(); ++i) serve(*polled[i], fds[first_connection + i].revents, now);
             close_finished(now);
-            unsigned open = 0;
-            for (const auto& c : connections) open += c->session && c->session->established();
+            unsigned open = 0, active = 0;
+            for (const auto& c : connections) {
+                const bool up = c->session && c->session->established();
+                open += up;
+                active += up && c->controller >= 0;
+            }
             connected.store(open);
+            controllers_connected.store(active);
         }
     }
 
@@ -365,6 +370,7 @@ struct OpenFlowAgent::Impl {
     Fd wake;
     std::atomic<bool> stop{false};
     std::atomic<unsigned> connected{0};
+    std::atomic<unsigned> controllers_connected{0};
     std::vector<std::unique_ptr<Connection>> connections;
     std::vector<Controller> controllers;
     std::mutex events_mutex;
@@ -406,6 +412,7 @@ OpenFlowStats OpenFlowAgent::stats() const {
     s.errors_sent = c.errors_sent.load();
     s.events_dropped = c.events_dropped.load();
     s.connected = impl_->connected.load();
+    s.controllers = impl_->controllers_connected.load();
     return s;
 }
 

@@ -5,7 +5,7 @@
 //   receive PORT HEX   a packet arrives on PORT -> "outputs P..."
 //   sent PORT          -> "sent N HEX..." (every packet sent on PORT so far)
 //   link PORT up|down  -> "ok" (PORT_STATUS to the controllers)
-//   stats              -> "connected N flow_mods N errors N dropped N rules N"
+//   stats              -> "connected N controllers N flow_mods N errors N dropped N rules N"
 //   quit               -> exits 0 (so does end of input)
 //
 // flowpath-of-testd --ports p1,p2,... [--listen ptcp:PORT[:IP]]
@@ -79,7 +79,8 @@ std::string answer(MemoryBackend& backend, const OpenFlowAgent& agent, const std
     }
     if (command == "stats") {
         const OpenFlowStats s = agent.stats();
-        return "connected " + std::to_string(s.connected) + " flow_mods " + std::to_string(s.flow_mods) +
+        return "connected " + std::to_string(s.connected) + " controllers " + std::to_string(s.controllers) +
+               " flow_mods " + std::to_string(s.flow_mods) +
                " errors " + std::to_string(s.errors_sent) + " dropped " + std::to_string(s.events_dropped) +
                " rules " + std::to_string(backend.rule_count());
     }

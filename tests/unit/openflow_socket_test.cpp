@@ -206,6 +206,7 @@ TEST(OpenFlowAgent, ControllerComesBackAfterItWentAway) {
     // The rules stayed while the controller was away (fail-mode secure).
     EXPECT_EQ(backend.rule_count(), 1u);
     EXPECT_GE(agent.stats().connections, 2u);
+    EXPECT_EQ(agent.stats().controllers, 1u);
 }
 
 TEST(OpenFlowAgent, NoControllerListeningMeansRetriesNotFailure) {
