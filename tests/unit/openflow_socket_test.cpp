@@ -174,7 +174,9 @@ TEST(OpenFlowAgent, ListenerServesTransactionsAndPacketIns) {
     EXPECT_EQ(in->match.match.value.in_port, 3u);
     EXPECT_EQ(in->data.size(), 60u);
     EXPECT_GE(agent.stats().connections, 1u);
+    for (int i = 0; i < 100 && agent.stats().connected != 1; ++i) std::this_thread::sleep_for(10ms);
     EXPECT_EQ(agent.stats().connected, 1u);
+    EXPECT_EQ(agent.stats().controllers, 0u);
 }
 
 TEST(OpenFlowAgent, ControllerComesBackAfterItWentAway) {
@@ -206,6 +208,8 @@ TEST(OpenFlowAgent, ControllerComesBackAfterItWentAway) {
     // The rules stayed while the controller was away (fail-mode secure).
     EXPECT_EQ(backend.rule_count(), 1u);
     EXPECT_GE(agent.stats().connections, 2u);
+    // The live counts are published at the end of each round of the loop.
+    for (int i = 0; i < 100 && agent.stats().controllers != 1; ++i) std::this_thread::sleep_for(10ms);
     EXPECT_EQ(agent.stats().controllers, 1u);
 }
 
