@@ -300,6 +300,10 @@ struct OpenFlowAgent::Impl {
                 if (n > 0) {
                     s.receive(of::ByteView(buffer, static_cast<size_t>(n)), now);
                     budget -= std::min(budget, static_cast<size_t>(n));
+                    // A short read emptied the socket: no second recv() just
+                    // to hear EAGAIN (ovs-ofctl waits for a barrier reply
+                    // after every flow_mod, so this is once per flow_mod).
+                    if (static_cast<size_t>(n) < sizeof(buffer)) break;
                     continue;
                 }
                 if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;

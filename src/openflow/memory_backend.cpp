@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "flowpath/actions.hpp"
 #include "flowpath/openflow.hpp"
@@ -75,6 +76,7 @@ struct MemoryBackend::State {
     OpenFlowEvents* events = nullptr;
     std::map<OrderKey, Entry> rules;
     std::map<ExactKey, OrderKey> exact;
+    std::set<OrderKey> timed;  // the rules with an idle or hard timeout: what expire() looks at
     uint64_t next_seq = 0;
     std::vector<Port> ports;
     Clock::time_point started = Clock::now();
@@ -98,6 +100,7 @@ struct MemoryBackend::State {
             events->flow_removed(std::move(event));
         }
         exact.erase(ExactKey{e.rule.table, e.rule.priority, e.rule.match});
+        timed.erase(it->first);
         rules.erase(it);
         pipeline.reset();
     }
@@ -129,11 +132,17 @@ struct MemoryBackend::State {
                 entry.bytes = old.bytes;
             }
             old = std::move(entry);
+            if (r.rule.idle_timeout || r.rule.hard_timeout) {
+                timed.insert(same->second);
+            } else {
+                timed.erase(same->second);
+            }
         } else {
             if (rules.size() >= max_rules) return of::err::kTableFull;
             const OrderKey order{r.rule.table, r.rule.priority, next_seq++};
             rules.emplace(order, std::move(entry));
             exact.emplace(key, order);
+            if (r.rule.idle_timeout || r.rule.hard_timeout) timed.insert(order);
         }
         pipeline.reset();
         return std::nullopt;
@@ -381,15 +390,14 @@ std::vector<uint32_t> MemoryBackend::receive(uint32_t port, std::span<const uint
 
 void MemoryBackend::expire(Clock::time_point now) {
     std::lock_guard lock(state_->mutex);
-    for (auto it = state_->rules.begin(); it != state_->rules.end();) {
-        auto next = std::next(it);
+    for (auto key = state_->timed.begin(); key != state_->timed.end();) {
+        const auto it = state_->rules.find(*key++);  // remove() erases the key
         const State::Entry& e = it->second;
         if (e.rule.hard_timeout && now >= e.created + std::chrono::seconds(e.rule.hard_timeout)) {
             state_->remove(it, of::kRemovedHardTimeout, now);
         } else if (e.rule.idle_timeout && now >= e.used + std::chrono::seconds(e.rule.idle_timeout)) {
             state_->remove(it, of::kRemovedIdleTimeout, now);
         }
-        it = next;
     }
 }
 

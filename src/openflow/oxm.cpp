@@ -7,6 +7,7 @@
 #include <array>
 #include <bitset>
 #include <cstring>
+#include <string_view>
 
 #include "wire.hpp"
 
@@ -92,14 +93,14 @@ constexpr size_t kFieldCount = sizeof(kFields) / sizeof(kFields[0]);
 
 size_t index_of(const Field& field) { return static_cast<size_t>(&field - kFields); }
 
-const Field& by_name(const char* name, uint16_t oxm_class = kBasic) {
-    for (const Field& f : kFields) {
-        if (std::strcmp(f.name, name) == 0 && f.oxm_class == oxm_class) return f;
+// The table entry of a field, found when compiling (a name that is not in
+// the table does not compile).
+consteval size_t named(std::string_view name, uint16_t oxm_class = kBasic) {
+    for (size_t i = 0; i < kFieldCount; ++i) {
+        if (std::string_view(kFields[i].name) == name && kFields[i].oxm_class == oxm_class) return i;
     }
-    if (std::strcmp(name, "tcp_flags") == 0) return *find(kExperimenterClass, 42, kOnf);
-    __builtin_trap();  // a name below that is not in the table: a programming error
+    throw "no such OXM field";
 }
-
 
 // The slot bits a numeric field reads and writes, without its implied bits
 // (vlan_pcp's present bit).
@@ -208,8 +209,7 @@ public:
             w_.bytes(bytes, field.length);
         }
     }
-    void put(const char* name, uint16_t oxm_class = kBasic) {
-        const Field& field = by_name(name, oxm_class);
+    void put(const Field& field) {
         if (field.map == Map::kNumber) {
             put_number(field);
         } else {
@@ -226,63 +226,63 @@ public:
         const uint16_t pcp_mask = mask & 0xe000;
         const bool tagged = (mask & kVlanPresent) && (v & kVlanPresent);
         if (pcp_mask != 0 && (pcp_mask != 0xe000 || !tagged)) {
-            put_value(by_name("vlan_tci", kNxm0), v, mask == 0xffff ? std::nullopt : std::optional<uint64_t>(mask));
+            put_value(kFields[named("vlan_tci", kNxm0)], v, mask == 0xffff ? std::nullopt : std::optional<uint64_t>(mask));
             return;
         }
         const uint16_t vid_mask = mask & 0x1fff;
         if (vid_mask) {
-            put_value(by_name("vlan_vid"), v & 0x1fff,
+            put_value(kFields[named("vlan_vid")], v & 0x1fff,
                       vid_mask == 0x1fff ? std::nullopt : std::optional<uint64_t>(vid_mask));
         }
-        if (pcp_mask) put_value(by_name("vlan_pcp"), v >> 13, std::nullopt);
+        if (pcp_mask) put_value(kFields[named("vlan_pcp")], v >> 13, std::nullopt);
     }
 
     void put_ip() {
         const Match& match = m_.match;
         if (rules::match_dl_type(match, rules::kEthIp)) {
-            put("ipv4_src");
-            put("ipv4_dst");
+            put(kFields[named("ipv4_src")]);
+            put(kFields[named("ipv4_dst")]);
         } else {
-            put("ipv6_src");
-            put("ipv6_dst");
+            put(kFields[named("ipv6_src")]);
+            put(kFields[named("ipv6_dst")]);
         }
-        put("nw_frag", kNxm1);
+        put(kFields[named("nw_frag", kNxm1)]);
         // DSCP and ECN are separate OXMs; a nw_tos mask is all of one or the
         // other in every match the codec or the rule parser builds.
-        if (match.mask.nw_tos & 0xfc) put_value(by_name("ip_dscp"), match.value.nw_tos >> 2, std::nullopt);
-        if (match.mask.nw_tos & 0x03) put_value(by_name("ip_ecn"), match.value.nw_tos & 0x03, std::nullopt);
-        put("nw_ttl", kNxm1);
-        put("ipv6_flabel");
+        if (match.mask.nw_tos & 0xfc) put_value(kFields[named("ip_dscp")], match.value.nw_tos >> 2, std::nullopt);
+        if (match.mask.nw_tos & 0x03) put_value(kFields[named("ip_ecn")], match.value.nw_tos & 0x03, std::nullopt);
+        put(kFields[named("nw_ttl", kNxm1)]);
+        put(kFields[named("ipv6_flabel")]);
         if (!match.mask.nw_proto) return;
-        put("ip_proto");
+        put(kFields[named("ip_proto")]);
         switch (match.value.nw_proto) {
         case 6:
-            put("tcp_src");
-            put("tcp_dst");
-            put_number(by_name("tcp_flags", kExperimenterClass));  // the ONF form, as Open vSwitch
+            put(kFields[named("tcp_src")]);
+            put(kFields[named("tcp_dst")]);
+            put_number(kFields[named("tcp_flags", kExperimenterClass)]);  // the ONF form, as Open vSwitch
             break;
         case 17:
-            put("udp_src");
-            put("udp_dst");
+            put(kFields[named("udp_src")]);
+            put(kFields[named("udp_dst")]);
             break;
         case 132:
-            put("sctp_src");
-            put("sctp_dst");
+            put(kFields[named("sctp_src")]);
+            put(kFields[named("sctp_dst")]);
             break;
         case 1:
             if (rules::match_dl_type(match, rules::kEthIp)) {
-                put("icmpv4_type");
-                put("icmpv4_code");
+                put(kFields[named("icmpv4_type")]);
+                put(kFields[named("icmpv4_code")]);
             }
             break;
         case 58:
             if (rules::match_dl_type(match, rules::kEthIpv6)) {
-                put("icmpv6_type");
-                put("icmpv6_code");
+                put(kFields[named("icmpv6_type")]);
+                put(kFields[named("icmpv6_code")]);
                 const uint16_t type = ntohs(match.value.tp_src);
                 if ((type == 135 || type == 136) && match.mask.tp_src) {
-                    put("ipv6_nd_target");
-                    put(type == 135 ? "ipv6_nd_sll" : "ipv6_nd_tll");
+                    put(kFields[named("ipv6_nd_target")]);
+                    put(type == 135 ? kFields[named("ipv6_nd_sll")] : kFields[named("ipv6_nd_tll")]);
                 }
             }
             break;
@@ -291,25 +291,25 @@ public:
 
     void run() {
         const Match& match = m_.match;
-        put("in_port");
-        put("eth_src");
-        put("eth_dst");
-        put("eth_type");
+        put(kFields[named("in_port")]);
+        put(kFields[named("eth_src")]);
+        put(kFields[named("eth_dst")]);
+        put(kFields[named("eth_type")]);
         put_vlan();
         if (rules::match_is_ip_any(match)) {
             put_ip();
         } else if (rules::match_dl_type(match, rules::kEthArp) || rules::match_dl_type(match, rules::kEthRarp)) {
-            if (match.mask.nw_proto) put_value(by_name("arp_op"), match.value.nw_proto, std::nullopt);
-            put("arp_spa");
-            put("arp_tpa");
-            put("arp_sha");
-            put("arp_tha");
+            if (match.mask.nw_proto) put_value(kFields[named("arp_op")], match.value.nw_proto, std::nullopt);
+            put(kFields[named("arp_spa")]);
+            put(kFields[named("arp_tpa")]);
+            put(kFields[named("arp_sha")]);
+            put(kFields[named("arp_tha")]);
         }
-        put("ct_state", kNxm1);
-        put("ct_zone", kNxm1);
-        put("ct_mark", kNxm1);
+        put(kFields[named("ct_state", kNxm1)]);
+        put(kFields[named("ct_zone", kNxm1)]);
+        put(kFields[named("ct_mark", kNxm1)]);
         if (m_.metadata_mask) {
-            const Field& field = by_name("metadata");
+            const Field& field = kFields[named("metadata")];
             const bool masked = m_.metadata_mask != ~uint64_t{0};
             w_.u32(header(field, masked));
             w_.u64(m_.metadata);
