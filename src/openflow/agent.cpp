@@ -32,6 +32,7 @@ using Event = std::variant<PacketInEvent, FlowRemovedEvent, PortStatusEvent>;
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kReadBudget = 4 * kReadChunk;  // per connection and loop round, for fairness
 constexpr int kMaxPollMs = 1000;
+constexpr std::chrono::seconds kClosingGrace{1};  // to send a closing session's last messages
 
 /// A file descriptor that closes itself.
 class Fd {
@@ -107,6 +108,7 @@ struct OpenFlowAgent::Impl {
         int controller = -1;           // index into controllers, -1 for accepted ones
         std::string peer;
         std::unique_ptr<of::Session> session;
+        Clock::time_point closing_since{};  // when the session asked to close
     };
     struct Controller {
         std::string text;
@@ -192,7 +194,8 @@ struct OpenFlowAgent::Impl {
                 } else {
                     if (!c->session->backpressured() && !c->session->closing()) events |= POLLIN;
                     if (!c->session->pending().empty()) events |= POLLOUT;
-                    deadline = std::min(deadline, c->session->next_deadline());
+                    deadline = std::min(deadline, c->session->closing() ? c->closing_since + kClosingGrace
+                                                                        : c->session->next_deadline());
                 }
                 fds.push_back({c->fd.get(), events, 0});
                 polled.push_back(c.get());
@@ -315,6 +318,14 @@ struct OpenFlowAgent::Impl {
         }
         s.tick(now);
         flush(c);
+        // Requests left unprocessed at the output bound go on once the
+        // peer has read enough (no new bytes need to arrive for that).
+        while (c.fd.get() >= 0 && s.has_input() && !s.backpressured() && !s.closing()) {
+            const size_t before = s.input_size();
+            s.receive({}, now);
+            flush(c);
+            if (s.input_size() == before) break;  // only part of a message is left
+        }
     }
 
     void flush(Connection& c) {
@@ -336,7 +347,11 @@ struct OpenFlowAgent::Impl {
     void close_finished(Clock::time_point now) {
         for (auto it = connections.begin(); it != connections.end();) {
             Connection& c = **it;
-            const bool done = c.fd.get() < 0 || (c.session && c.session->closing() && c.session->pending().empty());
+            const bool closing = c.session && c.session->closing();
+            if (closing && c.closing_since == Clock::time_point{}) c.closing_since = now;
+            // A closing session's last words get a moment to leave, not more.
+            const bool done = c.fd.get() < 0 ||
+                              (closing && (c.session->pending().empty() || now >= c.closing_since + kClosingGrace));
             if (!done) {
                 ++it;
                 continue;

@@ -115,8 +115,10 @@ uint32_t Session::port_count() {
 }
 
 void Session::receive(ByteView bytes, Clock::time_point now) {
-    last_rx_ = now;
-    probe_sent_ = false;
+    if (!bytes.empty()) {
+        last_rx_ = now;
+        probe_sent_ = false;
+    }
     in_.insert(in_.end(), bytes.begin(), bytes.end());
     size_t at = 0;
     while (!closing_ && in_.size() - at >= kHeaderLen) {

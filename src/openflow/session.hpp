@@ -64,6 +64,10 @@ public:
     bool closing() const { return closing_; }
     /// True while the peer should not be read (too much output waiting).
     bool backpressured() const { return pending().size() > host_.options.max_queued_bytes; }
+    /// True while whole messages wait in the input buffer (processing stopped
+    /// at the output bound): call receive() with nothing new once it drains.
+    bool has_input() const { return in_.size() >= kHeaderLen; }
+    size_t input_size() const { return in_.size(); }
     /// True after a successful HELLO exchange.
     bool established() const { return established_; }
     const std::string& peer() const { return peer_; }

@@ -272,6 +272,42 @@ TEST(OpenFlowAgent, APeerThatDoesNotReadStallsNoOne) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, 1000ms);
 }
 
+TEST(OpenFlowAgent, RequestsHeldAtTheOutputBoundAreAnsweredOnceThePeerReads) {
+    MemoryBackend backend(kPorts);
+    OpenFlowOptions options;
+    options.listen = "ptcp:0";
+    options.max_queued_bytes = 16 * 1024;
+    OpenFlowAgent agent(backend, options);
+    Peer peer = Peer::connect_to(agent.listen_port());
+    peer.hello();
+    std::vector<FlowModRequest> adds(300);
+    for (size_t i = 0; i < adds.size(); ++i) {
+        adds[i].rule.priority = static_cast<uint16_t>(i + 1);
+        adds[i].rule.actions = {Action::output(1)};
+    }
+    std::vector<std::optional<OfError>> results(adds.size());
+    backend.apply_flow_mods(adds, results);
+    MultipartRequest dump;
+    dump.type = static_cast<uint16_t>(MultipartType::kFlow);
+    encode_body(FlowStatsRequest{}, dump.body);
+    Bytes all;
+    for (uint32_t i = 0; i < 50; ++i) encode(dump, i, all);
+    encode(BarrierRequest{}, 99, all);
+    peer.send(all);
+    // Every request is answered, in order, the barrier last, though the
+    // replies are far more than the bound and nothing more is sent.
+    uint32_t replies = 0;
+    for (;;) {
+        const Bytes m = peer.receive(5000ms);
+        ASSERT_FALSE(m.empty()) << "stalled after " << replies << " replies";
+        if (m[1] == static_cast<uint8_t>(MsgType::kBarrierReply)) break;
+        ASSERT_EQ(m[1], static_cast<uint8_t>(MsgType::kMultipartReply));
+        const MultipartReply r = decode<MultipartReply>(m).value();
+        if (!(r.flags & kMultipartMore)) EXPECT_EQ(peek_header(m)->xid, replies++);
+    }
+    EXPECT_EQ(replies, 50u);
+}
+
 TEST(OpenFlowAgent, TargetsAndListenErrors) {
     EXPECT_EQ(parse_openflow_target("ptcp:6653", true, "openflow-listen").address, "127.0.0.1");
     EXPECT_EQ(parse_openflow_target("ptcp:6653:0.0.0.0", true, "openflow-listen").address, "0.0.0.0");
