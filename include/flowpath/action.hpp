@@ -30,6 +30,10 @@ enum class ActionType : uint8_t {
     kGotoTable,  ///< continue in table `table` (always the last action)
     kCt,         ///< send through connection tracking (see ct_* members)
     kCtClear,    ///< forget the connection tracking state of the packet
+    /// send a copy to the OpenFlow controllers as a PACKET_IN of at most
+    /// `port` bytes (kControllerAll: the whole packet). Last, so that the
+    /// numbers of the others stay put.
+    kController,
 };
 
 /// The header field a kSetField action writes. The value layout (bytes of
@@ -103,6 +107,9 @@ inline constexpr uint8_t kResubmitSameTable = 0xff;
 /// kResubmit's `port` when the rule said none: the packet's in_port.
 inline constexpr uint32_t kResubmitSamePort = 0;
 
+/// kController's `port` for "send the whole packet" (OFPCML_NO_BUFFER).
+inline constexpr uint32_t kControllerAll = 0xffff;
+
 /// One action. 36 bytes, trivially copyable; members a type does not use
 /// are zero, so two Actions compare equal exactly when they do the same.
 struct Action {
@@ -112,7 +119,7 @@ struct Action {
     uint8_t ct_flags = 0;    ///< kCt: CtFlags
     uint16_t ct_zone = 0;    ///< kCt (host order)
     uint16_t ethertype = 0;  ///< kPushVlan: 0x8100 or 0x88a8 (host order)
-    uint32_t port = 0;       ///< kOutput; kResubmit; kSetField of kInPort (1-based)
+    uint32_t port = 0;       ///< kOutput; kResubmit; kSetField of kInPort (1-based); kController: max_len
     uint32_t ct_mark = 0;    ///< kCt with kCtSetMark (host order, pre-masked)
     uint32_t ct_mark_mask = 0;
     uint8_t value[16] = {};  ///< kSetField: the new value, see SetField
@@ -138,6 +145,11 @@ struct Action {
         Action a = of(ActionType::kResubmit);
         a.port = port;
         a.table = table;
+        return a;
+    }
+    static Action controller(uint16_t max_len) {
+        Action a = of(ActionType::kController);
+        a.port = max_len;
         return a;
     }
     static Action push_vlan(uint16_t ethertype) {

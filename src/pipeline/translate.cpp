@@ -452,6 +452,10 @@ void Context::run_actions(const ActionList& actions, uint8_t table) {
             case ActionType::kCtClear:
                 // Refused when rules load (RuleSet::add) until conntrack exists.
                 break;
+            case ActionType::kController:
+                // PACKET_IN needs the slow path's hand-off to the OpenFlow
+                // agent (issue 12); until it is wired, the copy goes nowhere.
+                break;
         }
     }
 }

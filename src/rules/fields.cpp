@@ -387,10 +387,14 @@ void apply_field(Match& match, const FieldInfo& field, std::string_view text, si
     default:
         break;
     }
+    merge_slot(match, field, covers, new_value, new_mask);
+}
+
+void merge_slot(Match& match, const FieldInfo& field, uint64_t covers, uint64_t value, uint64_t mask) {
     uint64_t slot_value = load_slot(match.value, field);
     uint64_t slot_mask = load_slot(match.mask, field);
-    slot_value = (slot_value & ~covers) | (new_value & covers);
-    slot_mask = (slot_mask & ~covers) | (new_mask & covers);
+    slot_value = (slot_value & ~covers) | (value & covers);
+    slot_mask = (slot_mask & ~covers) | (mask & covers);
     store_slot(match.value, field, slot_value & all_ones(field.width));
     store_slot(match.mask, field, slot_mask & all_ones(field.width));
 }

@@ -73,6 +73,10 @@ const FieldInfo* find_field(std::string_view name);
 uint64_t load_slot(const FlowKey& key, const FieldInfo& field);
 void store_slot(FlowKey& key, const FieldInfo& field, uint64_t slot);
 
+/// Replaces the bits `covers` of the field's slot in the match's value and
+/// mask by those of `value` and `mask` (slot bits, already shifted).
+void merge_slot(Match& match, const FieldInfo& field, uint64_t covers, uint64_t value, uint64_t mask);
+
 /// Parses `text` (at line offset `offset`) as a value of `field` (with a
 /// mask when `allow_mask` and the field takes one) and writes it into the
 /// match, replacing what earlier fields put in the same bits. Throws

@@ -378,6 +378,7 @@ std::string format_actions(const ActionList& actions, const PortNames& ports) {
             break;
         }
         case ActionType::kCtClear: out += "ct_clear"; break;
+        case ActionType::kController: out += "CONTROLLER:" + std::to_string(action.port); break;
         }
     }
     return out;

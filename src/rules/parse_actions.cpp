@@ -148,9 +148,10 @@ private:
         if (equals_ignoring_case(text, "in_port")) return add(Action::of(ActionType::kInPort));
         if (equals_ignoring_case(text, "flood")) return add(Action::of(ActionType::kFlood));
         if (equals_ignoring_case(text, "all")) return add(Action::of(ActionType::kAll));
-        for (const char* reserved : {"local", "normal", "controller", "table", "none", "any"}) {
+        if (equals_ignoring_case(text, "controller")) return add(Action::controller(kControllerAll));
+        for (const char* reserved : {"local", "normal", "table", "none", "any"}) {
             if (equals_ignoring_case(text, reserved)) {
-                fail(offset, std::string(what) + ": expected a port, in_port, flood or all, found " + shown(text) +
+                fail(offset, std::string(what) + ": expected a port, in_port, flood, all or controller, found " + shown(text) +
                                  " (not supported by flowpath)");
             }
         }
@@ -250,6 +251,7 @@ private:
             tagged_[1] = false;
             return add(Action::of(ActionType::kPopVlan));
         }
+        if (is("controller")) return parse_controller(item);
         if (is("set_field")) return parse_set_field(item);
         if (is("resubmit")) return parse_resubmit(item);
         if (is("goto_table")) {
@@ -266,8 +268,8 @@ private:
             return add(Action::of(ActionType::kCtClear));
         }
         if (item.delimiter == 0) return output_to(key, item.key_offset, "action");
-        fail(item.key_offset, "expected an action (output, in_port, flood, all, drop, mod_*, set_field, dec_ttl, "
-                              "push_vlan, strip_vlan, resubmit, goto_table, ct, ct_clear), found " +
+        fail(item.key_offset, "expected an action (output, in_port, flood, all, controller, drop, mod_*, set_field, "
+                              "dec_ttl, push_vlan, strip_vlan, resubmit, goto_table, ct, ct_clear), found " +
                                   shown(key));
     }
 
@@ -332,6 +334,27 @@ private:
             store_be(action.value, stored, width);
         }
         add(action);
+    }
+
+    // controller, controller:MAX_LEN or controller(max_len=N), as ovs-ofctl
+    // takes them (the whole packet when no length is given).
+    void parse_controller(const KeyValue& item) {
+        uint64_t max_len = kControllerAll;
+        if (item.delimiter == ':' || item.delimiter == '=') {
+            max_len = parse_number(value_of(item, "a length"), item.value_offset, 0xffff, "controller");
+        } else if (item.delimiter == '(') {
+            KeyValueScanner args(line_, item.value_offset, item.value_offset + item.value.size());
+            KeyValue arg;
+            while (args.next(arg)) {
+                if (arg.key != "max_len") {
+                    fail(arg.key_offset, "controller: expected max_len=N, found " + shown(arg.key) +
+                                             " (not supported by flowpath)");
+                }
+                max_len = parse_number(value_of(arg, "'=' and a length"), arg.value_offset, 0xffff,
+                                       "controller: max_len");
+            }
+        }
+        add(Action::controller(static_cast<uint16_t>(max_len)));
     }
 
     void parse_resubmit(const KeyValue& item) {

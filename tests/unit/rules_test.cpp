@@ -325,6 +325,17 @@ TEST(RuleActions, Outputs) {
     EXPECT_EQ(actions_of("actions=output:p0 output:p1"), (ActionList{Action::output(1), Action::output(2)}));
 }
 
+TEST(RuleActions, ControllerAsOvsofctlWritesIt) {
+    EXPECT_EQ(actions_of("actions=controller"), ActionList{Action::controller(kControllerAll)});
+    EXPECT_EQ(actions_of("actions=output:CONTROLLER"), ActionList{Action::controller(kControllerAll)});
+    EXPECT_EQ(actions_of("actions=CONTROLLER:128"), ActionList{Action::controller(128)});
+    EXPECT_EQ(actions_of("actions=controller(max_len=64),output:1"),
+              (ActionList{Action::controller(64), Action::output(1)}));
+    EXPECT_EQ(format_actions(actions_of("actions=controller"), kPorts), "CONTROLLER:65535");
+    EXPECT_FALSE(parse_rule("actions=controller(userdata=01)", kPorts).ok());
+    EXPECT_FALSE(parse_rule("actions=controller:65536", kPorts).ok());
+}
+
 TEST(RuleActions, ModifyHeaders) {
     EXPECT_EQ(actions_of("actions=mod_dl_src:1:2:3:4:5:6,mod_dl_dst:a:b:c:d:e:f"),
               (ActionList{set_action(SetField::kEthSrc, {1, 2, 3, 4, 5, 6}),
@@ -593,15 +604,15 @@ TEST(RuleErrors, MatchPrerequisites) {
 TEST(RuleErrors, Actions) {
     expect_errors({
         {"actions=foo:1", 9,
-         "expected an action (output, in_port, flood, all, drop, mod_*, set_field, dec_ttl, push_vlan, strip_vlan, "
-         "resubmit, goto_table, ct, ct_clear), found 'foo'"},
+         "expected an action (output, in_port, flood, all, controller, drop, mod_*, set_field, dec_ttl, push_vlan, "
+         "strip_vlan, resubmit, goto_table, ct, ct_clear), found 'foo'"},
         {"actions=p9", 9, "action: expected a port name (p0, p1, p2, p3) or number 1-4, found 'p9'"},
         {"actions=output:5", 16, "output: expected a port name (p0, p1, p2, p3) or number 1-4, found '5'"},
         {"actions=output", 15, "output: expected ':' and a port, found nothing"},
         {"actions=output:local", 16,
-         "output: expected a port, in_port, flood or all, found 'local' (not supported by flowpath)"},
+         "output: expected a port, in_port, flood, all or controller, found 'local' (not supported by flowpath)"},
         {"actions=normal", 9,
-         "action: expected a port, in_port, flood or all, found 'normal' (not supported by flowpath)"},
+         "action: expected a port, in_port, flood, all or controller, found 'normal' (not supported by flowpath)"},
         {"actions=drop,output:1", 9, "drop: expected to be the only action, found other actions with it"},
         {"actions=output:1,drop", 18, "drop: expected to be the only action, found other actions with it"},
         {"actions=flood:1", 14, "flood: expected no argument, found ':1'"},
