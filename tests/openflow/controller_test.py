@@ -102,9 +102,17 @@ def learn_and_forward(fd, tag):
     (installed): afterwards both directions are forwarded by flows."""
     ab, ba = frame(A, B, tag), frame(B, A, tag + 1)
     before2, before3 = len(fd.sent(2)), len(fd.sent(3))
-    assert fd.cmd(f"receive 1 {ab}") == ["outputs"], "A->B went out before the controller saw it"
-    wait_for("A->B flooded to p2 and p3 by PACKET_OUT",
-             lambda: len(fd.sent(2)) > before2 and len(fd.sent(3)) > before3)
+    # os-ken ignores PACKET_INs until its handshake (FEATURES, then its own
+    # table-miss flow_mod) is over: like a host, send again until answered.
+    for attempt in range(10):
+        assert fd.cmd(f"receive 1 {ab}") == ["outputs"], "A->B went out before the controller saw it"
+        try:
+            wait_for("A->B flooded to p2 and p3 by PACKET_OUT",
+                     lambda: len(fd.sent(2)) > before2 and len(fd.sent(3)) > before3, 1.0)
+            break
+        except AssertionError:
+            if attempt == 9:
+                raise
     assert fd.sent(2)[-1] == ab and fd.sent(3)[-1] == ab
     before1 = len(fd.sent(1))
     fd.cmd(f"receive 2 {ba}")
