@@ -8,6 +8,7 @@
 #include <set>
 
 #include "flowpath/actions.hpp"
+#include "flowpath/error.hpp"
 #include "flowpath/openflow.hpp"
 #include "flowpath/packet.hpp"
 
@@ -44,14 +45,6 @@ struct ExactKey {
         return std::memcmp(&match.mask, &o.match.mask, sizeof(FlowKey)) < 0;
     }
 };
-
-bool uses_conntrack(const Rule& rule) {
-    const FlowMask& m = rule.match.mask;
-    if (m.ct_state || m.ct_zone || m.ct_mark) return true;
-    return std::any_of(rule.actions.begin(), rule.actions.end(), [](const Action& a) {
-        return a.type == ActionType::kCt || a.type == ActionType::kCtClear;
-    });
-}
 
 }  // namespace
 
@@ -106,11 +99,11 @@ struct MemoryBackend::State {
     }
 
     std::optional<of::OfError> add(const FlowModRequest& r, Clock::time_point now) {
-        if (uses_conntrack(r.rule)) {
-            // As RuleSet: connection tracking is refused until it exists.
-            return r.rule.match.mask.ct_state || r.rule.match.mask.ct_zone || r.rule.match.mask.ct_mark
-                       ? of::err::kBadField
-                       : of::err::kBadActionType;
+        try {
+            RuleSet::check(r.rule);  // what the datapath cannot run yet (connection tracking)
+        } catch (const ConfigError&) {
+            const FlowMask& m = r.rule.match.mask;
+            return m.ct_state || m.ct_zone || m.ct_mark ? of::err::kBadField : of::err::kBadActionType;
         }
         const ExactKey key{r.rule.table, r.rule.priority, r.rule.match};
         const auto same = exact.find(key);

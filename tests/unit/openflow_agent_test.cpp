@@ -332,6 +332,16 @@ TEST_F(SessionTest, FlowModErrorsComeInOrderBeforeTheBarrier) {
     EXPECT_EQ(backend.rule_count(), 2u);
 }
 
+TEST_F(SessionTest, WhatTheDatapathCannotRunYetIsRefused) {
+    // RuleSet::check decides (connection tracking, until it exists).
+    Session& s = open();
+    s.receive(encoded(add("ip,actions=ct(commit)"), 1), now);
+    EXPECT_EQ(next_error(s), err::kBadActionType);
+    s.receive(encoded(add("ct_state=+trk,actions=drop"), 2), now);
+    EXPECT_EQ(next_error(s), err::kBadField);
+    EXPECT_EQ(backend.rule_count(), 0u);
+}
+
 TEST_F(SessionTest, RolesGenerationsAndSlaves) {
     Session& a = open();
     Session& b = open();
