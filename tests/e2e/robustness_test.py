@@ -121,6 +121,12 @@ class Pests:
             s.close()
 
 
+# A flowpath-ctl round trip beside misbehaving clients, flowpath-ctl's own
+# start included: the old server took 2 s per stalled client (20 s here) and
+# 3.7 s beside a slow reader; a loaded 2-CPU machine takes up to ~0.8 s.
+ROUND_TRIP = 2.0
+
+
 def timed_show(fp):
     started = time.monotonic()
     show = fp.ctl("show")
@@ -139,7 +145,7 @@ def test_stalled_clients_do_not_delay_sigterm():
     try:
         time.sleep(0.2)
         took = timed_show(fp)
-        assert took < 1.0, f"show took {took:.2f} s beside stalled clients"
+        assert took < ROUND_TRIP, f"show took {took:.2f} s beside stalled clients"
         sent = time.monotonic()
         fp.proc.send_signal(signal.SIGTERM)
         delay = fp.wait_line("stopping: SIGTERM", timeout=25) - sent
@@ -200,7 +206,7 @@ def test_big_reply_to_a_slow_reader_holds_nobody():
         assert head.startswith(b"OK\n"), head
         time.sleep(0.3)  # the reply waits in the server, far beyond the socket's buffer
         took = timed_show(fp)
-        assert took < 1.0, f"show took {took:.2f} s beside a slow reader"
+        assert took < ROUND_TRIP, f"show took {took:.2f} s beside a slow reader"
         rest = []
         while True:
             chunk = slow.recv(1 << 20)
@@ -230,7 +236,8 @@ def test_incomplete_request_does_not_hold_exit():
         exit_reply = fp.ctl("exit", timeout=5)
         took = time.monotonic() - started
         assert exit_reply.returncode == 0 and exit_reply.stdout == "stopping\n", exit_reply
-        assert took < 1.0, f"exit answered after {took:.2f} s beside a half-sent request"
+        # The old server read the half-sent request for 2 s first.
+        assert took < 1.5, f"exit answered after {took:.2f} s beside a half-sent request"
         code, _ = fp.finish(timeout=5)
     finally:
         half.close()
