@@ -7,7 +7,9 @@
 // hash table per distinct mask (a subtable) and looks a burst up subtable by
 // subtable, most-hit subtable first. ExactCache maps a packet's whole
 // miniflow to the megaflow it hit last time, so a repeated flow costs one
-// probe instead of one per subtable.
+// probe instead of one per subtable. SignatureCache does the same for many
+// more flows in less memory (a 16-bit signature and a slot per flow), at the
+// price of a masked compare against the megaflow on every hit.
 //
 // Megaflows live in slots that never move; a slot's generation changes when
 // its megaflow is removed, so a reference (slot, generation) held by the
@@ -22,6 +24,8 @@
 // statistics (peek(): relaxed atomics, one writer). Nothing here allocates
 // on lookup. Design: docs/cache.md, docs/slowpath.md.
 #pragma once
+
+#include <emmintrin.h>
 
 #include <atomic>
 #include <cstdint>
@@ -150,6 +154,19 @@ public:
     /// The mask of a live megaflow.
     FlowMask mask_of(uint32_t slot) const { return subtable_mask(slot_ptr(slot)->subtable); }
 
+    /// Whether `slot` holds a live megaflow that `key` lies inside (its
+    /// masked compare): the signature cache's validation.
+    bool matches(uint32_t slot, const FlowKey& key) const;
+
+    /// Prefetches slot `slot` (below slot_limit()).
+    void prefetch_slot(uint32_t slot) const { __builtin_prefetch(slot_ptr(slot)); }
+
+    /// Whether some subtable has exactly `mask` (in_port included).
+    bool has_mask(const FlowMask& mask) const;
+
+    /// Every subtable's mask (the slow path's install policy; not per packet).
+    std::vector<FlowMask> masks() const;
+
     /// Whether (slot, generation) still names the same live megaflow.
     bool valid(uint32_t slot, uint32_t generation) const {
         const Megaflow& f = *slot_ptr(slot);
@@ -249,6 +266,7 @@ public:
 
     void clear();
     uint32_t entries() const { return static_cast<uint32_t>(entries_.size()); }
+    uint64_t memory_bytes() const { return entries_.size() * sizeof(Entry); }
     /// Entries that name a live megaflow (a scan: for statistics, not per packet).
     uint32_t valid_entries(const MegaflowCache& megaflows) const;
 
@@ -270,17 +288,81 @@ private:
     uint32_t stamp_ = 0;
 };
 
+/// Signature cache entries by default: 2^17 buckets of 10, 1,310,720
+/// entries (8 MiB), enough for 1M flows at ~76% occupancy.
+inline constexpr uint32_t kDefaultSignatureEntries = 1u << 20;
+
+/// The signature cache (Open vSwitch's SMC): a packet's full-key hash (the
+/// exact cache's) -> the megaflow slot that answered it, for many more flows
+/// than the exact cache holds. A bucket is one cache line of 10 ways, each a
+/// 16-bit signature (the hash's high half; the low bits pick the bucket) and
+/// a slot. Nothing is removed from it: a hit is only a candidate, accepted
+/// when that slot holds a live megaflow the packet lies inside (the masked
+/// compare), so an entry whose megaflow went stale reads as a miss, and one
+/// whose slot was reused by a megaflow covering the packet is as right as
+/// any other megaflow that covers it (every megaflow is valid for every
+/// packet inside it). Owned by one worker; 0 entries disables it.
+class SignatureCache {
+public:
+    /// At least `entries` entries, rounded up to a power-of-two bucket count.
+    explicit SignatureCache(uint32_t entries);
+
+    bool enabled() const { return bucket_mask_ != UINT32_MAX; }
+
+    void prefetch(uint32_t hash) const { __builtin_prefetch(&buckets_[hash & bucket_mask_]); }
+
+    /// The ways of `hash`'s bucket whose signature is `hash`'s: bit 2w set
+    /// for way w (way = countr_zero / 2); slot_at(hash, w) names their slots.
+    uint32_t candidates(uint32_t hash) const {
+        const Bucket& b = buckets_[hash & bucket_mask_];
+        const __m128i want = _mm_set1_epi16(static_cast<short>(hash >> 16));
+        // Ways 0-7 and 2-9 (two overlapping loads), two mask bits per way.
+        const uint32_t low = static_cast<uint32_t>(
+            _mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(b.signature)), want)));
+        const uint32_t high = static_cast<uint32_t>(_mm_movemask_epi8(
+            _mm_cmpeq_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.signature + 2)), want)));
+        return (low | high << 4) & 0x55555u;
+    }
+    /// The slot of way `way` of `hash`'s bucket; kNoFlow when the way is empty.
+    uint32_t slot_at(uint32_t hash, unsigned way) const {
+        return buckets_[hash & bucket_mask_].slot_plus_one[way] - 1;
+    }
+
+    /// Remembers `hash` -> `slot`: the way already naming it, else one with
+    /// the same signature (most likely the same flow's stale entry), else an
+    /// empty way, else the next of the bucket's ways in turn.
+    void insert(uint32_t hash, uint32_t slot);
+
+    void clear();
+    uint32_t entries() const { return enabled() ? (bucket_mask_ + 1) * kWays : 0; }
+    uint64_t memory_bytes() const { return enabled() ? uint64_t{bucket_mask_ + 1} * sizeof(Bucket) : 0; }
+
+    static constexpr unsigned kWays = 10;
+
+private:
+    struct alignas(64) Bucket {
+        uint16_t signature[kWays];
+        uint32_t slot_plus_one[kWays];  // 0: empty
+    };
+    static_assert(sizeof(Bucket) == 64);
+
+    std::unique_ptr<Bucket[]> buckets_;
+    uint32_t bucket_mask_ = UINT32_MAX;  // UINT32_MAX: disabled
+    uint32_t next_victim_ = 0;
+};
+
 /// What a FlowCache counted (plain integers: its owner reads them and
 /// publishes them into its own counters).
 struct FlowCacheCounters {
     uint64_t exact_hits = 0;     ///< packets the exact cache answered
-    uint64_t megaflow_hits = 0;  ///< ... the megaflow cache answered
+    uint64_t megaflow_hits = 0;  ///< ... a megaflow answered after the exact cache missed
+    uint64_t signature_hits = 0; ///< ... of those, through the signature cache
     uint64_t misses = 0;         ///< ... that found no megaflow
 };
 
 /// A worker's caches: classify_burst() gives every packet of a burst the
-/// megaflow that decides its fate, from the exact cache, then the megaflow
-/// cache; packets that find none are the caller's to send to the slow path,
+/// megaflow that decides its fate, from the exact cache, then the signature
+/// cache, then the megaflow subtables; packets that find none are the caller's to send to the slow path,
 /// whose answers come back as install/update/remove calls at the slots the
 /// slow path chose. Translation is not here: it is the slow path's.
 class FlowCache {
@@ -289,8 +371,12 @@ public:
     /// megaflow cache's capacity (the flow limit; at least
     /// 2 * kMaxLookupBurst), and the inverse probability of inserting a
     /// megaflow hit into the exact cache (1: always; Open vSwitch's default
-    /// is 100, which keeps a flood of short flows from thrashing it).
-    FlowCache(uint32_t exact_entries, uint32_t megaflow_capacity, uint32_t exact_insert_inverse_probability);
+    /// is 100, which keeps a flood of short flows from thrashing it); the
+    /// signature cache's entries (0: none) and the inverse probability of
+    /// inserting a subtable hit into it (1: every hit; docs/cache.md).
+    FlowCache(uint32_t exact_entries, uint32_t megaflow_capacity, uint32_t exact_insert_inverse_probability,
+              uint32_t signature_entries = kDefaultSignatureEntries,
+              uint32_t signature_insert_inverse_probability = 1);
 
     /// Sets slots[i] for each of the `count` (<= kMaxLookupBurst) miniflows,
     /// kNoFlow for those no megaflow matches, and returns their bit mask.
@@ -308,14 +394,22 @@ public:
     const MegaflowCache& megaflows() const { return megaflows_; }
     MegaflowCache& megaflows() { return megaflows_; }
     const ExactCache& exact() const { return exact_; }
+    const SignatureCache& signatures() const { return signatures_; }
     const FlowCacheCounters& counters() const { return counters_; }
 
+    /// Bytes held by all three caches (the stats' cache.bytes).
+    uint64_t memory_bytes() const {
+        return exact_.memory_bytes() + signatures_.memory_bytes() + megaflows_.memory_bytes();
+    }
+
 private:
-    bool sample_exact_insert();
+    bool sample(uint32_t inverse_probability);
 
     ExactCache exact_;
+    SignatureCache signatures_;
     MegaflowCache megaflows_;
     uint32_t exact_insert_inverse_probability_;
+    uint32_t signature_insert_inverse_probability_;
     uint64_t random_state_ = 0x9E3779B97F4A7C15ull;
     FlowCacheCounters counters_;
 };

@@ -110,8 +110,17 @@ struct SlowPathCounters {
     Counter revalidated;    ///< megaflows re-translated
     Counter updated;        ///< ... whose actions changed
     Counter invalidated;    ///< ... removed (their mask no longer covers the translation)
+    Counter widened;        ///< megaflows installed under a wider mask than their translation's (mask limit)
     Counter last_revalidation_us;  ///< duration of the latest round
 };
+
+/// Distinct megaflow masks a worker gets from translations as they are; a
+/// megaflow whose mask would add a subtable beyond it is widened
+/// (MissHandler::install_mask, docs/cache.md: tuple-space explosion).
+inline constexpr unsigned kDefaultMaskLimit = 32;
+/// Coarse masks (the translation's mask with the whole 5-tuple exact) that
+/// may be added beyond the limit; past them, the all-bits mask.
+inline constexpr unsigned kCoarseMasks = 8;
 
 /// One worker's registry and the single-threaded logic that keeps it: the
 /// part of the slow path that needs no thread or ring (tests drive it
@@ -143,6 +152,17 @@ public:
     /// `dump-cache` lines for this worker: match, mask, actions, counters, age.
     std::string dump(const PortNames& ports, uint64_t now, uint64_t ticks_per_ms) const;
 
+    /// Masks kept as translated before new ones are widened (0: no limit);
+    /// a worker then has at most limit + kCoarseMasks + 1 subtables.
+    void set_mask_limit(unsigned limit) { mask_limit_ = limit; }
+    unsigned mask_limit() const { return mask_limit_; }
+
+    /// The mask a new megaflow of a translation with `wildcards` is installed
+    /// under (in_port included): the translation's own, or past the mask
+    /// limit a wider one that adds no subtable if it can (never narrower:
+    /// every packet inside the megaflow still gets its own translation).
+    FlowMask install_mask(const FlowMask& wildcards);
+
     const MegaflowCache& registry() const { return registry_; }
     SlowPathCounters& counters() { return counters_; }
     const SlowPathCounters& counters() const { return counters_; }
@@ -161,6 +181,7 @@ private:
     Translation translation_;  // reused: no allocation once warm
     uint32_t revalidate_cursor_ = 0;
     uint32_t sweep_cursor_ = 0;
+    unsigned mask_limit_ = kDefaultMaskLimit;
     SlowPathCounters counters_;
 };
 

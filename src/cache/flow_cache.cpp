@@ -1,5 +1,5 @@
-// A worker's cache hierarchy for one burst: exact cache, then megaflow
-// cache; what neither answers goes to the slow path (src/slowpath), whose
+// A worker's cache hierarchy for one burst: exact cache, then signature
+// cache, then the megaflow subtables; what none answers goes to the slow path (src/slowpath), whose
 // answers come back through install/update/remove.
 #include <algorithm>
 #include <bit>
@@ -8,18 +8,21 @@
 
 namespace flowpath {
 
-FlowCache::FlowCache(uint32_t exact_entries, uint32_t megaflow_capacity, uint32_t exact_insert_inverse_probability)
+FlowCache::FlowCache(uint32_t exact_entries, uint32_t megaflow_capacity, uint32_t exact_insert_inverse_probability,
+                     uint32_t signature_entries, uint32_t signature_insert_inverse_probability)
     : exact_(exact_entries),
+      signatures_(signature_entries),
       megaflows_(std::max<uint32_t>(megaflow_capacity, 2 * kMaxLookupBurst)),
-      exact_insert_inverse_probability_(std::max<uint32_t>(exact_insert_inverse_probability, 1)) {}
+      exact_insert_inverse_probability_(std::max<uint32_t>(exact_insert_inverse_probability, 1)),
+      signature_insert_inverse_probability_(std::max<uint32_t>(signature_insert_inverse_probability, 1)) {}
 
-bool FlowCache::sample_exact_insert() {
-    if (exact_insert_inverse_probability_ == 1) return true;
+bool FlowCache::sample(uint32_t inverse_probability) {
+    if (inverse_probability == 1) return true;
     // xorshift64: cheap, and statistically plenty for sampling.
     random_state_ ^= random_state_ << 13;
     random_state_ ^= random_state_ >> 7;
     random_state_ ^= random_state_ << 17;
-    return random_state_ % exact_insert_inverse_probability_ == 0;
+    return random_state_ % inverse_probability == 0;
 }
 
 uint64_t FlowCache::classify_burst(const Miniflow* flows, unsigned count, uint64_t now, uint32_t* slots) {
@@ -41,8 +44,12 @@ uint64_t FlowCache::classify_burst(const Miniflow* flows, unsigned count, uint64
     counters_.exact_hits += count - static_cast<unsigned>(std::popcount(missed));
     if (!missed) return 0;
 
-    // Expanded once per packet here, every subtable's hash and compare
-    // below is plain indexed loads.
+    const bool signatures = signatures_.enabled();
+    if (signatures) {
+        for (uint64_t m = missed; m; m &= m - 1) signatures_.prefetch(hashes[std::countr_zero(m)]);
+    }
+    // Expanded once per packet here (while the signature buckets load),
+    // every compare below is plain indexed loads.
     FlowKey keys[kMaxLookupBurst];
     const FlowKey* pointers[kMaxLookupBurst];
     for (uint64_t m = missed; m; m &= m - 1) {
@@ -50,13 +57,47 @@ uint64_t FlowCache::classify_burst(const Miniflow* flows, unsigned count, uint64
         keys[i] = miniflow_expand(flows[i]);
         pointers[i] = &keys[i];
     }
-    const uint64_t unresolved = megaflows_.lookup_burst(pointers, count, missed, slots);
-    const uint64_t hits = missed & ~unresolved;
+
+    uint64_t remaining = missed;
+    if (signatures) {
+        // Each packet's first candidate's megaflow is prefetched for all of
+        // them before any is compared, so the misses on slots overlap.
+        uint32_t candidates[kMaxLookupBurst];
+        for (uint64_t m = missed; m; m &= m - 1) {
+            const unsigned i = static_cast<unsigned>(std::countr_zero(m));
+            candidates[i] = signatures_.candidates(hashes[i]);
+            if (candidates[i]) {
+                const uint32_t slot = signatures_.slot_at(hashes[i], static_cast<unsigned>(std::countr_zero(candidates[i])) / 2);
+                if (slot < megaflows_.slot_limit()) megaflows_.prefetch_slot(slot);
+            }
+        }
+        uint64_t signature_hits = 0;
+        for (uint64_t m = missed; m; m &= m - 1) {
+            const unsigned i = static_cast<unsigned>(std::countr_zero(m));
+            for (uint32_t c = candidates[i]; c; c &= c - 1) {
+                const uint32_t slot = signatures_.slot_at(hashes[i], static_cast<unsigned>(std::countr_zero(c)) / 2);
+                if (slot == kNoFlow || !megaflows_.matches(slot, keys[i])) continue;
+                slots[i] = slot;
+                signature_hits |= uint64_t{1} << i;
+                megaflows_.flow(slot).last_used.set(now);
+                if (sample(exact_insert_inverse_probability_)) exact_.insert(flows[i], hashes[i], slot, megaflows_);
+                break;
+            }
+        }
+        counters_.signature_hits += static_cast<unsigned>(std::popcount(signature_hits));
+        counters_.megaflow_hits += static_cast<unsigned>(std::popcount(signature_hits));
+        remaining &= ~signature_hits;
+        if (!remaining) return 0;
+    }
+
+    const uint64_t unresolved = megaflows_.lookup_burst(pointers, count, remaining, slots);
+    const uint64_t hits = remaining & ~unresolved;
     counters_.megaflow_hits += static_cast<unsigned>(std::popcount(hits));
     for (uint64_t m = hits; m; m &= m - 1) {
         const unsigned i = static_cast<unsigned>(std::countr_zero(m));
         megaflows_.flow(slots[i]).last_used.set(now);
-        if (sample_exact_insert()) exact_.insert(flows[i], hashes[i], slots[i], megaflows_);
+        if (signatures && sample(signature_insert_inverse_probability_)) signatures_.insert(hashes[i], slots[i]);
+        if (sample(exact_insert_inverse_probability_)) exact_.insert(flows[i], hashes[i], slots[i], megaflows_);
     }
     counters_.misses += static_cast<unsigned>(std::popcount(unresolved));
     return unresolved;

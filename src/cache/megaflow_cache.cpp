@@ -139,6 +139,26 @@ uint32_t MegaflowCache::reference_lookup(const FlowKey& key) const {
 
 FlowMask MegaflowCache::subtable_mask(uint16_t subtable) const { return subtables_[subtable]->mask; }
 
+bool MegaflowCache::matches(uint32_t slot, const FlowKey& key) const {
+    if (slot >= next_unused_) return false;
+    const Megaflow& f = *slot_ptr(slot);
+    return f.live && subtables_[f.subtable]->matches(key, f.masked);
+}
+
+bool MegaflowCache::has_mask(const FlowMask& mask) const {
+    for (const Subtable* table : ranked_) {
+        if (std::memcmp(&table->mask, &mask, sizeof mask) == 0) return true;
+    }
+    return false;
+}
+
+std::vector<FlowMask> MegaflowCache::masks() const {
+    std::vector<FlowMask> out;
+    out.reserve(ranked_.size());
+    for (const Subtable* table : ranked_) out.push_back(table->mask);
+    return out;
+}
+
 uint16_t MegaflowCache::subtable_for(const FlowMask& mask) {
     int free_index = -1;
     for (size_t i = 0; i < subtables_.size(); ++i) {

@@ -2,6 +2,7 @@
 // pushed to the rules and idle megaflows expired. Single-threaded; the
 // slow-path thread that owns the worker calls it (docs/slowpath.md).
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -20,6 +21,32 @@ bool covered_by(const FlowMask& inner, const FlowMask& outer) {
         if (i[w] & ~o[w]) return false;
     }
     return true;
+}
+
+unsigned bit_count(const FlowMask& mask) {
+    unsigned n = 0;
+    for (unsigned w = 0; w < kFlowWords; ++w) n += static_cast<unsigned>(std::popcount(flow_words(mask)[w]));
+    return n;
+}
+
+FlowMask union_of(const FlowMask& a, const FlowMask& b) {
+    FlowMask out;
+    for (unsigned w = 0; w < kFlowWords; ++w) flow_words(out)[w] = flow_words(a)[w] | flow_words(b)[w];
+    return out;
+}
+
+// The whole 5-tuple of either IP version, exact: what a coarse mask adds.
+FlowMask five_tuple_mask() {
+    FlowMask m{};
+    m.in_port = UINT32_MAX;
+    m.dl_type = 0xffff;
+    m.nw_src = m.nw_dst = UINT32_MAX;
+    std::memset(m.ipv6_src, 0xff, sizeof m.ipv6_src);
+    std::memset(m.ipv6_dst, 0xff, sizeof m.ipv6_dst);
+    m.nw_proto = 0xff;
+    m.nw_frag = 0xff;
+    m.tp_src = m.tp_dst = 0xffff;
+    return m;
 }
 
 bool same_rules(const std::vector<RuleEntry*>& a, const Translation& t) {
@@ -108,6 +135,40 @@ void MissHandler::retire(uint32_t slot, Reply& reply, uint64_t now_ms) {
     reply.ops.push_back(op);
 }
 
+// Tuple-space explosion: packets crafted so that each one's translation
+// looks at a different set of bits would give every worker one subtable per
+// set, and every packet that misses would probe them all. Past the mask
+// limit a new mask is widened instead: examining more bits than the
+// translation needs only splits its megaflow into more, narrower megaflows
+// with the same actions (narrowing would not be safe). The choice, in order:
+// the existing mask with the fewest bits that covers it (no new subtable),
+// the mask with the whole 5-tuple exact while fewer than kCoarseMasks such
+// masks were added, else every bit exact (one subtable, one megaflow per
+// distinct key). So a worker has at most limit + kCoarseMasks + 1 subtables.
+FlowMask MissHandler::install_mask(const FlowMask& wildcards) {
+    FlowMask mask = wildcards;
+    mask.in_port = UINT32_MAX;
+    const unsigned subtables = registry_.subtable_count();
+    if (mask_limit_ == 0 || subtables < mask_limit_ || registry_.has_mask(mask)) return mask;
+    const FlowMask* best = nullptr;
+    unsigned best_bits = UINT32_MAX;
+    const std::vector<FlowMask> existing = registry_.masks();
+    for (const FlowMask& candidate : existing) {
+        if (!covered_by(mask, candidate)) continue;
+        const unsigned bits = bit_count(candidate);
+        if (bits < best_bits) {
+            best = &candidate;
+            best_bits = bits;
+        }
+    }
+    if (best) return *best;
+    const FlowMask coarse = union_of(mask, five_tuple_mask());
+    if (subtables < mask_limit_ + kCoarseMasks) return coarse;
+    FlowMask every_bit;
+    std::memset(&every_bit, 0xff, sizeof every_bit);
+    return every_bit;
+}
+
 void MissHandler::handle(const RuleSet& rules, uint64_t generation, const Miniflow* flows,
                          const PacketLayout* layouts, void* const* packets, unsigned count, uint64_t now,
                          Reply& reply) {
@@ -121,7 +182,8 @@ void MissHandler::handle(const RuleSet& rules, uint64_t generation, const Minifl
         if (slot == kNoFlow) {
             translate(rules, key, translation_);
             counters_.translations.add(1);
-            slot = registry_.insert(key, translation_.wildcards, translation_, now);
+            FlowMask mask = install_mask(translation_.wildcards);
+            slot = registry_.insert(key, mask, translation_, now);
             if (slot == kNoFlow) {  // at the flow limit: the least recently used goes
                 const uint32_t victim = registry_.evict_one([this](uint32_t s) {
                     ReplicaStats stats;
@@ -135,8 +197,12 @@ void MissHandler::handle(const RuleSet& rules, uint64_t generation, const Minifl
                 op.payload = reply.add_translation();
                 reply.ops.push_back(op);
                 counters_.evicted.add(1);
-                slot = registry_.insert(key, translation_.wildcards, translation_, now);
+                mask = install_mask(translation_.wildcards);  // the eviction may have emptied a subtable
+                slot = registry_.insert(key, mask, translation_, now);
             }
+            FlowMask own = translation_.wildcards;
+            own.in_port = UINT32_MAX;
+            if (std::memcmp(&own, &mask, sizeof mask) != 0) counters_.widened.add(1);
             registry_.flow(slot).rule_generation = generation;
             counters_.installed.add(1);
             emit_install(slot, reply);
