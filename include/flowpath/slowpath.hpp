@@ -234,8 +234,9 @@ private:
 /// worker and the slow-path thread drive them through their rings (same
 /// operations, same order; no threads, no DPDK): for tests and benchmarks.
 struct InlineMissPath {
-    InlineMissPath(uint32_t exact_entries, uint32_t flow_limit, uint32_t exact_insert_inverse_probability)
-        : cache(exact_entries, flow_limit, exact_insert_inverse_probability),
+    InlineMissPath(uint32_t exact_entries, uint32_t flow_limit, uint32_t exact_insert_inverse_probability,
+                   uint32_t signature_entries = kDefaultSignatureEntries)
+        : cache(exact_entries, flow_limit, exact_insert_inverse_probability, signature_entries),
           handler(flow_limit, &cache.megaflows()) {}
 
     /// Sets slots[i] to the megaflow that decides packet i: the caches',

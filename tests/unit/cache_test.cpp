@@ -274,6 +274,8 @@ struct FlowCacheCase {
     uint32_t exact_entries;
     uint32_t megaflow_capacity;
     uint32_t insert_inverse_probability;
+    uint32_t signature_entries = kDefaultSignatureEntries;
+    unsigned mask_limit = kDefaultMaskLimit;  // small: most masks widened
 };
 
 class FlowCacheAgainstReference : public ::testing::TestWithParam<FlowCacheCase> {};
@@ -290,7 +292,8 @@ TEST_P(FlowCacheAgainstReference, EveryPacketGetsItsOwnTranslation) {
         ASSERT_TRUE(parsed.ok()) << parsed.error().to_string();
         for (Rule& r : parsed.value()) rules.add(std::move(r));
 
-        InlineMissPath path(c.exact_entries, c.megaflow_capacity, c.insert_inverse_probability);
+        InlineMissPath path(c.exact_entries, c.megaflow_capacity, c.insert_inverse_probability, c.signature_entries);
+        path.handler.set_mask_limit(c.mask_limit);
         uint64_t packets = 0;
         Translation reference;
         FrameGen frame_gen(seed);  // fragments, VLANs, ND, ARP, truncated and malformed frames
@@ -323,6 +326,10 @@ TEST_P(FlowCacheAgainstReference, EveryPacketGetsItsOwnTranslation) {
         EXPECT_EQ(path.cache.megaflows().size(), path.handler.registry().size());
         EXPECT_LE(path.cache.megaflows().size(), path.cache.megaflows().capacity());
         EXPECT_GT(n.megaflow_hits + n.exact_hits, 0u);
+        if (c.mask_limit) {
+            EXPECT_LE(path.cache.megaflows().subtable_count(), c.mask_limit + kCoarseMasks + 1);
+            if (c.mask_limit < 3) EXPECT_GT(slow.widened.get(), 0u);
+        }
     }
 }
 
@@ -330,7 +337,12 @@ INSTANTIATE_TEST_SUITE_P(Sizes, FlowCacheAgainstReference,
                          ::testing::Values(FlowCacheCase{8192, 200000, 1},    // roomy, always insert
                                            FlowCacheCase{8192, 200000, 100},  // the worker's settings
                                            FlowCacheCase{4, 128, 1},          // constant eviction
-                                           FlowCacheCase{64, 128, 3}));
+                                           FlowCacheCase{64, 128, 3},
+                                           FlowCacheCase{4, 200000, 1, 0},    // no signature cache
+                                           FlowCacheCase{4, 200000, 1, 20},   // a thrashed signature cache
+                                           FlowCacheCase{4, 200000, 1, kDefaultSignatureEntries, 1},  // widen all
+                                           FlowCacheCase{4, 200000, 3, 64, 2},
+                                           FlowCacheCase{4, 128, 1, 64, 1}));    // widen and evict
 
 // Every megaflow exact and the flow limit at its minimum: installs keep
 // evicting, and each packet must still get a live megaflow of its own
