@@ -3,7 +3,10 @@
 //  - exact-cache lookup (hash included) against the number of flows it holds;
 //  - megaflow-cache burst lookup against the number of subtables, with
 //    packets spread evenly over them (ranking cannot help) or skewed to one;
-//  - the whole FlowCache (exact, megaflow, miss path) on a repeating flow set.
+//  - the whole FlowCache (exact, megaflow, miss path) on a repeating flow set;
+//  - the signature cache: 100k and 1M flows over 1, 8, 64 masks, on and off;
+//  - tuple-space explosion: what a packet that misses every cache costs the
+//    worker after N attack packets, with and without the mask limit.
 // The megaflow cache's linear-scan reference is shown for scale.
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
@@ -55,6 +58,22 @@ FlowKey random_key(std::mt19937_64& rng) {
     key.nw_ttl = 64;
     key.tp_src = htons(static_cast<uint16_t>(rng()));
     key.tp_dst = htons(static_cast<uint16_t>(rng()));
+    return key;
+}
+
+// Attack packet number `a` (0 .. 1088): differs from 10.0.0.1 -> 10.0.0.2
+// at source bit a / 33 and destination bit a % 33 (32: not at all).
+FlowKey attack_key(unsigned a) {
+    FlowKey key{};
+    key.in_port = 1;
+    key.dl_type = htons(0x0800);
+    const unsigned src_bit = (a / 33) % 33, dst_bit = a % 33;
+    key.nw_src = htonl(0x0a000001u ^ (src_bit < 32 ? 1u << (31 - src_bit) : 0));
+    key.nw_dst = htonl(0x0a000002u ^ (dst_bit < 32 ? 1u << (31 - dst_bit) : 0));
+    key.nw_proto = 17;
+    key.nw_ttl = 64;
+    key.tp_src = htons(static_cast<uint16_t>(1000 + a));
+    key.tp_dst = htons(53);
     return key;
 }
 
@@ -214,6 +233,129 @@ void BM_FlowCacheClassify(benchmark::State& state) {
     state.counters["megaflows"] = path.cache.megaflows().size();
 }
 BENCHMARK(BM_FlowCacheClassify)->Arg(64)->Arg(100000);
+
+// Many flows past a small exact cache: range(0) flows (random 5-tuples)
+// over the megaflows of range(1) masks (mask_number: nw_src prefixes, ports),
+// the worker's exact cache (8192, insert 1/100), the signature cache off
+// (range(2) 0) or at its default size with insertion 1/range(3) per
+// subtable hit. Every flow is classified once before timing (the signature
+// cache warm); packets pick flows uniformly.
+void BM_ManyFlows(benchmark::State& state) {
+    const unsigned n_flows = static_cast<unsigned>(state.range(0));
+    const unsigned n_masks = static_cast<unsigned>(state.range(1));
+    const uint32_t signature_entries = state.range(2) ? kDefaultSignatureEntries : 0;
+    FlowCache cache(8192, 1u << 21, 100, signature_entries, static_cast<uint32_t>(state.range(3)));
+    std::mt19937_64 rng(11);
+    std::vector<Miniflow> flows(n_flows);
+    const Translation t = forward();
+    for (unsigned i = 0; i < n_flows; ++i) {
+        FlowKey key = random_key(rng);
+        const unsigned m = i % n_masks;
+        key.nw_dst = htonl(0x0A000000u | m << 16 | static_cast<uint32_t>(rng() & 0xFFFF));
+        if (cache.megaflows().lookup(key) == kNoFlow) cache.megaflows().insert(key, mask_number(m), t, 1);
+        flows[i] = miniflow_from_key(key);
+    }
+    cache.megaflows().rank_subtables();
+    Miniflow burst[kBurst];
+    uint32_t slots[kBurst];
+    for (unsigned i = 0; i < n_flows; i += kBurst) {
+        const unsigned count = std::min(kBurst, n_flows - i);
+        cache.classify_burst(&flows[i], count, 1, slots);
+    }
+    const FlowCacheCounters before = cache.counters();
+    std::vector<uint32_t> order(1u << 16);
+    for (uint32_t& o : order) o = static_cast<uint32_t>(rng() % n_flows);
+    size_t next = 0;
+    uint64_t packets = 0, now = 2;
+    CyclesPerPacket cycles;
+    for (auto _ : state) {
+        for (unsigned i = 0; i < kBurst; ++i) burst[i] = flows[order[next + i]];
+        benchmark::DoNotOptimize(cache.classify_burst(burst, kBurst, ++now, slots));
+        next = (next + kBurst) % order.size();
+        packets += kBurst;
+    }
+    cycles.report(state, packets);
+    const FlowCacheCounters& c = cache.counters();
+    const double timed = static_cast<double>(packets);
+    state.counters["exact_rate"] = static_cast<double>(c.exact_hits - before.exact_hits) / timed;
+    state.counters["signature_rate"] = static_cast<double>(c.signature_hits - before.signature_hits) / timed;
+    state.counters["subtable_rate"] = static_cast<double>(c.megaflow_hits - c.signature_hits -
+                                                          (before.megaflow_hits - before.signature_hits)) / timed;
+    state.counters["megaflows"] = cache.megaflows().size();
+    state.counters["subtables"] = cache.megaflows().subtable_count();
+    state.counters["cache_MiB"] = static_cast<double>(cache.memory_bytes()) / (1 << 20);
+    state.counters["signature_MiB"] = static_cast<double>(cache.signatures().memory_bytes()) / (1 << 20);
+}
+BENCHMARK(BM_ManyFlows)
+    ->ArgsProduct({{100000, 1000000}, {1, 8, 64}, {0, 1}, {1}})
+    ->Args({1000000, 8, 1, 8})
+    ->Args({1000000, 64, 1, 8})
+    ->Unit(benchmark::kMillisecond);
+
+// Tuple-space explosion (Csikor et al., CoNEXT 2019): allow rules exact on
+// nw_src and on nw_dst, the rest dropped; the prefix tries un-wildcard each
+// address up to its first bit that differs from the rule's, so an attack
+// packet differing at source bit i and destination bit j installs a
+// megaflow under a mask of its own (up to 33 x 33). After range(0) such
+// packets through the worker's cache and the MissHandler (mask limit
+// range(1), 0: none), the cost to the worker of a packet that misses every
+// cache (input port 2: no megaflow can match, every subtable is probed),
+// and what the attack's megaflows cost in memory.
+void BM_TupleSpaceMiss(benchmark::State& state) {
+    const unsigned attack_packets = static_cast<unsigned>(state.range(0));
+    const unsigned mask_limit = static_cast<unsigned>(state.range(1));
+    const PortNames ports = {"p1", "p2"};
+    RuleSet rules(ports);
+    for (int r = 0; r < 3; ++r) {
+        Rule rule;
+        rule.priority = static_cast<uint16_t>(10 - r);
+        rule.match.value.dl_type = htons(0x0800);
+        rule.match.mask.dl_type = 0xffff;
+        if (r == 0) {
+            rule.match.value.nw_src = htonl(0x0a000001u);
+            rule.match.mask.nw_src = UINT32_MAX;
+        } else if (r == 1) {
+            rule.match.value.nw_dst = htonl(0x0a000002u);
+            rule.match.mask.nw_dst = UINT32_MAX;
+        }
+        if (r < 2) rule.actions.push_back(Action::output(2));
+        rules.add(rule);
+    }
+    InlineMissPath path(8192, 200000, 100);
+    path.handler.set_mask_limit(mask_limit);
+    uint32_t slots[kBurst];
+    for (unsigned a = 0; a < attack_packets; ++a) {
+        FlowKey key = attack_key(a);
+        const Miniflow flow = miniflow_from_key(key);
+        path.classify(rules, 1, &flow, 1, a + 1, slots);
+    }
+    std::mt19937_64 rng(13);
+    std::vector<Miniflow> misses(4096);
+    for (Miniflow& m : misses) {
+        FlowKey key = random_key(rng);
+        key.in_port = 2;
+        m = miniflow_from_key(key);
+    }
+    path.cache.megaflows().rank_subtables();
+    size_t next = 0;
+    uint64_t packets = 0, missed = 0;
+    CyclesPerPacket cycles;
+    for (auto _ : state) {
+        missed += static_cast<unsigned>(
+            __builtin_popcountll(path.cache.classify_burst(&misses[next], kBurst, 1, slots)));
+        next = (next + kBurst) % misses.size();
+        packets += kBurst;
+    }
+    cycles.report(state, packets);
+    state.counters["miss_rate"] = static_cast<double>(missed) / static_cast<double>(packets);
+    state.counters["subtables"] = path.cache.megaflows().subtable_count();
+    state.counters["megaflows"] = path.cache.megaflows().size();
+    state.counters["widened"] = static_cast<double>(path.handler.counters().widened.get());
+    state.counters["megaflow_KiB"] = static_cast<double>(path.cache.megaflows().memory_bytes()) / 1024;
+}
+BENCHMARK(BM_TupleSpaceMiss)
+    ->ArgsProduct({{1, 8, 64, 256, 1089}, {0, 32}})
+    ->Unit(benchmark::kMicrosecond);
 
 // The miss path alone, as the upcall workload drives it: every packet a new
 // flow, a rule set that makes every megaflow exact on dl_src, so each packet
