@@ -105,7 +105,7 @@ void Worker::publish_cache_counters() {
     const MegaflowCache& megaflows = cache_.megaflows();
     counters_.cache_entries.set(megaflows.size());
     counters_.cache_subtables.set(megaflows.subtable_count());
-    counters_.cache_bytes.set(megaflows.memory_bytes());
+    counters_.cache_bytes.set(cache_.memory_bytes());  // exact + signature + megaflow caches
 }
 
 unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
