@@ -328,7 +328,9 @@ TEST_P(FlowCacheAgainstReference, EveryPacketGetsItsOwnTranslation) {
         EXPECT_GT(n.megaflow_hits + n.exact_hits, 0u);
         if (c.mask_limit) {
             EXPECT_LE(path.cache.megaflows().subtable_count(), c.mask_limit + kCoarseMasks + 1);
-            if (c.mask_limit < 3) EXPECT_GT(slow.widened.get(), 0u);
+            if (c.mask_limit < 3) {
+                EXPECT_GT(slow.widened.get(), 0u);
+            }
         }
     }
 }
