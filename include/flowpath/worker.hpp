@@ -65,8 +65,10 @@ struct WorkerPlan {
 /// its rx queues again): bounds the pause a burst of installs can cause.
 inline constexpr unsigned kReplyOpsPerRound = 512;
 /// Packets a worker may hold back behind their flow's upcalls (more are
-/// dropped as upcall_queue_full).
-inline constexpr unsigned kHeldPackets = 4096;
+/// dropped as upcall_queue_full): as many as may wait at the slow path,
+/// since a burst of new flows whose answers are late (the slow-path thread
+/// sharing a CPU with a worker) is held for as long as they are.
+inline constexpr unsigned kHeldPackets = kUpcallRingSize;
 /// How long a stopping worker waits for the slow path to answer its
 /// outstanding upcalls before it gives up on them.
 inline constexpr unsigned kDrainTimeoutMs = 2000;
