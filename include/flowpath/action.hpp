@@ -31,9 +31,13 @@ enum class ActionType : uint8_t {
     kCt,         ///< send through connection tracking (see ct_* members)
     kCtClear,    ///< forget the connection tracking state of the packet
     /// send a copy to the OpenFlow controllers as a PACKET_IN of at most
-    /// `port` bytes (kControllerAll: the whole packet). Last, so that the
+    /// `port` bytes (kControllerAll: the whole packet). Late, so that the
     /// numbers of the others stay put.
     kController,
+    /// Datapath only (the translator emits it after a kCt with kCtRecirc):
+    /// the packet, or a copy of it when more actions follow, goes through
+    /// the pipeline again as a new pass with recirculation id `port`.
+    kRecirc,
 };
 
 /// The header field a kSetField action writes. The value layout (bytes of
@@ -95,7 +99,9 @@ constexpr unsigned set_field_width(SetField field) {
     }
 }
 
-/// Flags of a kCt action.
+/// Flags of a kCt action. In a rule's actions kCtRecirc asks for the pass in
+/// `table`; the translator turns it into a datapath kCt without it followed
+/// by a kRecirc, so a datapath kCt only runs the tracker.
 enum CtFlags : uint8_t {
     kCtCommit = 0x01,   ///< commit the connection
     kCtRecirc = 0x02,   ///< continue in Action::table with the ct_* fields set
@@ -119,7 +125,8 @@ struct Action {
     uint8_t ct_flags = 0;    ///< kCt: CtFlags
     uint16_t ct_zone = 0;    ///< kCt (host order)
     uint16_t ethertype = 0;  ///< kPushVlan: 0x8100 or 0x88a8 (host order)
-    uint32_t port = 0;       ///< kOutput; kResubmit; kSetField of kInPort (1-based); kController: max_len
+    uint32_t port = 0;       ///< kOutput; kResubmit; kSetField of kInPort (1-based); kController: max_len;
+                             ///< kRecirc: the recirculation id
     uint32_t ct_mark = 0;    ///< kCt with kCtSetMark (host order, pre-masked)
     uint32_t ct_mark_mask = 0;
     uint8_t value[16] = {};  ///< kSetField: the new value, see SetField
@@ -150,6 +157,11 @@ struct Action {
     static Action controller(uint16_t max_len) {
         Action a = of(ActionType::kController);
         a.port = max_len;
+        return a;
+    }
+    static Action recirc(uint32_t recirc_id) {
+        Action a = of(ActionType::kRecirc);
+        a.port = recirc_id;
         return a;
     }
     static Action push_vlan(uint16_t ethertype) {

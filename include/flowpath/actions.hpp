@@ -106,33 +106,28 @@ bool pop_vlan(PacketBuffer& pkt, PacketLayout& layout);
 /// whether the TTL changed.
 bool dec_ttl(PacketBuffer& pkt, const PacketLayout& layout);
 
-/// Applies `actions[0..n)` in order to `pkt`, keeping `layout` current.
-/// Only kOutput, kSetField, kDecTtl, kPushVlan and kPopVlan act; other
-/// types are ignored (the translator resolves them). At each kOutput calls
+/// Applies `actions[from..to)` in order to `pkt`, keeping `layout` current:
+/// kOutput, kSetField, kDecTtl, kPushVlan and kPopVlan act; other types are
+/// skipped (the translator resolves the rule-level ones; kCt, kCtClear and
+/// kRecirc are run by the worker between ranges, with its tracker and its
+/// next pass). At each kOutput calls
 ///     out(uint32_t port, const PacketBuffer& pkt, bool last)
-/// with the bytes as they are at that point. The executor allocates
-/// nothing and never copies: the callee copies the packet if it must keep
-/// it (e.g. copies the mbuf for every output but the last). `last` is true
-/// for the final kOutput of the list; the executor returns right after it
-/// without touching the packet again (actions behind it cannot be
-/// observed), so the callee may take the buffer itself.
+/// with the bytes as they are at that point; `last` is true for the one at
+/// index `taker` (see packet_taker), after which the range stops without
+/// touching the packet again, so the callee may take the buffer itself. The
+/// executor allocates nothing and never copies: the callee copies the
+/// packet for every other output if it must keep it.
 /// Returns false if a push found no room (nothing after it is done, the
 /// outputs before it happened); true otherwise.
 template <class Out>
-bool execute_actions(PacketBuffer& pkt, PacketLayout& layout, const Action* actions, size_t n,
-                     Out&& out) {
-    size_t last_output = n;
-    for (size_t i = n; i-- > 0;) {
-        if (actions[i].type == ActionType::kOutput) {
-            last_output = i;
-            break;
-        }
-    }
-    for (size_t i = 0; i < last_output; ++i) {
+bool execute_range(PacketBuffer& pkt, PacketLayout& layout, const Action* actions, size_t from, size_t to,
+                   size_t taker, Out&& out) {
+    for (size_t i = from; i < to; ++i) {
         const Action& action = actions[i];
         switch (action.type) {
         case ActionType::kOutput:
-            out(action.port, static_cast<const PacketBuffer&>(pkt), false);
+            out(action.port, static_cast<const PacketBuffer&>(pkt), i == taker);
+            if (i == taker) return true;
             break;
         case ActionType::kSetField:
             set_field(pkt, layout, action.field, action.value);
@@ -150,8 +145,42 @@ bool execute_actions(PacketBuffer& pkt, PacketLayout& layout, const Action* acti
             break;
         }
     }
-    if (last_output < n) out(actions[last_output].port, static_cast<const PacketBuffer&>(pkt), true);
     return true;
+}
+
+/// The index of the action that takes the packet itself when
+/// `actions[0..n)` run: the last kOutput or kRecirc, unless a kCt follows
+/// it (the tracker reads the packet afterwards, so that output gets a copy);
+/// n when none does (the packet is dropped after the list).
+inline size_t packet_taker(const Action* actions, size_t n) {
+    for (size_t i = n; i-- > 0;) {
+        switch (actions[i].type) {
+        case ActionType::kOutput:
+        case ActionType::kRecirc:
+            return i;
+        case ActionType::kCt:
+            return n;
+        default:
+            break;
+        }
+    }
+    return n;
+}
+
+/// Applies `actions[0..n)`, a list without connection tracking, as
+/// execute_range does, the last kOutput taking the packet (`last` true);
+/// nothing behind it is done (it could not be observed).
+template <class Out>
+bool execute_actions(PacketBuffer& pkt, PacketLayout& layout, const Action* actions, size_t n,
+                     Out&& out) {
+    size_t last_output = n;
+    for (size_t i = n; i-- > 0;) {
+        if (actions[i].type == ActionType::kOutput) {
+            last_output = i;
+            break;
+        }
+    }
+    return execute_range(pkt, layout, actions, 0, last_output == n ? n : last_output + 1, last_output, out);
 }
 
 }  // namespace flowpath

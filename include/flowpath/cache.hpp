@@ -75,6 +75,10 @@ struct Megaflow {
     /// earlier packet of its flow (docs/slowpath.md, ordering).
     uint64_t pending_seq = 0;
     uint32_t held = 0;  ///< worker replica only: its packets the worker holds back
+    /// Worker replica only (the worker sets it on install and update): its
+    /// actions run the tracker, so its packets keep their arrival order
+    /// through it across the slow path (docs/slowpath.md, ordering).
+    bool runs_ct = false;
 
     // Slow-path registry only.
     std::vector<RuleEntry*> rules;  ///< rules its packets are credited to

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "flowpath/config.hpp"
+#include "flowpath/conntrack.hpp"
 #include "flowpath/io.hpp"
 #include "flowpath/ctl.hpp"
 #include "flowpath/metrics.hpp"
@@ -48,15 +49,17 @@ public:
     std::string show() const;
     /// `flowpath-ctl dump-flows [TABLE]` (-1: every table).
     std::string dump_flows(int table);
-    /// The rule and cache commands of flowpath-ctl (add-flow, add-flows,
-    /// del-flows, mod-flows, replace-flows, dump-cache, pmd-stats); null
-    /// when `command` is none of them.
+    /// The rule, cache and conntrack commands of flowpath-ctl (add-flow,
+    /// add-flows, del-flows, mod-flows, replace-flows, dump-cache,
+    /// pmd-stats, ct-dump, ct-flush); null when `command` is none of them.
     std::optional<CtlReply> control(const std::string& command, const std::string& body);
     /// `flowpath-ctl pmd-stats`: per worker, packets by cache level, losses
     /// and cycles per packet.
     std::string pmd_stats() const;
 
 private:
+    void start_conntrack(unsigned workers);
+
     Config config_;
     LcorePlan lcores_;
     std::unique_ptr<RuleSet> rules_;  // handed to the slow path once built
@@ -67,6 +70,7 @@ private:
     std::vector<std::unique_ptr<Port>> ports_;
     std::vector<std::unique_ptr<rte_spinlock_t>> tx_locks_;
     std::vector<std::unique_ptr<UpcallChannel>> channels_;  // one per worker, outlive both ends
+    std::unique_ptr<ConnTracker> conntrack_;  // a shard per worker: outlives them, goes before the EAL
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unique_ptr<SlowPath> slow_path_;  // stopped after the workers, before the ports
     std::atomic<bool> stop_workers_{false};

@@ -2,6 +2,7 @@
 // the ports. Built and torn down by the main thread only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -98,9 +99,10 @@ public:
     /// Throws ConfigError for a corrupt file.
     unsigned mbufs_needed(uint32_t frame_room) const;
 
-    /// Configures the device and its queues (RSS when several rx queues)
-    /// with port MTU `mtu`. Throws ConfigError when the device cannot take
-    /// that MTU (naming the range it can).
+    /// Configures the device and its queues (symmetric RSS when several rx
+    /// queues: see symmetric_rss_key) with port MTU `mtu`. Throws
+    /// ConfigError when the device cannot take that MTU (naming the range
+    /// it can).
     void configure(rte_mempool* pool, uint32_t mtu);
     void start();
     /// Stops the device; idempotent. Called before close so tx files flush.
@@ -112,6 +114,8 @@ public:
     /// OpenFlow port number (1-based declaration order).
     unsigned of_port() const { return index_ + 1; }
     uint16_t rx_queues() const { return rxq_; }
+    /// Whether the device spreads its rx queues by symmetric RSS.
+    bool symmetric_rss() const { return rss_; }
     uint16_t tx_queues() const { return txq_; }
 
     /// Packets the device dropped or failed to receive (imissed, ierrors,
@@ -129,6 +133,16 @@ private:
     uint16_t tx_desc_ = kTxDescriptors;
     bool started_ = false;
     bool configured_ = false;
+    bool rss_ = false;
+
+    void spread_reta();
 };
+
+/// Bytes of an RSS key when the device does not say (Toeplitz, 40).
+inline constexpr size_t kSymmetricRssKeyLength = 40;
+/// Fills `key` with a symmetric Toeplitz key: a packet from A to B and one
+/// from B to A (addresses and ports swapped) hash alike, on every port that
+/// uses it.
+void symmetric_rss_key(uint8_t* key, size_t length);
 
 }  // namespace flowpath

@@ -4,10 +4,11 @@
 // key, as Open vSwitch's translation does.
 //
 // The result is a flat list of *datapath actions* (kSetField with the final
-// values, kPushVlan, kPopVlan, kOutput) that a worker applies to the packet,
-// plus the wildcards: every key bit the result depends on. Any key that agrees
-// with the translated one on those bits translates to the same actions, which
-// is what makes the result cacheable as a megaflow.
+// values, kPushVlan, kPopVlan, kOutput, and for connection tracking kCt,
+// kCtClear and kRecirc) that a worker applies to the packet, plus the
+// wildcards: every key bit the result depends on. Any key that agrees with
+// the translated one on those bits translates to the same actions, which is
+// what makes the result cacheable as a megaflow.
 #pragma once
 
 #include <atomic>
@@ -60,8 +61,9 @@ class RuleSet {
 public:
     explicit RuleSet(PortNames ports);
 
-    /// Refuses a rule the datapath cannot run yet (throws ConfigError naming
-    /// its place). add() checks too; call it first to check a whole batch.
+    /// Refuses a rule the datapath cannot run (throws ConfigError naming its
+    /// place). add() checks too; call it first to check a whole batch. Every
+    /// rule the parser accepts runs today: it refuses nothing.
     static void check(const Rule& rule);
 
     /// Adds a rule; a rule with the same table, match and priority is
@@ -139,6 +141,9 @@ inline constexpr unsigned kMaxMatchedRules = 32;
 struct Translation {
     ActionList actions;       ///< datapath actions, in order
     FlowMask wildcards{};     ///< key bits the result depends on
+    /// Why the packet goes nowhere once its actions ran: none when an output
+    /// or a recirculation takes it. The actions of a drop are only those with
+    /// an effect of their own (kCt: a commit, a mark), often none.
     TranslateDrop drop = TranslateDrop::none;
     unsigned matched_count = 0;
     RuleEntry* matched[kMaxMatchedRules];  ///< rules that matched, for counters
@@ -150,6 +155,32 @@ struct Translation {
 /// Translates `key` (a packet's parsed key, in_port set) through `rules`.
 /// `out` is cleared first; it keeps its capacity, so reusing one Translation
 /// per worker allocates only while the action lists grow.
+///
+/// A key with recirc_id 0 is a packet's first pass and starts in table 0;
+/// another recirc_id names the pass a `ct(table=T)` started (see
+/// recirc_id_for): it starts in table T, with the in_port the packet had in
+/// the translation at that ct, and the key's ct_state, ct_zone and ct_mark
+/// are what that ct found. Every translation depends on recirc_id.
 void translate(const RuleSet& rules, const FlowKey& key, Translation& out);
+
+// Recirculation ids: what Open vSwitch freezes at a ct(table=T) and thaws
+// for the next pass, encoded in the id itself (no table of ids to share
+// between threads): bits 0-7 the table plus one, bit 8 set when the
+// translation's in_port then differed from the packet's (a resubmit with a
+// port, a set_field to in_port), bits 9-31 that in_port.
+inline constexpr uint32_t kRecircInPortSet = 0x100;
+
+/// The id of the pass that starts in `table` with OpenFlow in_port
+/// `in_port`, for a packet that came in on `packet_in_port`. Never 0.
+constexpr uint32_t recirc_id_for(uint8_t table, uint32_t in_port, uint32_t packet_in_port) {
+    const uint32_t id = table + 1u;
+    return in_port == packet_in_port ? id : id | kRecircInPortSet | in_port << 9;
+}
+/// The table the pass of `recirc_id` (nonzero) starts in.
+constexpr uint8_t recirc_table(uint32_t recirc_id) { return static_cast<uint8_t>((recirc_id & 0xff) - 1); }
+/// The in_port the pass of `recirc_id` starts with.
+constexpr uint32_t recirc_in_port(uint32_t recirc_id, uint32_t packet_in_port) {
+    return recirc_id & kRecircInPortSet ? recirc_id >> 9 : packet_in_port;
+}
 
 }  // namespace flowpath

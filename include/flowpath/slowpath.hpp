@@ -32,19 +32,23 @@
 
 #include "flowpath/cache.hpp"
 #include "flowpath/packet.hpp"
+#include "flowpath/passes.hpp"
 #include "flowpath/pipeline.hpp"
 #include "flowpath/stats.hpp"
 
 namespace flowpath {
 
 /// One miss a worker hands to the slow path: the packet (an rte_mbuf,
-/// opaque here) and its OpenFlow input port. A ring element of 16 bytes.
+/// opaque here) and what it carries besides its bytes: the slow path takes
+/// the input port, recirc_id and ct state, zone and mark of its key from
+/// `meta` (the rest it takes from the bytes) and gives `meta` back with its
+/// answer, so that the worker continues the packet where it left it. A ring
+/// element of 48 bytes.
 struct Upcall {
     void* packet;
-    uint32_t in_port;
-    uint32_t reserved;
+    PacketMeta meta;
 };
-static_assert(sizeof(Upcall) == 16);
+static_assert(sizeof(Upcall) == 48);
 
 /// One instruction of a Reply.
 struct ReplyOp {
@@ -66,6 +70,7 @@ struct ReplyOp {
         void* packet;
         uint64_t generation;
     };
+    PacketMeta meta{};  ///< packet: its upcall's, unchanged
 };
 
 /// A megaflow as a Reply carries it.
@@ -91,6 +96,14 @@ struct Reply {
     /// A fresh translation slot (reusing an earlier reply's storage).
     uint32_t add_translation();
 };
+
+/// The key a slow-path thread classifies an upcall by: the packet's bytes
+/// (`data`, `len`) extracted with the metadata of the pass it missed in.
+inline void extract_upcall(const uint8_t* data, uint32_t len, const PacketMeta& meta, Miniflow& flow,
+                           PacketLayout& layout) {
+    extract_miniflow(data, len, meta.in_port, flow, layout);
+    set_pass_metadata(flow, meta);
+}
 
 /// Applies a cache operation (install, update, remove) of `reply` to a
 /// worker's cache; false for the others (packet, fence: the worker's own).
@@ -132,11 +145,12 @@ public:
     /// have none.
     MissHandler(uint32_t flow_limit, const MegaflowCache* replica);
 
-    /// Answers `count` upcalls whose keys and layouts were extracted: one
-    /// packet op each, after the install of its megaflow when it had none.
-    /// `generation` is the rules' generation (read under the same lock).
+    /// Answers `count` upcalls whose keys (with their metadata, see
+    /// extract_upcall) and layouts were extracted: one packet op each, after
+    /// the install of its megaflow when it had none. `generation` is the
+    /// rules' generation (read under the same lock).
     void handle(const RuleSet& rules, uint64_t generation, const Miniflow* flows, const PacketLayout* layouts,
-                void* const* packets, unsigned count, uint64_t now, Reply& reply);
+                const Upcall* upcalls, unsigned count, uint64_t now, Reply& reply);
 
     /// Re-translates megaflows older than `generation`, from where the last
     /// call stopped, adding at most about `budget` ops. True once every
@@ -248,15 +262,15 @@ struct InlineMissPath {
         if (!missed) return;
         Miniflow upcall_flows[kMaxLookupBurst];
         PacketLayout layouts[kMaxLookupBurst] = {};
-        void* packets[kMaxLookupBurst];
+        Upcall upcalls[kMaxLookupBurst];
         unsigned n = 0;
         for (unsigned i = 0; i < count; ++i) {
             if (!(missed & (uint64_t{1} << i))) continue;
             upcall_flows[n] = flows[i];
-            packets[n++] = reinterpret_cast<void*>(static_cast<uintptr_t>(i));
+            upcalls[n++] = Upcall{reinterpret_cast<void*>(static_cast<uintptr_t>(i)), PacketMeta{}};
         }
         reply.clear();
-        handler.handle(rules, generation, upcall_flows, layouts, packets, n, now, reply);
+        handler.handle(rules, generation, upcall_flows, layouts, upcalls, n, now, reply);
         apply(now, slots);
     }
 

@@ -54,6 +54,7 @@ struct alignas(64) WorkerCounters {
     Counter exact_hits;   ///< exact-match cache hits
     Counter cache_hits;   ///< megaflow cache hits
     Counter misses;       ///< packets no cache of the worker answered (sent to the slow path)
+    Counter recirculations;  ///< passes after the first (ct(table=T)): hits and misses count passes
     Counter cache_entries;    ///< megaflows in the worker's cache now
     Counter cache_subtables;  ///< distinct megaflow masks now
     Counter cache_bytes;      ///< memory the megaflow cache holds
@@ -76,6 +77,7 @@ struct StatsSnapshot {
         unsigned lcore = 0;
         uint64_t packets = 0, exact_hits = 0, cache_hits = 0, misses = 0, lost = 0;
         double cycles_per_packet = 0;
+        uint64_t recirculations = 0;
     };
     std::vector<Port> ports;
     std::vector<Worker> workers;
@@ -83,7 +85,7 @@ struct StatsSnapshot {
     uint64_t upcalls = 0, installed = 0, evicted = 0, expired = 0, batches = 0, revalidations = 0;
     double last_revalidation_ms = 0;
     uint64_t cache_entries = 0, cache_subtables = 0, cache_bytes = 0;
-    uint64_t ct_connections = 0, ct_created = 0, ct_expired = 0;
+    uint64_t ct_connections = 0, ct_created = 0, ct_expired = 0, ct_flushed = 0, ct_refused = 0, ct_invalid = 0;
 };
 
 /// The statistics object of interface.md (plus a "drops" object by reason).

@@ -1,17 +1,21 @@
 // The poll-mode worker: one per configured lcore. It polls its rx queues in
-// bursts, finds each packet's megaflow in its own caches, hands the misses
-// to the slow path and applies its answers, and sends through per-port tx
-// buffers. Everything it touches per packet is its own.
+// bursts, runs each burst through pipeline passes (its own caches, its own
+// connection-tracker shard), hands the misses to the slow path and applies
+// its answers, and sends through per-port tx buffers. Everything it touches
+// per packet is its own.
 #pragma once
 
 #include <rte_spinlock.h>
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "flowpath/cache.hpp"
+#include "flowpath/conntrack.hpp"
 #include "flowpath/packet.hpp"
+#include "flowpath/passes.hpp"
 #include "flowpath/pipeline.hpp"
 #include "flowpath/slowpath.hpp"
 #include "flowpath/stats.hpp"
@@ -77,18 +81,32 @@ inline constexpr unsigned kDrainTimeoutMs = 2000;
 /// its lcore until `stop` is set, then flushes what it buffered and returns.
 ///
 /// Per round: apply the slow path's replies (installs, updates, removals and
-/// the packets it answered), then per rx burst: extract every packet's
-/// miniflow, find its megaflow in the FlowCache (exact cache, megaflow
-/// cache), and in arrival order either hand it to the slow path (no
-/// megaflow, or one whose earlier packets are still there) or apply the
-/// megaflow's datapath actions, buffering a copy for every output but the
-/// last, which takes the mbuf.
+/// the packets it answered), then per rx burst one pass of pipeline stages:
+///   extract   every packet's miniflow (plus, after a recirculation, the
+///             metadata words: recirc_id, ct_state, ct_zone, ct_mark);
+///   classify  find its megaflow in the FlowCache (exact, megaflow cache);
+///   dispatch  in arrival order: no megaflow -> the slow path; one whose
+///             earlier packets are still there (or, for a megaflow that runs
+///             the tracker, any earlier packet at the slow path) -> held;
+///             else into its megaflow's group;
+///   execute   group by group (in the order of their first packets, as Open
+///             vSwitch's batches), the megaflow's datapath actions: header
+///             changes and outputs per packet, the ct action for the whole
+///             group at once (the worker's ConnShard), and a recirculation
+///             sends the group (or copies) through a nested pass of the same
+///             stages, finished before the group goes on.
+/// Every pass of a burst is done before the next rx burst.
 class Worker {
 public:
     Worker(WorkerPlan plan, const std::atomic<bool>& stop);
+    ~Worker();
 
     /// The poll loop. Returns 0 (the lcore function's status).
     int run();
+
+    /// Gives the worker its shard of the connection tracker (main thread,
+    /// before any megaflow that runs ct can reach it; read every round).
+    void set_conntrack(ConnShard* shard) { conntrack_.store(shard, std::memory_order_release); }
 
     const WorkerPlan& plan() const { return plan_; }
     const WorkerCounters& counters() const { return counters_; }
@@ -102,17 +120,53 @@ private:
         unsigned count = 0;
         uint64_t oldest = 0;  // TSC when the first buffered packet came
     };
+    /// One packet between the stages of a pass.
+    struct InFlight {
+        rte_mbuf* packet;
+        PacketLayout layout;
+        PacketMeta meta;
+    };
+    /// A packet held back until the upcalls before it are answered.
+    struct HeldPacket {
+        rte_mbuf* packet;
+        PacketLayout layout;
+        PacketMeta meta;
+        uint32_t slot;
+        uint32_t generation;   // of the megaflow when held
+        uint64_t release_seq;  // upcalls answered before it may go
+    };
+    /// What one pass works on. One per nesting level: a recirculation runs
+    /// its pass while the pass that sent it waits, at most kMaxRecircDepth
+    /// deep.
+    struct PassScratch {
+        InFlight packets[kBurst];   // the pass's packets, arrival order
+        Miniflow flows[kBurst];
+        uint32_t slots[kBurst];
+        InFlight group[kBurst];     // one megaflow's packets, for execute
+    };
+    static constexpr unsigned kPassLevels = kMaxRecircDepth + 1;
 
-    void process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now);
+    // The stages of a pass.
+    void receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now);
+    void run_pass(unsigned level, unsigned count, uint64_t now);
+    void execute(Megaflow& flow, InFlight* group, unsigned count, unsigned level, uint64_t now);
+    unsigned run_range(InFlight* group, unsigned count, const ActionList& actions, size_t from, size_t to,
+                       size_t taker);
+    void conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now);
+    void recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bool take, unsigned level, uint64_t now);
+
+    // The slow path: upcalls, its answers, and the packets held behind them.
     unsigned apply_replies(uint64_t now, unsigned budget);
-    void forward(rte_mbuf* packet, PacketLayout& layout, Megaflow& flow, uint64_t now);
-    void upcall(rte_mbuf* packet, uint32_t in_port);
-    bool hold(rte_mbuf* packet, uint32_t in_port, uint32_t slot, Megaflow& flow, const PacketLayout& layout);
+    void resume(const ReplyOp& op, uint64_t now);
+    void upcall(const InFlight& packet);
+    bool must_wait(const Megaflow& flow, const PacketMeta& meta) const;
+    bool hold(const InFlight& packet, uint32_t slot, Megaflow& flow, uint64_t release_seq);
+    bool releasable(const HeldPacket& held);
     void release_held(uint64_t now);
     void unhold(uint32_t slot);
-    void publish_cache_counters();
     void drain();
-    void execute(rte_mbuf* packet, PacketLayout& layout, const ActionList& actions);
+
+    void publish_cache_counters();
     void housekeeping(uint64_t now);
     void drop(rte_mbuf* packet, DropReason reason);
     void enqueue(unsigned port_index, rte_mbuf* packet);
@@ -125,29 +179,17 @@ private:
     std::vector<TxBuffer> tx_buffers_;  // indexed by port index
     WorkerCounters counters_;
     FlowCache cache_;
+    std::atomic<ConnShard*> conntrack_{nullptr};
+    ConnShard* shard_ = nullptr;      // conntrack_ as read at the start of the round
     uint64_t next_housekeeping_ = 0;  // TSC
     uint64_t tx_flush_ticks_ = 0;     // tx_flush_interval_us in TSC ticks
-    // Upcalls sent and answered so far (sequence numbers: upcall n is the
-    // n-th sent). A megaflow whose pending_seq is above `answered_` may have
-    // packets at the slow path: its packets follow them there.
-    uint64_t upcalls_sent_ = 0;
-    uint64_t upcalls_answered_ = 0;
-    // Packets of megaflows with packets still at the slow path, waiting
-    // (FIFO) until every upcall up to their release_seq was forwarded.
-    struct HeldPacket {
-        rte_mbuf* packet;
-        uint32_t slot;
-        uint32_t generation;  // of the megaflow when held
-        uint32_t in_port;
-        uint64_t release_seq;
-        PacketLayout layout;
-    };
-    std::vector<HeldPacket> held_;  // ring of kHeldPackets
-    unsigned held_head_ = 0, held_count_ = 0;
-    // Per-burst scratch, kept here so the hot loop never allocates.
-    Miniflow flows_[kBurst];
-    PacketLayout layouts_[kBurst];
-    uint32_t slots_[kBurst];
+    uint32_t next_stamp_ = 0;         // arrival order of received packets
+    // Upcalls sent and answered, and the earliest-arrived packet among those
+    // outstanding. A megaflow whose pending_seq is above the answered count
+    // may have packets at the slow path: its packets follow them there.
+    UpcallOrder order_;
+    HeldQueue<HeldPacket> held_;
+    std::unique_ptr<PassScratch[]> scratch_;  // kPassLevels, so the hot loop never allocates
 };
 
 /// The lcore entry point for rte_eal_remote_launch: `arg` is a Worker*.

@@ -22,6 +22,8 @@ constexpr const char* kUsage =
     "  replace-flows FILE    make the rules exactly those of FILE, atomically\n"
     "  dump-cache [WORKER]   installed megaflows: match, mask, counters, age, actions\n"
     "  pmd-stats             per-worker packets, cache hits, misses, cycles per packet\n"
+    "  ct-dump [zone=N]      tracked connections (all, or those of zone N)\n"
+    "  ct-flush [zone=N]     remove tracked connections (all, or those of zone N)\n"
     "  stats-json            the statistics object\n"
     "  exit                  stop flowpath cleanly\n";
 }  // namespace

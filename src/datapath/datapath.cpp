@@ -24,6 +24,25 @@ unsigned worker_mbufs(size_t ports) {
     return kBurst * static_cast<unsigned>(ports + 1) + kUpcallRingSize + kHeldPackets;
 }
 
+// Connections the table holds in all when --ct-max-connections is not
+// given. Each shard's index is DPDK memory reserved when the tracker is
+// made (about 170 bytes a slot, docs/conntrack.md): 2^20 slots take about
+// 175 MB, which fits beside the packet pool in the default `-m 1024`
+// however many workers share them. Open vSwitch's default limit (3 million)
+// stays the limit; the table's capacity binds first, and a commit it
+// refuses is counted as refused, like one past the limit.
+constexpr uint64_t kDefaultConnectionSlots = uint64_t{1} << 20;
+
+// The tracker's configuration: --ct-max-connections split evenly over the
+// workers' shards (each connection lives in one; RSS spreads them).
+ConnTrackerConfig conntrack_config(const Config& config, unsigned workers) {
+    ConnTrackerConfig c = ConnTrackerConfig::from(config, workers);
+    const uint64_t total = config.ct_max_connections ? config.ct_max_connections : kDefaultConnectionSlots;
+    c.shard_capacity = static_cast<uint32_t>((total + workers - 1) / workers);
+    c.socket = static_cast<int>(rte_socket_id());
+    return c;
+}
+
 // The per-lcore mempool cache (256 each) may hold mbufs too.
 constexpr unsigned kPoolCache = 256;
 constexpr unsigned kPoolSlack = 1024;
@@ -88,14 +107,28 @@ Datapath::Datapath(const Config& config)
     log(LogLevel::info, "packet pool: ", mbufs, " mbufs of ", room, " bytes (MTU ", config_.mtu, ")");
     for (auto& port : ports_) port->configure(pool_->get(), config_.mtu);
 
-    // Rx queues go round-robin over the workers; each worker has its own tx
-    // queue on every port where the device has enough, else shares one.
+    // Several workers and connection tracking: each connection lives in one
+    // worker's shard, so both its directions must reach that worker. Every
+    // port hashes with the same symmetric RSS key (Port::configure) and
+    // queue q of every port goes to worker q % workers: a packet A->B on one
+    // port and B->A on another land on the same queue number, so on the
+    // same worker, when the ports have the same number of queues. A port
+    // with fewer queues than workers, or several without RSS, breaks that
+    // (warned below): a reply it takes to another worker looks new there.
+    // Each worker has its own tx queue on every port where the device has
+    // enough, else shares one.
     std::vector<WorkerPlan> plans(workers);
-    unsigned next = 0;
     for (unsigned p = 0; p < ports_.size(); ++p) {
         const Port& port = *ports_[p];
         for (uint16_t q = 0; q < port.rx_queues(); ++q) {
-            plans[next++ % workers].rx.push_back({static_cast<uint16_t>(p), port.id(), q});
+            plans[q % workers].rx.push_back({static_cast<uint16_t>(p), port.id(), q});
+        }
+        if (workers > 1 && (port.rx_queues() != ports_[0]->rx_queues() || port.rx_queues() < workers ||
+                            !port.symmetric_rss())) {
+            log(LogLevel::warn, "port ", port.name(), ": ", port.rx_queues(), " rx queue(s)",
+                port.symmetric_rss() ? "" : " without RSS", " for ", workers,
+                " workers: the two directions of a connection may reach different workers, whose connection "
+                "trackers then see each other's replies as new");
         }
     }
     for (unsigned w = 0; w < workers; ++w) {
@@ -127,6 +160,7 @@ Datapath::Datapath(const Config& config)
         if (plans[w].rx.empty()) log(LogLevel::warn, "worker on lcore ", plans[w].lcore, " has no rx queue to poll");
         workers_.push_back(std::make_unique<Worker>(std::move(plans[w]), stop_workers_));
     }
+    start_conntrack(static_cast<unsigned>(workers));
 
     SlowPathPlan slow;
     slow.cpus = config_.slow_path_cores;
@@ -147,6 +181,24 @@ Datapath::Datapath(const Config& config)
         metrics_ = std::make_unique<MetricsServer>(config_.metrics_listen, config_.metrics_listen_source.place(),
                                                    [this] { return snapshot(); });
     }
+}
+
+// The connection tracker, made at start-up whatever the rules say: rules
+// that need it may come later (add-flow, add-flows, OpenFlow), and a table
+// made then would have to reach workers already running. Sized by
+// conntrack_config; a table the EAL's memory cannot hold stops the start.
+void Datapath::start_conntrack(unsigned workers) {
+    const ConnTrackerConfig config = conntrack_config(config_, workers);
+    try {
+        conntrack_ = std::make_unique<ConnTracker>(config);
+    } catch (const Error& e) {
+        const uint64_t total = uint64_t{config.shard_capacity} * workers;
+        throw ConfigError("conntrack: a table of " + std::to_string(total) + " connections does not fit (" +
+                          e.what() + "); lower --ct-max-connections, or give the EAL more memory (--eal with -m)");
+    }
+    for (unsigned w = 0; w < workers; ++w) workers_[w]->set_conntrack(&conntrack_->shard(w));
+    log(LogLevel::info, "conntrack: ", uint64_t{config.shard_capacity} * workers, " connections in ", workers,
+        " shard(s), limit ", config.limit, ", ", conntrack_->memory_bytes() >> 20, " MB reserved");
 }
 
 Datapath::~Datapath() {
@@ -221,6 +273,7 @@ StatsSnapshot Datapath::snapshot() const {
         w.exact_hits = c.exact_hits.get();
         w.cache_hits = c.cache_hits.get();
         w.misses = c.misses.get();
+        w.recirculations = c.recirculations.get();
         stats.cache_entries += c.cache_entries.get();
         stats.cache_subtables += c.cache_subtables.get();
         stats.cache_bytes += c.cache_bytes.get();
@@ -237,6 +290,15 @@ StatsSnapshot Datapath::snapshot() const {
         stats.batches = slow.batches;
         stats.revalidations = slow.revalidations;
         stats.last_revalidation_ms = static_cast<double>(slow.last_revalidation_us) / 1000.0;
+    }
+    if (conntrack_) {
+        const CtStats ct = conntrack_->stats();
+        stats.ct_connections = ct.connections;
+        stats.ct_created = ct.created;
+        stats.ct_expired = ct.expired;
+        stats.ct_flushed = ct.flushed;
+        stats.ct_refused = ct.refused;
+        stats.ct_invalid = ct.invalid;
     }
     return stats;
 }
@@ -393,6 +455,15 @@ std::optional<CtlReply> Datapath::control(const std::string& command, const std:
             return refused(e.what());
         }
     }
+    if (is_command(command, "ct-dump") || is_command(command, "ct-flush")) {
+        const bool dump = is_command(command, "ct-dump");
+        const std::vector<std::string> args = split_words(argument_of(command, dump ? "ct-dump" : "ct-flush"));
+        try {
+            return CtlReply{true, dump ? ct_dump_command(*conntrack_, args) : ct_flush_command(*conntrack_, args)};
+        } catch (const std::exception& e) {
+            return refused(e.what());
+        }
+    }
     if (command == "pmd-stats") return CtlReply{true, pmd_stats()};
     return std::nullopt;
 }
@@ -413,6 +484,7 @@ std::string Datapath::pmd_stats() const {
             << "  exact-cache hits: " << worker.exact_hits << " (" << share(worker.exact_hits) << ")\n"
             << "  megaflow hits: " << worker.cache_hits << " (" << share(worker.cache_hits) << ")\n"
             << "  misses (to the slow path): " << worker.misses << " (" << share(worker.misses) << ")\n"
+            << "  recirculations: " << worker.recirculations << "\n"
             << "  lost (dropped): " << worker.lost << "\n";
         char cycles[32];
         std::snprintf(cycles, sizeof cycles, "%.1f", worker.cycles_per_packet);

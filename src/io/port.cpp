@@ -35,6 +35,14 @@ std::string link_text(uint16_t port_id) {
 }
 }  // namespace
 
+void symmetric_rss_key(uint8_t* key, size_t length) {
+    // The Toeplitz hash of (src, dst, sport, dport) equals that of (dst,
+    // src, dport, sport) when the key repeats with a 16-bit period: the
+    // swapped fields then meet the same key bits (Woo and Park, "Scalable
+    // TCP Session Monitoring with Symmetric Receive-side Scaling", 2012).
+    for (size_t i = 0; i < length; ++i) key[i] = i % 2 ? 0x5a : 0x6d;
+}
+
 Port::Port(const PortConfig& config, unsigned index) : config_(config), index_(index) {
     device_name_ = devargs_device(config.devargs);
     // No two ports name one device (checked before start), so a device that
@@ -126,10 +134,19 @@ void Port::configure(rte_mempool* pool, uint32_t mtu) {
     // The pool's buffers hold a whole frame of this MTU (frame_room), so
     // the device needs no rx scatter.
     conf.rxmode.mtu = mtu;
+    // Symmetric RSS: the same symmetric Toeplitz key on every port, so that
+    // both directions of a connection hash alike and, with queue q of every
+    // port polled by worker q (the Datapath), reach the one worker whose
+    // conntrack shard owns the connection (conntrack.hpp, ownership).
+    std::vector<uint8_t> key(info.hash_key_size ? info.hash_key_size : kSymmetricRssKeyLength);
     if (rxq_ > 1 && info.flow_type_rss_offloads != 0) {
+        symmetric_rss_key(key.data(), key.size());
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_key = key.data();
+        conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(key.size());
         conf.rx_adv_conf.rss_conf.rss_hf =
             info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_SCTP);
+        rss_ = true;
     } else if (rxq_ > 1) {
         log(LogLevel::info, "port ", name(), ": device has no RSS; each rx queue is fed by the device itself");
     }
@@ -154,10 +171,30 @@ void Port::start() {
     }
     started_ = true;
     rte_eth_promiscuous_enable(port_id_);  // a switch port takes every frame; some devices refuse, harmlessly
+    if (rss_) spread_reta();
     uint16_t mtu = 0;
     rte_eth_dev_get_mtu(port_id_, &mtu);
     log(LogLevel::info, "port ", name(), ": started, ", rxq_, " rx / ", txq_, " tx queues, MTU ", mtu, ", link ",
         link_text(port_id_));
+}
+
+// The redirection table as every device of a kind fills it by default,
+// entry i to queue i % rxq, written out so that ports of different devices
+// with the same queue count map a hash to the same queue too. A device that
+// cannot be told keeps its own (logged).
+void Port::spread_reta() {
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(port_id_, &info) != 0 || info.reta_size == 0) return;
+    std::vector<rte_eth_rss_reta_entry64> reta((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+    for (uint16_t i = 0; i < info.reta_size; ++i) {
+        rte_eth_rss_reta_entry64& group = reta[i / RTE_ETH_RETA_GROUP_SIZE];
+        group.mask |= uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+        group.reta[i % RTE_ETH_RETA_GROUP_SIZE] = static_cast<uint16_t>(i % rxq_);
+    }
+    const int rc = rte_eth_dev_rss_reta_update(port_id_, reta.data(), info.reta_size);
+    if (rc != 0) {
+        log(LogLevel::info, "port ", name(), ": keeps the device's RSS redirection table (", rte_strerror(-rc), ")");
+    }
 }
 
 void Port::stop() {

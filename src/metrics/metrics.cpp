@@ -111,6 +111,11 @@ std::vector<pm::MetricFamily> metric_families(const StatsSnapshot& stats) {
     single(gauge("flowpath_conntrack_connections", "Tracked connections."), stats.ct_connections);
     single(counter("flowpath_conntrack_created_total", "Connections committed."), stats.ct_created);
     single(counter("flowpath_conntrack_expired_total", "Connections expired."), stats.ct_expired);
+    single(counter("flowpath_conntrack_flushed_total", "Connections removed by ct-flush."), stats.ct_flushed);
+    single(counter("flowpath_conntrack_refused_total", "Commits refused: ct-max-connections or a full table."),
+           stats.ct_refused);
+    single(counter("flowpath_conntrack_invalid_total", "Packets a ct action found invalid (+inv)."),
+           stats.ct_invalid);
     return families;
 }
 

@@ -10,8 +10,18 @@
 // and set_field to vlan_tci only change the working key's tag slots, and
 // the commit turns the difference between the two tag stacks into pops and
 // pushes (or, when only the outer tag's VID/PCP differ, rewrites them).
+//
+// Connection tracking as Open vSwitch 3.1 translates it
+// (compose_conntrack_action, compose_recirculate_and_fork): `ct` commits the
+// header changes so far, then emits a datapath kCt; with table=T a kRecirc
+// follows, which forks the pipeline: the packet (or a copy, when more
+// actions follow) goes through a new pass that starts in table T with the
+// ct fields the tracker found, while this pass goes on with the ct fields
+// read as cleared (untracked), as does `ct_clear`. A pass after a
+// recirculation starts where its recirc_id says (pipeline.hpp).
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "flowpath/pipeline.hpp"
@@ -60,13 +70,15 @@ struct Context {
     Translation& out;
     FlowKey flow;  ///< the key as the actions so far made it
     FlowKey base;  ///< the key as the packet's bytes hold it
+    uint32_t packet_in_port;  ///< the port the packet came in on (the key's)
     unsigned depth = 0;
     unsigned lookups = 0;
     bool too_deep = false;
     bool missed = false;       ///< table 0 or a goto_table found no rule
     bool ttl_expired = false;
 
-    Context(const RuleSet& r, Translation& o, const FlowKey& key) : rules(r), out(o), flow(key), base(key) {}
+    Context(const RuleSet& r, Translation& o, const FlowKey& key)
+        : rules(r), out(o), flow(key), base(key), packet_in_port(key.in_port) {}
 
     void emit(const Action& action) { out.actions.push_back(action); }
 
@@ -302,6 +314,26 @@ struct Context {
         return is_nd(flow, type);
     }
 
+    /// The ct fields as an untracked packet has them: what the rest of a
+    /// pass sees after a ct or a ct_clear.
+    void clear_conntrack() {
+        flow.ct_state = 0;
+        flow.ct_zone = 0;
+        flow.ct_mark = 0;
+    }
+
+    /// `ct(...)`: the packet as the actions so far made it goes through the
+    /// tracker; with table=T, a recirculation to T forks the pipeline here.
+    void conntrack(const Action& a) {
+        commit();
+        Action tracker = a;
+        tracker.ct_flags &= static_cast<uint8_t>(~kCtRecirc);
+        tracker.table = 0;
+        emit(tracker);
+        if (a.ct_flags & kCtRecirc) emit(Action::recirc(recirc_id_for(a.table, flow.in_port, packet_in_port)));
+        clear_conntrack();
+    }
+
     void set_field(const Action& action);
     void run_actions(const ActionList& actions, uint8_t table);
     bool run_table(uint8_t table);
@@ -449,9 +481,14 @@ void Context::run_actions(const ActionList& actions, uint8_t table) {
                 if (!run_table(a.table)) missed = true;
                 return;  // goto_table ends the list
             case ActionType::kCt:
-            case ActionType::kCtClear:
-                // Refused when rules load (RuleSet::add) until conntrack exists.
+                conntrack(a);
                 break;
+            case ActionType::kCtClear:
+                clear_conntrack();
+                emit(a);
+                break;
+            case ActionType::kRecirc:
+                break;  // datapath only: no rule holds it
             case ActionType::kController:
                 // PACKET_IN needs the slow path's hand-off to the OpenFlow
                 // agent (issue 12); until it is wired, the copy goes nowhere.
@@ -498,25 +535,42 @@ unsigned Translation::outputs() const {
     return n;
 }
 
+namespace {
+// Actions whose effect outlives the pass: everything behind the last of
+// them reaches no one.
+bool lasting(const Action& a) {
+    return a.type == ActionType::kOutput || a.type == ActionType::kCt || a.type == ActionType::kRecirc;
+}
+// Actions that take the packet somewhere.
+bool takes_packet(const Action& a) { return a.type == ActionType::kOutput || a.type == ActionType::kRecirc; }
+}  // namespace
+
 void translate(const RuleSet& rules, const FlowKey& key, Translation& out) {
     out.clear();
-    // Every result depends on in_port (outputs to it are skipped) and on the
-    // ethertype (which headers exist); an IP packet's on whether it is a
-    // fragment (fragments are classified with ports 0), whatever the rules
-    // look at: a megaflow of an unfragmented packet must not answer a first
-    // fragment of the same 5-tuple (Open vSwitch marks nw_frag likewise).
+    // Every result depends on in_port (outputs to it are skipped), on the
+    // ethertype (which headers exist) and on recirc_id (the pass: where it
+    // starts); an IP packet's on whether it is a fragment (fragments are
+    // classified with ports 0), whatever the rules look at: a megaflow of an
+    // unfragmented packet must not answer a first fragment of the same
+    // 5-tuple (Open vSwitch marks nw_frag likewise).
     mark(out.wildcards.in_port);
     mark(out.wildcards.dl_type);
+    mark(out.wildcards.recirc_id);
     if (is_ip(key)) mark(out.wildcards.nw_frag);
     Context context(rules, out, key);
-    if (!context.run_table(0)) context.missed = true;
-    // Changes after the last output reach no one.
-    while (!out.actions.empty() && out.actions.back().type != ActionType::kOutput) out.actions.pop_back();
+    uint8_t table = 0;
+    if (key.recirc_id) {
+        table = recirc_table(key.recirc_id);
+        context.flow.in_port = recirc_in_port(key.recirc_id, key.in_port);
+    }
+    if (!context.run_table(table)) context.missed = true;
+    while (!out.actions.empty() && !lasting(out.actions.back())) out.actions.pop_back();
     if (context.too_deep) {
         out.actions.clear();
         out.drop = TranslateDrop::too_deep;
-    } else if (out.outputs() == 0) {
-        out.actions.clear();
+    } else if (std::none_of(out.actions.begin(), out.actions.end(), takes_packet)) {
+        // The actions left (if any) end with a ct: it still runs (a commit,
+        // a mark), then the packet is dropped for this reason.
         out.drop = context.missed        ? TranslateDrop::no_match
                    : context.ttl_expired ? TranslateDrop::ttl_expired
                                          : TranslateDrop::no_output;

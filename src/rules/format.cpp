@@ -379,6 +379,8 @@ std::string format_actions(const ActionList& actions, const PortNames& ports) {
         }
         case ActionType::kCtClear: out += "ct_clear"; break;
         case ActionType::kController: out += "CONTROLLER:" + std::to_string(action.port); break;
+        // Datapath only (dump-cache), printed as Open vSwitch prints it.
+        case ActionType::kRecirc: out += "recirc(" + hex(action.port) + ")"; break;
         }
     }
     return out;

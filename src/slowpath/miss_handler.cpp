@@ -170,7 +170,7 @@ FlowMask MissHandler::install_mask(const FlowMask& wildcards) {
 }
 
 void MissHandler::handle(const RuleSet& rules, uint64_t generation, const Miniflow* flows,
-                         const PacketLayout* layouts, void* const* packets, unsigned count, uint64_t now,
+                         const PacketLayout* layouts, const Upcall* upcalls, unsigned count, uint64_t now,
                          Reply& reply) {
     counters_.upcalls.add(count);
     counters_.batches.add(1);
@@ -210,7 +210,8 @@ void MissHandler::handle(const RuleSet& rules, uint64_t generation, const Minifl
         ReplyOp op{ReplyOp::Kind::packet};
         op.slot = slot;
         op.layout = layouts[i];
-        op.packet = packets[i];
+        op.packet = upcalls[i].packet;
+        op.meta = upcalls[i].meta;
         reply.ops.push_back(op);
     }
 }

@@ -160,7 +160,6 @@ void SlowPath::run(Thread& thread) {
     Upcall upcalls[kUpcallBatch];
     Miniflow flows[kUpcallBatch];
     PacketLayout layouts[kUpcallBatch];
-    void* packets[kUpcallBatch];
     unsigned idle_rounds = 0;
 
     while (!stop_.load(std::memory_order_relaxed)) {
@@ -200,14 +199,13 @@ void SlowPath::run(Thread& thread) {
             if (count == 0) continue;
             busy = true;
             for (unsigned n = 0; n < count; ++n) {
-                rte_mbuf* mbuf = static_cast<rte_mbuf*>(upcalls[n].packet);
-                packets[n] = mbuf;
-                extract_miniflow(rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf),
-                                 upcalls[n].in_port, flows[n], layouts[n]);
+                const rte_mbuf* mbuf = static_cast<const rte_mbuf*>(upcalls[n].packet);
+                extract_upcall(rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf), upcalls[n].meta,
+                               flows[n], layouts[n]);
             }
             Reply* reply = thread.take_reply(i, channel);
             rules_.read([&](const RuleSet& rules, uint64_t generation) {
-                thread.handlers[i]->handle(rules, generation, flows, layouts, packets, count, rte_rdtsc(), *reply);
+                thread.handlers[i]->handle(rules, generation, flows, layouts, upcalls, count, rte_rdtsc(), *reply);
                 return 0;
             });
             send(channel, reply, stop_);

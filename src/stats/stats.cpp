@@ -53,7 +53,7 @@ std::string stats_to_json(const StatsSnapshot& stats) {
         const StatsSnapshot::Worker& w = stats.workers[i];
         out << (i ? ",\n    " : "\n    ") << "{\"lcore\": " << w.lcore << ", \"packets\": " << w.packets
             << ", \"exact_hits\": " << w.exact_hits << ", \"cache_hits\": " << w.cache_hits
-            << ", \"misses\": " << w.misses << ", \"lost\": " << w.lost
+            << ", \"misses\": " << w.misses << ", \"recirculations\": " << w.recirculations << ", \"lost\": " << w.lost
             << ", \"cycles_per_packet\": " << number(w.cycles_per_packet) << "}";
     }
     out << "\n  ],\n  \"slow_path\": {\"upcalls\": " << stats.upcalls << ", \"installed\": " << stats.installed
@@ -65,7 +65,8 @@ std::string stats_to_json(const StatsSnapshot& stats) {
         << ", \"subtables\": " << stats.cache_subtables
         << ", \"bytes\": " << stats.cache_bytes << "},\n  \"conntrack\": {\"connections\": "
         << stats.ct_connections << ", \"created\": " << stats.ct_created << ", \"expired\": " << stats.ct_expired
-        << "},\n  \"drops\": {";
+        << ", \"flushed\": " << stats.ct_flushed << ", \"refused\": " << stats.ct_refused
+        << ", \"invalid\": " << stats.ct_invalid << "},\n  \"drops\": {";
     for (unsigned r = 0; r < kDropReasons; ++r) {
         out << (r ? ", " : "") << quoted(drop_reason_name(static_cast<DropReason>(r))) << ": " << stats.drops[r];
     }
@@ -103,6 +104,12 @@ std::string stats_to_text(const StatsSnapshot& stats) {
                   static_cast<unsigned long long>(stats.evicted), static_cast<unsigned long long>(stats.expired),
                   static_cast<unsigned long long>(stats.batches), static_cast<unsigned long long>(stats.revalidations),
                   stats.last_revalidation_ms);
+    out << line;
+    std::snprintf(line, sizeof(line),
+                  "conntrack: connections=%llu created=%llu expired=%llu flushed=%llu refused=%llu invalid=%llu\n",
+                  static_cast<unsigned long long>(stats.ct_connections), static_cast<unsigned long long>(stats.ct_created),
+                  static_cast<unsigned long long>(stats.ct_expired), static_cast<unsigned long long>(stats.ct_flushed),
+                  static_cast<unsigned long long>(stats.ct_refused), static_cast<unsigned long long>(stats.ct_invalid));
     out << line;
     out << "drops:";
     for (unsigned r = 0; r < kDropReasons; ++r) {

@@ -1,7 +1,9 @@
 // The poll loop. Per round: apply what the slow path answered, receive a
-// burst from each rx queue, classify and edit every packet, buffer it per
-// output port; a full buffer is sent at once, the others when their oldest
-// packet has waited tx-flush-interval (0: at the end of every round).
+// burst from each rx queue and run it through its pipeline passes (extract,
+// classify, dispatch, execute; a recirculation is a nested pass), buffer
+// every packet per output port; a full buffer is sent at once, the others
+// when their oldest packet has waited tx-flush-interval (0: at the end of
+// every round); free the connections the tracker's cleanup found expired.
 #include "flowpath/worker.hpp"
 
 #include "flowpath/actions.hpp"
@@ -14,6 +16,8 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <thread>
 
 namespace flowpath {
@@ -36,6 +40,73 @@ inline DropReason admit_frame(rte_mbuf* packet, uint32_t mtu) {
     if (packet->nb_segs > 1 && rte_pktmbuf_linearize(packet) != 0) return DropReason::bad_packet;
     return DropReason::count_;
 }
+
+
+// The key fields the ct action reads (no action changes them, so the first
+// pass's key serves every later one).
+void note_l3_fields(const Miniflow& flow, PacketMeta& meta) {
+    constexpr unsigned kDlTypeWord = flow_word_of(offsetof(FlowKey, dl_type));
+    constexpr unsigned kScalarsWord = flow_word_of(offsetof(FlowKey, nw_proto));
+    static_assert(flow_word_of(offsetof(FlowKey, nw_frag)) == kScalarsWord);
+    const uint64_t dl = flow.get(kDlTypeWord);
+    const uint64_t scalars = flow.get(kScalarsWord);
+    meta.dl_type = static_cast<uint16_t>(dl >> (8 * (offsetof(FlowKey, dl_type) % 8)));
+    meta.nw_proto = static_cast<uint8_t>(scalars >> (8 * (offsetof(FlowKey, nw_proto) % 8)));
+    meta.nw_frag = static_cast<uint8_t>(scalars >> (8 * (offsetof(FlowKey, nw_frag) % 8)));
+}
+
+// The NIC's checksum verdicts, for the tracker (it verifies what they leave
+// unknown). Header changes before a ct keep a right checksum right and a
+// wrong one wrong, so the verdicts still hold then.
+uint8_t checksum_flags(const rte_mbuf* packet) {
+    uint8_t flags = 0;
+    switch (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
+        case RTE_MBUF_F_RX_IP_CKSUM_GOOD: flags |= kCtL3Good; break;
+        case RTE_MBUF_F_RX_IP_CKSUM_BAD: flags |= kCtL3Bad; break;
+        default: break;
+    }
+    switch (packet->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
+        case RTE_MBUF_F_RX_L4_CKSUM_GOOD: flags |= kCtL4Good; break;
+        case RTE_MBUF_F_RX_L4_CKSUM_BAD: flags |= kCtL4Bad; break;
+        default: break;
+    }
+    return flags;
+}
+
+PacketBuffer buffer_of(rte_mbuf* packet) {
+    return {rte_pktmbuf_mtod(packet, uint8_t*), rte_pktmbuf_data_len(packet), rte_pktmbuf_headroom(packet),
+            rte_pktmbuf_tailroom(packet)};
+}
+
+// A VLAN push or pop moved the start or the length: tell the mbuf.
+void sync_mbuf(rte_mbuf* packet, const PacketBuffer& bytes) {
+    packet->data_off = static_cast<uint16_t>(bytes.data - static_cast<uint8_t*>(packet->buf_addr));
+    packet->data_len = static_cast<uint16_t>(bytes.len);
+    packet->pkt_len = bytes.len;
+}
+
+DropReason drop_reason(TranslateDrop drop) {
+    switch (drop) {
+        case TranslateDrop::no_match: return DropReason::no_match;
+        case TranslateDrop::no_output: return DropReason::no_output;
+        case TranslateDrop::ttl_expired: return DropReason::ttl_expired;
+        case TranslateDrop::too_deep: return DropReason::too_deep;
+        case TranslateDrop::none: break;
+    }
+    // A list meant to output that could not (a VLAN push without room).
+    return DropReason::bad_packet;
+}
+
+// Actions the whole group of a megaflow takes at once, between the ranges
+// each packet runs alone.
+bool group_action(const Action& action) {
+    return action.type == ActionType::kCt || action.type == ActionType::kCtClear ||
+           action.type == ActionType::kRecirc;
+}
+
+bool runs_tracker(const ActionList& actions) {
+    return std::any_of(actions.begin(), actions.end(), [](const Action& a) { return a.type == ActionType::kCt; });
+}
 }  // namespace
 
 Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
@@ -45,7 +116,13 @@ Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
       counters_(plan_.tx.size()),
       cache_(kExactCacheEntries, plan_.flow_limit, kExactInsertInverseProbability),
       tx_flush_ticks_(rte_get_tsc_hz() / 1'000'000 * plan_.tx_flush_interval_us),
-      held_(kHeldPackets) {}
+      // Outstanding upcalls: those in the ring, and those taken and not yet
+      // answered (at most a ring's worth more).
+      order_(2 * kUpcallRingSize),
+      held_(kHeldPackets),
+      scratch_(std::make_unique<PassScratch[]>(kPassLevels)) {}
+
+Worker::~Worker() = default;
 
 int run_worker(void* arg) { return static_cast<Worker*>(arg)->run(); }
 
@@ -53,6 +130,7 @@ int Worker::run() {
     rte_mbuf* burst[kBurst];
     while (!stop_.load(std::memory_order_relaxed)) {
         const uint64_t start = rte_rdtsc();
+        shard_ = conntrack_.load(std::memory_order_acquire);
         // The slow path's answers first: the packets it sends back leave
         // before any packet of a newer burst.
         const unsigned applied = apply_replies(start, kReplyOpsPerRound);
@@ -61,11 +139,14 @@ int Worker::run() {
             const uint16_t count = rte_eth_rx_burst(rxq.port_id, rxq.queue, burst, kBurst);
             if (count == 0) continue;
             received += count;
-            // A fresh stamp per burst (megaflow last-use times).
-            process_burst(rxq, burst, count, rte_rdtsc());
+            // A fresh stamp per burst (megaflow last-use times, ct).
+            receive(rxq, burst, count, rte_rdtsc());
         }
         const uint64_t end = rte_rdtsc();
         flush_due(end);
+        // Connections the cleanup thread found expired are freed here, by
+        // their owner, every round.
+        if (shard_) shard_->maintain(end);
         if (start >= next_housekeeping_) housekeeping(start);
         if (received || applied) counters_.busy_cycles.add(end - start);
     }
@@ -78,15 +159,13 @@ int Worker::run() {
 // clean stop loses no packet (unless the slow path stays silent too long).
 void Worker::drain() {
     const uint64_t deadline = rte_rdtsc() + rte_get_tsc_hz() / 1000 * kDrainTimeoutMs;
-    while ((upcalls_answered_ < upcalls_sent_ || held_count_) && rte_rdtsc() < deadline) {
+    while ((!order_.idle() || !held_.empty()) && rte_rdtsc() < deadline) {
         if (apply_replies(rte_rdtsc(), kReplyOpsPerRound) == 0) std::this_thread::yield();
         flush_due(rte_rdtsc());
     }
     // The slow path stayed silent: what is still held is dropped, counted
     // (the upcalls it never answered are freed when it stops).
-    for (; held_count_; --held_count_, held_head_ = (held_head_ + 1) % kHeldPackets) {
-        drop(held_[held_head_].packet, DropReason::upcall_queue_full);
-    }
+    for (; !held_.empty(); held_.pop_front()) drop(held_.front().packet, DropReason::upcall_queue_full);
 }
 
 // About once a second: re-rank the megaflow subtables by recent hits, so the
@@ -108,6 +187,246 @@ void Worker::publish_cache_counters() {
     counters_.cache_bytes.set(cache_.memory_bytes());  // exact + signature + megaflow caches
 }
 
+// ---- The stages of a pass ----
+
+void Worker::receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now) {
+    counters_.in_flight.add(count);
+    uint64_t bytes = 0;
+    for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(packets[i]);
+    PortCounters& in = counters_.per_port[rxq.port_index];
+    in.rx_packets.add(count);
+    in.rx_bytes.add(bytes);
+    counters_.packets.add(count);
+
+    PassScratch& pass = scratch_[0];
+    const uint32_t in_port = rxq.port_index + 1u;  // OpenFlow numbering
+    unsigned kept = 0;
+    for (unsigned i = 0; i < count; ++i) {
+        const DropReason refused = admit_frame(packets[i], plan_.mtu);
+        if (refused != DropReason::count_) {
+            drop(packets[i], refused);
+            continue;
+        }
+        InFlight& packet = pass.packets[kept++];
+        packet.packet = packets[i];
+        packet.meta = PacketMeta{};
+        packet.meta.in_port = in_port;
+        packet.meta.stamp = next_stamp_++;
+    }
+    if (kept) run_pass(0, kept, now);
+}
+
+// One pass over scratch_[level].packets: extract, classify, dispatch,
+// execute. A recirculation in execute runs the next level's pass inside it.
+void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
+    PassScratch& pass = scratch_[level];
+    InFlight* packets = pass.packets;
+
+    // Extract: the key from the bytes; after a recirculation with the
+    // metadata words of the pass (each packet's own in_port too).
+    PacketLayout layouts[kBurst];
+    extract_burst(
+        count,
+        [packets](unsigned i) {
+            return PacketView{rte_pktmbuf_mtod(packets[i].packet, const uint8_t*),
+                              rte_pktmbuf_data_len(packets[i].packet)};
+        },
+        packets[0].meta.in_port, pass.flows, layouts);
+    for (unsigned i = 0; i < count; ++i) {
+        packets[i].layout = layouts[i];
+        if (packets[i].meta.recirc_id) set_pass_metadata(pass.flows[i], packets[i].meta);
+        note_l3_fields(pass.flows[i], packets[i].meta);
+    }
+
+    // Classify.
+    const uint64_t missed = cache_.classify_burst(pass.flows, count, now, pass.slots);
+    const FlowCacheCounters& cached = cache_.counters();
+    counters_.exact_hits.set(cached.exact_hits);
+    counters_.cache_hits.set(cached.megaflow_hits);
+    counters_.misses.set(cached.misses);
+
+    // Dispatch, in arrival order, so that packets of one flow leave in
+    // order: a miss goes to the slow path, a packet that must not overtake
+    // earlier ones there is held (docs/slowpath.md: ordering), the others
+    // join their megaflow's group.
+    constexpr uint8_t kNoGroup = 0xff;
+    uint8_t group_of[kBurst];
+    uint32_t group_slot[kBurst];
+    uint8_t group_size[kBurst];
+    unsigned groups = 0;
+    unsigned last_group = kNoGroup;  // most packets join the previous one's
+    for (unsigned i = 0; i < count; ++i) {
+        group_of[i] = kNoGroup;
+        if (missed & (uint64_t{1} << i)) {
+            upcall(packets[i]);
+            continue;
+        }
+        const uint32_t slot = pass.slots[i];
+        Megaflow& flow = cache_.flow(slot);
+        if (must_wait(flow, packets[i].meta)) {
+            if (!hold(packets[i], slot, flow, flow.pending_seq)) drop(packets[i].packet, DropReason::upcall_queue_full);
+            continue;
+        }
+        unsigned g = last_group;
+        if (g == kNoGroup || group_slot[g] != slot) {
+            for (g = 0; g < groups && group_slot[g] != slot; ++g) {
+            }
+            if (g == groups) {
+                group_slot[groups] = slot;
+                group_size[groups++] = 0;
+            }
+        }
+        last_group = g;
+        group_of[i] = static_cast<uint8_t>(g);
+        ++group_size[g];
+    }
+
+    // Execute, megaflow by megaflow in the order of their first packets.
+    for (unsigned g = 0; g < groups; ++g) {
+        unsigned n = 0;
+        for (unsigned i = 0; n < group_size[g]; ++i) {
+            if (group_of[i] == g) pass.group[n++] = packets[i];
+        }
+        execute(cache_.flow(group_slot[g]), pass.group, n, level, now);
+    }
+}
+
+// Runs a megaflow's datapath actions on its packets of a pass: each packet
+// alone up to the next group action, the group together there (the ct
+// action, ct_clear, a recirculation). The action that takes the packet (the
+// last output or recirculation) gets the mbuf, every earlier one a copy.
+void Worker::execute(Megaflow& flow, InFlight* group, unsigned count, unsigned level, uint64_t now) {
+    uint64_t bytes = 0;
+    for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(group[i].packet);
+    flow.packets.add(count);
+    flow.bytes.add(bytes);
+    flow.last_used.set(now);
+
+    const ActionList& actions = flow.actions;
+    const size_t n = actions.size();
+    const size_t taker = packet_taker(actions.data(), n);
+    for (size_t from = 0; count > 0;) {
+        size_t to = from;
+        while (to < n && !group_action(actions[to])) ++to;
+        count = run_range(group, count, actions, from, to, taker);
+        if (to == n || count == 0) break;
+        const Action& action = actions[to];
+        if (action.type == ActionType::kCt) {
+            conntrack(action, group, count, now);
+        } else if (action.type == ActionType::kCtClear) {
+            for (unsigned i = 0; i < count; ++i) group[i].meta.ct.clear();
+        } else {
+            recirculate(action.port, group, count, to == taker, level, now);
+            if (to == taker) return;
+        }
+        from = to + 1;
+    }
+    // Still here: no output or recirculation took them.
+    for (unsigned i = 0; i < count; ++i) drop(group[i].packet, drop_reason(flow.drop));
+}
+
+// actions[from, to) on each packet of the group; returns how many are still
+// the worker's (the others were taken by an output or dropped).
+unsigned Worker::run_range(InFlight* group, unsigned count, const ActionList& actions, size_t from, size_t to,
+                           size_t taker) {
+    if (from == to) return count;
+    unsigned kept = 0;
+    for (unsigned i = 0; i < count; ++i) {
+        rte_mbuf* packet = group[i].packet;
+        PacketBuffer bytes = buffer_of(packet);
+        bool taken = false;
+        const auto output = [&](uint32_t port, const PacketBuffer&, bool last) {
+            sync_mbuf(packet, bytes);
+            if (last) {
+                taken = true;
+                enqueue(port - 1, packet);
+                return;
+            }
+            rte_mbuf* copy = rte_pktmbuf_copy(packet, plan_.pool, 0, UINT32_MAX);
+            if (!copy) {
+                counters_.drops[static_cast<unsigned>(DropReason::copy_failed)].add(1);
+                return;
+            }
+            counters_.in_flight.add(1);
+            enqueue(port - 1, copy);
+        };
+        const bool done = execute_range(bytes, group[i].layout, actions.data(), from, to, taker, output);
+        if (taken) continue;
+        sync_mbuf(packet, bytes);
+        // Only a VLAN push without room stops a range early.
+        if (!done) {
+            drop(packet, DropReason::bad_packet);
+            continue;
+        }
+        group[kept++] = group[i];
+    }
+    return kept;
+}
+
+// The ct action for the group, in one call to the worker's shard.
+void Worker::conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now) {
+    CtPacket packets[kBurst];
+    CtMeta metas[kBurst];
+    for (unsigned i = 0; i < count; ++i) {
+        const InFlight& p = group[i];
+        CtPacket& ct = packets[i];
+        ct.data = rte_pktmbuf_mtod(p.packet, const uint8_t*);
+        ct.len = rte_pktmbuf_data_len(p.packet);
+        ct.layout = p.layout;
+        ct.dl_type = p.meta.dl_type;
+        ct.nw_proto = p.meta.nw_proto;
+        ct.nw_frag = p.meta.nw_frag;
+        ct.checksum = checksum_flags(p.packet);
+        metas[i] = p.meta.ct;
+    }
+    if (shard_) {
+        shard_->execute(CtAction::from(action), packets, metas, count, now);
+    } else {
+        // No tracker (cannot happen: the datapath gives every worker its
+        // shard before it starts): tracked as a packet it cannot track.
+        for (unsigned i = 0; i < count; ++i) {
+            metas[i].clear();
+            metas[i].state = kCtInvalid | kCtTracked;
+            metas[i].zone = action.ct_zone;
+        }
+    }
+    for (unsigned i = 0; i < count; ++i) group[i].meta.ct = metas[i];
+}
+
+// A kRecirc: the group's packets (`take`: they are taken; else copies, and
+// the group goes on) go through the next pass now, with the recirculation
+// id and the ct fields in their key.
+void Worker::recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bool take, unsigned level,
+                         uint64_t now) {
+    PassScratch& next = scratch_[level + 1];
+    unsigned n = 0;
+    for (unsigned i = 0; i < count; ++i) {
+        InFlight packet = group[i];
+        if (!take) {
+            rte_mbuf* copy = rte_pktmbuf_copy(packet.packet, plan_.pool, 0, UINT32_MAX);
+            if (!copy) {
+                counters_.drops[static_cast<unsigned>(DropReason::copy_failed)].add(1);
+                continue;
+            }
+            counters_.in_flight.add(1);
+            packet.packet = copy;
+        }
+        if (packet.meta.depth >= kMaxRecircDepth) {
+            drop(packet.packet, DropReason::too_deep);
+            continue;
+        }
+        packet.meta.recirc_id = recirc_id;
+        ++packet.meta.depth;
+        next.packets[n++] = packet;
+    }
+    counters_.recirculations.add(n);
+    // The depth bound keeps the levels within kPassLevels: a packet enters
+    // at level 0 with some depth and each level adds one.
+    if (n) run_pass(level + 1, n, now);
+}
+
+// ---- The slow path's side ----
+
 unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
     UpcallChannel& channel = *plan_.channel;
     unsigned applied = 0;
@@ -117,12 +436,16 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
         for (ReplyOp& op : reply->ops) {
             if (op.kind == ReplyOp::Kind::remove && cache_.flow(op.slot).held) unhold(op.slot);
             // Upcalls sent so far may hold packets of a megaflow installed now.
-            if (apply_cache_op(cache_, op, *reply, now, upcalls_sent_)) {
+            if (apply_cache_op(cache_, op, *reply, now, order_.sent_count())) {
                 cache_changed = true;
+                if (op.kind != ReplyOp::Kind::remove) {
+                    Megaflow& flow = cache_.flow(op.slot);
+                    flow.runs_ct = runs_tracker(flow.actions);
+                }
             } else if (op.kind == ReplyOp::Kind::packet) {
-                forward(static_cast<rte_mbuf*>(op.packet), op.layout, cache_.flow(op.slot), now);
-                ++upcalls_answered_;
-                if (held_count_) release_held(now);
+                order_.answered();
+                resume(op, now);
+                if (!held_.empty()) release_held(now);
             } else {
                 channel.applied_generation.store(op.generation, std::memory_order_release);
             }
@@ -135,15 +458,45 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
     return applied;
 }
 
-// Holds a packet whose megaflow may still have earlier packets at the slow
-// path; false when the worker holds all it can.
-bool Worker::hold(rte_mbuf* packet, uint32_t in_port, uint32_t slot, Megaflow& flow, const PacketLayout& layout) {
-    if (held_count_ == kHeldPackets) return false;
-    held_[(held_head_ + held_count_) % kHeldPackets] = {packet, slot, flow.generation, in_port, flow.pending_seq,
-                                                          layout};
-    ++held_count_;
+// A packet the slow path answered goes on by its megaflow from where it
+// missed, unless it would reach the tracker before an earlier packet still
+// at the slow path (one of an earlier pass, upcalled again after this one).
+void Worker::resume(const ReplyOp& op, uint64_t now) {
+    const InFlight packet{static_cast<rte_mbuf*>(op.packet), op.layout, op.meta};
+    Megaflow& flow = cache_.flow(op.slot);
+    if (flow.runs_ct && order_.earlier_outstanding(packet.meta.stamp)) {
+        if (!hold(packet, op.slot, flow, 0)) drop(packet.packet, DropReason::upcall_queue_full);
+        return;
+    }
+    PassScratch& pass = scratch_[0];
+    pass.group[0] = packet;
+    execute(flow, pass.group, 1, 0, now);
+}
+
+// Whether a packet that found `flow` must wait: the megaflow may still have
+// earlier packets at the slow path or held; and for a megaflow that runs the
+// tracker, any earlier packet at the slow path (it may be of the same
+// connection, in another megaflow: the tracker sees packets in arrival
+// order, as Open vSwitch's, whose misses are handled before later packets).
+bool Worker::must_wait(const Megaflow& flow, const PacketMeta& meta) const {
+    return flow.pending_seq > order_.answered_count() || flow.held ||
+           (flow.runs_ct && order_.earlier_outstanding(meta.stamp));
+}
+
+// Holds a packet until every upcall up to `release_seq` is answered (and,
+// for a megaflow that runs the tracker, every earlier packet's); false when
+// the worker holds all it can.
+bool Worker::hold(const InFlight& packet, uint32_t slot, Megaflow& flow, uint64_t release_seq) {
+    if (!held_.insert(HeldPacket{packet.packet, packet.layout, packet.meta, slot, flow.generation, release_seq})) {
+        return false;
+    }
     ++flow.held;
     return true;
+}
+
+bool Worker::releasable(const HeldPacket& held) {
+    if (held.release_seq > order_.answered_count()) return false;
+    return !(cache_.flow(held.slot).runs_ct && order_.earlier_outstanding(held.meta.stamp));
 }
 
 // The megaflow at `slot` goes while some of its packets are held: they go
@@ -152,136 +505,40 @@ bool Worker::hold(rte_mbuf* packet, uint32_t in_port, uint32_t slot, Megaflow& f
 // megaflow installed after these upcalls).
 void Worker::unhold(uint32_t slot) {
     Megaflow& flow = cache_.flow(slot);
-    unsigned kept = 0;
-    for (unsigned n = 0; n < held_count_; ++n) {
-        HeldPacket& held = held_[(held_head_ + n) % kHeldPackets];
-        if (held.slot == slot && held.generation == flow.generation) {
-            upcall(held.packet, held.in_port);
-        } else {
-            held_[(held_head_ + kept++) % kHeldPackets] = held;
-        }
-    }
-    held_count_ = kept;
+    held_.remove_if([&](const HeldPacket& held) {
+        if (held.slot != slot || held.generation != flow.generation) return false;
+        upcall(InFlight{held.packet, held.layout, held.meta});
+        return true;
+    });
     flow.held = 0;
 }
 
-// Forwards held packets, oldest first, while the upcalls each waits for have
-// all been forwarded. (FIFO across megaflows: a packet may wait a little
-// longer than its own megaflow needs, never less.)
+// Forwards held packets, oldest first, while they may go; a run of them of
+// one megaflow goes as one group. (One queue for all megaflows: a packet
+// may wait a little longer than it needs, never less.)
 void Worker::release_held(uint64_t now) {
-    while (held_count_) {
-        HeldPacket& held = held_[held_head_];
-        if (held.release_seq > upcalls_answered_) return;
-        held_head_ = (held_head_ + 1) % kHeldPackets;
-        --held_count_;
-        Megaflow& flow = cache_.flow(held.slot);
-        --flow.held;  // (a megaflow removed while holding gave its packets back: unhold)
-        forward(held.packet, held.layout, flow, now);
+    PassScratch& pass = scratch_[0];
+    while (!held_.empty() && releasable(held_.front())) {
+        const uint32_t slot = held_.front().slot;
+        Megaflow& flow = cache_.flow(slot);
+        unsigned n = 0;
+        do {
+            const HeldPacket& held = held_.front();
+            pass.group[n++] = InFlight{held.packet, held.layout, held.meta};
+            held_.pop_front();
+            --flow.held;  // (a megaflow removed while holding gave its packets back: unhold)
+        } while (n < kBurst && !held_.empty() && held_.front().slot == slot && releasable(held_.front()));
+        execute(flow, pass.group, n, 0, now);
     }
 }
 
-void Worker::upcall(rte_mbuf* packet, uint32_t in_port) {
-    Upcall message{packet, in_port, 0};
+void Worker::upcall(const InFlight& packet) {
+    Upcall message{packet.packet, packet.meta};
     if (rte_ring_sp_enqueue_elem(plan_.channel->upcalls(), &message, sizeof message) != 0) {
-        drop(packet, DropReason::upcall_queue_full);
+        drop(packet.packet, DropReason::upcall_queue_full);
         return;
     }
-    ++upcalls_sent_;
-}
-
-// Takes the megaflow's fate: counted in its statistics, then dropped under
-// the translation's reason or edited and buffered for its outputs.
-void Worker::forward(rte_mbuf* packet, PacketLayout& layout, Megaflow& flow, uint64_t now) {
-    flow.packets.add(1);
-    flow.bytes.add(rte_pktmbuf_pkt_len(packet));
-    flow.last_used.set(now);
-    switch (flow.drop) {
-        case TranslateDrop::none: execute(packet, layout, flow.actions); break;
-        case TranslateDrop::no_match: drop(packet, DropReason::no_match); break;
-        case TranslateDrop::no_output: drop(packet, DropReason::no_output); break;
-        case TranslateDrop::ttl_expired: drop(packet, DropReason::ttl_expired); break;
-        case TranslateDrop::too_deep: drop(packet, DropReason::too_deep); break;
-    }
-}
-
-void Worker::process_burst(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now) {
-    counters_.in_flight.add(count);
-    uint64_t bytes = 0;
-    for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(packets[i]);
-    PortCounters& in = counters_.per_port[rxq.port_index];
-    in.rx_packets.add(count);
-    in.rx_bytes.add(bytes);
-    counters_.packets.add(count);
-
-    unsigned kept = 0;
-    for (unsigned i = 0; i < count; ++i) {
-        const DropReason refused = admit_frame(packets[i], plan_.mtu);
-        if (refused != DropReason::count_) {
-            drop(packets[i], refused);
-            continue;
-        }
-        packets[kept++] = packets[i];
-    }
-    count = kept;
-
-    const uint32_t in_port = rxq.port_index + 1u;  // OpenFlow numbering
-    extract_burst(
-        count,
-        [packets](unsigned i) {
-            return PacketView{rte_pktmbuf_mtod(packets[i], const uint8_t*), rte_pktmbuf_data_len(packets[i])};
-        },
-        in_port, flows_, layouts_);
-
-    const uint64_t missed = cache_.classify_burst(flows_, count, now, slots_);
-    const FlowCacheCounters& cached = cache_.counters();
-    counters_.exact_hits.set(cached.exact_hits);
-    counters_.cache_hits.set(cached.megaflow_hits);
-    counters_.misses.set(cached.misses);
-
-    // In arrival order, so that packets of one flow leave in order. A packet
-    // whose megaflow may still have packets at the slow path waits for them
-    // (held, docs/slowpath.md: ordering).
-    for (unsigned i = 0; i < count; ++i) {
-        if (missed & (uint64_t{1} << i)) {
-            upcall(packets[i], in_port);
-            continue;
-        }
-        Megaflow& flow = cache_.flow(slots_[i]);
-        if (flow.pending_seq > upcalls_answered_ || flow.held) {
-            if (!hold(packets[i], in_port, slots_[i], flow, layouts_[i])) drop(packets[i], DropReason::upcall_queue_full);
-            continue;
-        }
-        forward(packets[i], layouts_[i], flow, now);
-    }
-}
-
-// Applies the datapath actions; every output but the last gets a copy of the
-// packet as it is at that point, the last one the packet itself.
-void Worker::execute(rte_mbuf* packet, PacketLayout& layout, const ActionList& actions) {
-    PacketBuffer bytes{rte_pktmbuf_mtod(packet, uint8_t*), rte_pktmbuf_data_len(packet),
-                       rte_pktmbuf_headroom(packet), rte_pktmbuf_tailroom(packet)};
-    bool handed_over = false;
-    const auto output = [&](uint32_t port, const PacketBuffer&, bool last) {
-        // A VLAN push or pop moved the start or the length: tell the mbuf.
-        packet->data_off = static_cast<uint16_t>(bytes.data - static_cast<uint8_t*>(packet->buf_addr));
-        packet->data_len = static_cast<uint16_t>(bytes.len);
-        packet->pkt_len = bytes.len;
-        if (last) {
-            handed_over = true;
-            enqueue(port - 1, packet);
-            return;
-        }
-        rte_mbuf* copy = rte_pktmbuf_copy(packet, plan_.pool, 0, UINT32_MAX);
-        if (!copy) {
-            counters_.drops[static_cast<unsigned>(DropReason::copy_failed)].add(1);
-            return;
-        }
-        counters_.in_flight.add(1);
-        enqueue(port - 1, copy);
-    };
-    execute_actions(bytes, layout, actions.data(), actions.size(), output);
-    // Only a VLAN push without room stops the list before its last output.
-    if (!handed_over) drop(packet, DropReason::bad_packet);
+    order_.sent(packet.meta.stamp);
 }
 
 void Worker::drop(rte_mbuf* packet, DropReason reason) {

@@ -79,8 +79,8 @@ def expected(stats):
     for key in ("entries", "subtables", "bytes"):
         want[(f"flowpath_cache_{key}", frozenset())] = stats["cache"][key]
     want[("flowpath_conntrack_connections", frozenset())] = stats["conntrack"]["connections"]
-    want[("flowpath_conntrack_created_total", frozenset())] = stats["conntrack"]["created"]
-    want[("flowpath_conntrack_expired_total", frozenset())] = stats["conntrack"]["expired"]
+    for key in ("created", "expired", "flushed", "refused", "invalid"):
+        want[(f"flowpath_conntrack_{key}_total", frozenset())] = stats["conntrack"][key]
     return want
 
 

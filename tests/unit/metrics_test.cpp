@@ -37,6 +37,9 @@ StatsSnapshot sample_stats() {
     stats.ct_connections = 11;
     stats.ct_created = 12;
     stats.ct_expired = 1;
+    stats.ct_flushed = 2;
+    stats.ct_refused = 3;
+    stats.ct_invalid = 4;
     return stats;
 }
 
@@ -76,6 +79,9 @@ TEST(Metrics, EveryStatisticUnderItsPrometheusName) {
              "flowpath_conntrack_connections 11",
              "flowpath_conntrack_created_total 12",
              "flowpath_conntrack_expired_total 1",
+             "flowpath_conntrack_flushed_total 2",
+             "flowpath_conntrack_refused_total 3",
+             "flowpath_conntrack_invalid_total 4",
              "# TYPE flowpath_port_rx_packets_total counter",
              "# TYPE flowpath_worker_cycles_per_packet gauge",
              "# TYPE flowpath_cache_entries gauge",

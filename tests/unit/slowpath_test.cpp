@@ -110,15 +110,22 @@ TEST(RuleSetChanges, ReplaceKeepsUnchangedRulesAndTheirCounters) {
     });
 }
 
-TEST(RuleSetChanges, ConntrackRulesAreRefusedBeforeAnythingChanges) {
+TEST(RuleSetChanges, ARefusalBeforeAnythingChangesChangesNothing) {
     LiveRules live(std::make_unique<RuleSet>(kPorts));
-    std::vector<Rule> rules = rules_of("ip,actions=output:p2\nip,actions=ct(commit),output:p2\n");
+    std::vector<Rule> rules = rules_of("priority=1,ip,actions=output:p2\npriority=2,ip,actions=ct(commit),output:p2\n");
     const auto check_all = [&](RuleSet& set) {
-        for (const Rule& rule : rules) RuleSet::check(rule);
+        for (const Rule& rule : rules) {
+            RuleSet::check(rule);  // conntrack rules pass now
+            if (rule.actions.size() > 1) throw ConfigError("r.rules:2: refused");
+        }
         for (const Rule& rule : rules) set.add(rule);
     };
     EXPECT_THROW(live.change(check_all), ConfigError);
     EXPECT_EQ(live.read([](const RuleSet& set, uint64_t) { return set.size(); }), 0u);
+    live.change([&](RuleSet& set) {
+        for (const Rule& rule : rules) set.add(rule);
+    });
+    EXPECT_EQ(live.read([](const RuleSet& set, uint64_t) { return set.size(); }), 2u);
 }
 
 TEST(LiveRules, EveryChangeIsANewGenerationAndRetiredEntriesWaitForReclaim) {

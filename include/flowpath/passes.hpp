@@ -1,0 +1,185 @@
+// A packet's way through the worker's pipeline passes, the DPDK-free parts:
+// what it carries from one pass to the next and through the slow path
+// (PacketMeta), the metadata words of a pass's key, and the ordering state
+// that decides which packets wait for which upcalls (UpcallOrder, HeldQueue).
+//
+// A pass is one extract -> classify -> execute of a packet. The first pass
+// starts from the frame as received (recirc_id 0, no ct state); a datapath
+// kRecirc (after a kCt) sends the packet, or a copy, through another pass
+// whose key carries the recirculation id and the ct state, zone and mark the
+// kCt left (docs/architecture.md, the packet's path).
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "flowpath/conntrack.hpp"
+#include "flowpath/flow_key.hpp"
+#include "flowpath/miniflow.hpp"
+
+namespace flowpath {
+
+/// Recirculations one packet may go through; the next one drops it (as
+/// Open vSwitch's userspace datapath, MAX_RECIRC_DEPTH).
+inline constexpr uint8_t kMaxRecircDepth = 6;
+
+/// What a packet carries besides its bytes, from one pass to the next and
+/// through the slow path and back (an Upcall holds one, the slow path's
+/// answer returns it). Trivially copyable, 36 bytes.
+struct PacketMeta {
+    CtMeta ct;               ///< state, zone, mark and connection its last ct left
+    uint32_t in_port = 0;    ///< OpenFlow port it came in on
+    uint32_t recirc_id = 0;  ///< of the pass it is in: 0 for the first
+    uint32_t stamp = 0;      ///< its place in its worker's arrival order (wraps)
+    uint16_t dl_type = 0;    ///< its key's dl_type, nw_proto and nw_frag, which
+    uint8_t nw_proto = 0;    ///< the ct action reads and no action changes
+    uint8_t nw_frag = 0;
+    uint8_t depth = 0;       ///< recirculations so far
+};
+static_assert(sizeof(PacketMeta) <= 36);
+
+/// Whether arrival stamp `a` comes before `b` (stamps wrap; the packets a
+/// worker compares are never 2^31 arrivals apart).
+constexpr bool stamp_before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
+
+/// Sets word `index` of `flow` to `value`, inserting it (or removing it when
+/// zero) so that the words stay in increasing order.
+inline void miniflow_set_word(Miniflow& flow, unsigned index, uint64_t value) {
+    const uint64_t bit = uint64_t{1} << index;
+    const unsigned at = static_cast<unsigned>(std::popcount(flow.map & (bit - 1)));
+    const unsigned size = flow.size();
+    if (flow.map & bit) {
+        if (value) {
+            flow.words[at] = value;
+            return;
+        }
+        for (unsigned i = at; i + 1 < size; ++i) flow.words[i] = flow.words[i + 1];
+        flow.map &= ~bit;
+        return;
+    }
+    if (!value) return;
+    for (unsigned i = size; i > at; --i) flow.words[i] = flow.words[i - 1];
+    flow.words[at] = value;
+    flow.map |= bit;
+}
+
+/// Makes a miniflow extracted from a packet's bytes (in_port set, metadata
+/// zero) the key of the pass `meta` describes: ct_mark, ct_zone, ct_state
+/// and recirc_id. A first pass's key (all zero) stays exactly as extracted.
+inline void set_pass_metadata(Miniflow& flow, const PacketMeta& meta) {
+    static_assert(offsetof(FlowKey, in_port) == 0 && offsetof(FlowKey, ct_mark) == 4);
+    static_assert(offsetof(FlowKey, ct_zone) == 8 && offsetof(FlowKey, ct_state) == 10 &&
+                  offsetof(FlowKey, recirc_id) == 12);
+    miniflow_set_word(flow, 0, meta.in_port | uint64_t{meta.ct.mark} << 32);
+    miniflow_set_word(flow, 1, meta.ct.zone | uint64_t{meta.ct.state} << 16 | uint64_t{meta.recirc_id} << 32);
+}
+
+/// The upcalls a worker has outstanding, in the order sent (the slow path
+/// answers them in that order), and the earliest arrival stamp among them:
+/// what tells a packet that must not overtake earlier ones whether it may go.
+///
+/// The stamps of upcalls are not increasing in send order (a packet that
+/// comes back from the slow path and misses again in a later pass upcalls
+/// with its old stamp), so the earliest is kept as a sliding-window minimum:
+/// a ring of the upcalls whose stamps increase from front to back (an upcall
+/// with a later stamp than one sent after it can never be the earliest).
+class UpcallOrder {
+public:
+    /// `capacity` (a power of two) entries of the window: at least the
+    /// upcalls that may be outstanding at once.
+    explicit UpcallOrder(unsigned capacity) : window_(capacity), mask_(capacity - 1) {}
+
+    /// An upcall of a packet stamped `stamp` was sent.
+    void sent(uint32_t stamp) {
+        const uint64_t seq = ++sent_;
+        while (count_ && !stamp_before(at(count_ - 1).stamp, stamp)) --count_;
+        // Full only with more upcalls outstanding than sized for: this one
+        // is then forgotten; the earlier ones (the minimum) are kept.
+        if (count_ <= mask_) window_[(head_ + count_++) & mask_] = Entry{seq, stamp};
+    }
+
+    /// The oldest outstanding upcall was answered.
+    void answered() {
+        ++answered_;
+        while (count_ && at(0).seq <= answered_) {
+            head_ = (head_ + 1) & mask_;
+            --count_;
+        }
+    }
+
+    uint64_t sent_count() const { return sent_; }
+    uint64_t answered_count() const { return answered_; }
+    bool idle() const { return sent_ == answered_; }
+
+    /// Whether a packet that arrived before the one stamped `stamp` is still
+    /// at the slow path.
+    bool earlier_outstanding(uint32_t stamp) const { return count_ && stamp_before(at(0).stamp, stamp); }
+
+private:
+    struct Entry {
+        uint64_t seq;
+        uint32_t stamp;
+    };
+    const Entry& at(unsigned i) const { return window_[(head_ + i) & mask_]; }
+
+    std::vector<Entry> window_;
+    unsigned mask_;
+    unsigned head_ = 0, count_ = 0;
+    uint64_t sent_ = 0, answered_ = 0;
+};
+
+/// Packets held back, kept in arrival order (by `entry.meta.stamp`): a ring
+/// of fixed capacity. Most packets arrive last and go to the back; a packet
+/// the slow path answered, or one held again in a later pass, is older than
+/// some held ones and goes in before them.
+template <class Entry>
+class HeldQueue {
+public:
+    explicit HeldQueue(unsigned capacity) : ring_(capacity) {}
+
+    unsigned size() const { return count_; }
+    bool empty() const { return count_ == 0; }
+    bool full() const { return count_ == ring_.size(); }
+
+    /// Inserts `entry` behind every entry that arrived before it; false
+    /// when full.
+    bool insert(const Entry& entry) {
+        if (full()) return false;
+        unsigned at = count_;
+        while (at > 0 && stamp_before(entry.meta.stamp, (*this)[at - 1].meta.stamp)) {
+            (*this)[at] = (*this)[at - 1];
+            --at;
+        }
+        (*this)[at] = entry;
+        ++count_;
+        return true;
+    }
+
+    Entry& front() { return (*this)[0]; }
+    void pop_front() {
+        head_ = (head_ + 1) % ring_.size();
+        --count_;
+    }
+
+    /// Calls `take(entry)` on every entry, front to back; those it returns
+    /// true for leave the queue, the others keep their order.
+    template <class Take>
+    void remove_if(Take&& take) {
+        unsigned kept = 0;
+        for (unsigned i = 0; i < count_; ++i) {
+            Entry& entry = (*this)[i];
+            if (!take(entry)) (*this)[kept++] = entry;
+        }
+        count_ = kept;
+    }
+
+    Entry& operator[](unsigned i) { return ring_[(head_ + i) % ring_.size()]; }
+
+private:
+    std::vector<Entry> ring_;
+    unsigned head_ = 0, count_ = 0;
+};
+
+}  // namespace flowpath
