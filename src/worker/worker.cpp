@@ -281,13 +281,20 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
         ++group_size[g];
     }
 
-    // Execute, megaflow by megaflow in the order of their first packets.
+    // Execute, megaflow by megaflow in the order of their first packets
+    // (gathered in one counting sort; a pass of one megaflow as it is).
+    if (groups == 1 && group_size[0] == count) {
+        execute(cache_.flow(group_slot[0]), packets, count, level, now);
+        return;
+    }
+    unsigned start[kBurst];
+    unsigned placed[kBurst];
+    for (unsigned g = 0, at = 0; g < groups; at += group_size[g++]) start[g] = placed[g] = at;
+    for (unsigned i = 0; i < count; ++i) {
+        if (group_of[i] != kNoGroup) pass.group[placed[group_of[i]]++] = packets[i];
+    }
     for (unsigned g = 0; g < groups; ++g) {
-        unsigned n = 0;
-        for (unsigned i = 0; n < group_size[g]; ++i) {
-            if (group_of[i] == g) pass.group[n++] = packets[i];
-        }
-        execute(cache_.flow(group_slot[g]), pass.group, n, level, now);
+        execute(cache_.flow(group_slot[g]), pass.group + start[g], group_size[g], level, now);
     }
 }
 
