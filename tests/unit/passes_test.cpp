@@ -1,0 +1,271 @@
+// The worker-facing pieces of pipeline passes that need no DPDK: a pass's
+// key (metadata words in the miniflow), the upcall ordering (the earliest
+// packet still at the slow path), the held queue in arrival order, the
+// executor's ranges, and the symmetric RSS key.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <rte_thash.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <random>
+#include <vector>
+
+#include "flowpath/actions.hpp"
+#include "flowpath/io.hpp"
+#include "flowpath/packet.hpp"
+#include "flowpath/passes.hpp"
+#include "flowpath/pipeline.hpp"
+#include "flowpath/slowpath.hpp"
+#include "packet_builders.hpp"
+
+using namespace flowpath;
+
+namespace {
+
+using namespace test_frames;
+
+std::vector<uint8_t> udp4_frame() { return (eth(0x0800) + ipv4(17, udp(1000, 53))).vec(); }
+std::vector<uint8_t> tcp4_frame() { return (eth(0x0800) + ipv4(6, tcp(40000, 80, 0x02))).vec(); }
+std::vector<uint8_t> arp_frame() { return (eth(0x0806) + arp(1)).vec(); }
+
+PacketMeta meta_of(uint32_t in_port, uint32_t recirc_id, uint8_t state, uint16_t zone, uint32_t mark) {
+    PacketMeta meta;
+    meta.in_port = in_port;
+    meta.recirc_id = recirc_id;
+    meta.ct.state = state;
+    meta.ct.zone = zone;
+    meta.ct.mark = mark;
+    return meta;
+}
+
+// A pass's key is the frame's key with the metadata fields set, whatever
+// words the frame's parse path provides.
+TEST(PassKey, MetadataWordsGoIntoTheExtractedMiniflow) {
+    const std::vector<std::vector<uint8_t>> frames = {
+        udp4_frame(), tcp4_frame(), arp_frame(),
+        std::vector<uint8_t>(10, 0xab),  // shorter than Ethernet: word 0 alone
+    };
+    const PacketMeta metas[] = {
+        meta_of(3, 0, 0, 0, 0),
+        meta_of(3, recirc_id_for(5, 3, 3), kCtTracked | kCtNew, 0, 0),
+        meta_of(2, recirc_id_for(1, 4, 2), kCtTracked | kCtEstablished | kCtReply, 7, 0xdeadbeef),
+        meta_of(1, 0, kCtTracked, 0, 1),
+    };
+    for (const auto& frame : frames) {
+        for (const PacketMeta& meta : metas) {
+            Miniflow flow;
+            PacketLayout layout, reference_layout;
+            extract_upcall(frame.data(), static_cast<uint32_t>(frame.size()), meta, flow, layout);
+            FlowKey want;
+            parse_flow_key(frame.data(), static_cast<uint32_t>(frame.size()), meta.in_port, want, reference_layout);
+            want.recirc_id = meta.recirc_id;
+            want.ct_state = meta.ct.state;
+            want.ct_zone = meta.ct.zone;
+            want.ct_mark = meta.ct.mark;
+            EXPECT_TRUE(miniflow_expand(flow) == want);
+            // Words stay in increasing order with the map (the hashes rely on it).
+            EXPECT_EQ(flow.size(), static_cast<unsigned>(__builtin_popcountll(flow.map)));
+            for (unsigned w = 0; w < kFlowWords; ++w) EXPECT_EQ(flow.get(w), flow_words(want)[w]);
+        }
+    }
+}
+
+TEST(PassKey, SettingAWordInsertsReplacesAndRemoves) {
+    FlowKey key{};
+    key.in_port = 1;
+    key.dl_type = htons(0x0800);
+    key.tp_src = 7;
+    Miniflow flow = miniflow_from_key(key);
+    miniflow_set_word(flow, 1, 0x1234);
+    key.ct_zone = 0x1234;
+    EXPECT_TRUE(miniflow_expand(flow) == key);
+    miniflow_set_word(flow, 1, 0x99);
+    key.ct_zone = 0x99;
+    EXPECT_TRUE(miniflow_expand(flow) == key);
+    miniflow_set_word(flow, 1, 0);
+    key.ct_zone = 0;
+    EXPECT_TRUE(miniflow_expand(flow) == key);
+    EXPECT_EQ(flow.map & 2, 0u);
+    miniflow_set_word(flow, 15, 0);
+    key.tp_src = 0;
+    EXPECT_TRUE(miniflow_expand(flow) == key);
+}
+
+TEST(UpcallOrderTest, EarliestOutstandingFollowsAnswersInSendOrder) {
+    UpcallOrder order(16);
+    EXPECT_TRUE(order.idle());
+    EXPECT_FALSE(order.earlier_outstanding(100));
+    order.sent(10);  // seq 1
+    order.sent(20);  // seq 2
+    EXPECT_TRUE(order.earlier_outstanding(11));
+    EXPECT_FALSE(order.earlier_outstanding(10));  // its own stamp is not earlier
+    order.sent(5);   // seq 3: a packet that came back and missed again, older than both
+    EXPECT_TRUE(order.earlier_outstanding(6));
+    order.answered();  // seq 1 (stamp 10): 5 is still out
+    EXPECT_TRUE(order.earlier_outstanding(6));
+    EXPECT_FALSE(order.earlier_outstanding(5));
+    order.answered();  // seq 2
+    order.answered();  // seq 3
+    EXPECT_TRUE(order.idle());
+    EXPECT_FALSE(order.earlier_outstanding(1000));
+    EXPECT_EQ(order.sent_count(), 3u);
+    EXPECT_EQ(order.answered_count(), 3u);
+}
+
+// Against a plain list of outstanding stamps: random sends (stamps mostly
+// increasing, some old ones again) and answers, across stamp wrap-around.
+TEST(UpcallOrderTest, AgreesWithAPlainListOfOutstandingUpcalls) {
+    std::mt19937 rng(9);
+    UpcallOrder order(1024);
+    std::deque<uint32_t> outstanding;
+    uint32_t next_stamp = 0xffffff00u;  // wraps during the test
+    for (int step = 0; step < 200000; ++step) {
+        if (outstanding.size() < 900 && rng() % 3 != 0) {
+            uint32_t stamp = next_stamp;
+            next_stamp += 1 + rng() % 3;
+            if (rng() % 5 == 0 && !outstanding.empty()) stamp = outstanding[rng() % outstanding.size()] - rng() % 4;
+            outstanding.push_back(stamp);
+            order.sent(stamp);
+        } else if (!outstanding.empty()) {
+            outstanding.pop_front();
+            order.answered();
+        }
+        const uint32_t probe = next_stamp - rng() % 2000;
+        const bool want = std::any_of(outstanding.begin(), outstanding.end(),
+                                      [&](uint32_t s) { return stamp_before(s, probe); });
+        ASSERT_EQ(order.earlier_outstanding(probe), want) << "step " << step;
+        ASSERT_EQ(order.idle(), outstanding.empty());
+    }
+}
+
+struct Held {
+    PacketMeta meta;
+    int id;
+};
+
+Held held(uint32_t stamp, int id) {
+    Held h{};
+    h.meta.stamp = stamp;
+    h.id = id;
+    return h;
+}
+
+std::vector<int> ids(HeldQueue<Held>& queue) {
+    std::vector<int> out;
+    for (unsigned i = 0; i < queue.size(); ++i) out.push_back(queue[i].id);
+    return out;
+}
+
+TEST(HeldQueueTest, KeepsArrivalOrderAcrossTheRing) {
+    HeldQueue<Held> queue(4);
+    ASSERT_TRUE(queue.insert(held(10, 1)));
+    ASSERT_TRUE(queue.insert(held(12, 2)));
+    queue.pop_front();  // the ring's head moves: later inserts wrap
+    ASSERT_TRUE(queue.insert(held(13, 3)));
+    ASSERT_TRUE(queue.insert(held(11, 4)));  // older than 12 and 13: goes before them
+    ASSERT_TRUE(queue.insert(held(12, 5)));  // same stamp as 2 (a copy): behind it
+    EXPECT_TRUE(queue.full());
+    EXPECT_FALSE(queue.insert(held(14, 6)));
+    EXPECT_EQ(ids(queue), (std::vector<int>{4, 2, 5, 3}));
+    std::vector<int> taken;
+    queue.remove_if([&](const Held& h) {
+        if (h.meta.stamp != 12) return false;
+        taken.push_back(h.id);
+        return true;
+    });
+    EXPECT_EQ(taken, (std::vector<int>{2, 5}));
+    EXPECT_EQ(ids(queue), (std::vector<int>{4, 3}));
+    EXPECT_EQ(queue.front().id, 4);
+    // Stamps that wrapped are still in arrival order.
+    HeldQueue<Held> wrapping(4);
+    wrapping.insert(held(0xfffffffeu, 1));
+    wrapping.insert(held(1, 2));
+    wrapping.insert(held(0xffffffffu, 3));
+    EXPECT_EQ(ids(wrapping), (std::vector<int>{1, 3, 2}));
+}
+
+// The executor's ranges: what the worker runs between its group actions.
+TEST(ExecuteRange, TakerIsTheLastOutputOrRecirculationUnlessCtFollows) {
+    const Action out2 = Action::output(2), out3 = Action::output(3), recirc = Action::recirc(5);
+    Action ct = Action::of(ActionType::kCt);
+    const ActionList forked{ct, recirc, out2};
+    EXPECT_EQ(packet_taker(forked.data(), forked.size()), 2u);
+    const ActionList recirculated{ct, recirc};
+    EXPECT_EQ(packet_taker(recirculated.data(), recirculated.size()), 1u);
+    const ActionList tracked_last{out2, ct};
+    EXPECT_EQ(packet_taker(tracked_last.data(), tracked_last.size()), 2u);
+    const ActionList plain{out2, out3};
+    EXPECT_EQ(packet_taker(plain.data(), plain.size()), 1u);
+    EXPECT_EQ(packet_taker(nullptr, 0), 0u);
+}
+
+TEST(ExecuteRange, RunsItsRangeAndGivesTheTakerThePacket) {
+    std::vector<uint8_t> frame = udp4_frame();
+    const uint32_t dst = htonl(0x0a000009);
+    const ActionList actions{Action::set(SetField::kIpv4Dst, &dst), Action::output(2), Action::of(ActionType::kCt),
+                             Action::recirc(7), Action::output(3)};
+    const size_t taker = packet_taker(actions.data(), actions.size());
+    PacketLayout layout;
+    FlowKey key;
+    parse_flow_key(frame.data(), static_cast<uint32_t>(frame.size()), 1, key, layout);
+    PacketBuffer pkt{frame.data(), static_cast<uint32_t>(frame.size()), 0, 0};
+    std::vector<std::pair<uint32_t, bool>> outputs;
+    const auto out = [&](uint32_t port, const PacketBuffer&, bool last) { outputs.emplace_back(port, last); };
+    // Up to the ct: the set and a copy to port 2.
+    EXPECT_TRUE(execute_range(pkt, layout, actions.data(), 0, 2, taker, out));
+    EXPECT_EQ(outputs, (std::vector<std::pair<uint32_t, bool>>{{2, false}}));
+    FlowKey after;
+    PacketLayout unused;
+    parse_flow_key(frame.data(), static_cast<uint32_t>(frame.size()), 1, after, unused);
+    EXPECT_EQ(after.nw_dst, dst);
+    // After the recirculation: the last output takes it.
+    EXPECT_TRUE(execute_range(pkt, layout, actions.data(), 4, 5, taker, out));
+    EXPECT_EQ(outputs.back(), (std::pair<uint32_t, bool>{3, true}));
+}
+
+// Symmetric RSS: A->B and B->A (addresses and ports swapped) hash alike
+// under the key every port gets, IPv4 and IPv6, TCP and UDP tuples.
+TEST(SymmetricRss, BothDirectionsHashAlike) {
+    uint8_t key[kSymmetricRssKeyLength];
+    symmetric_rss_key(key, sizeof key);
+    std::mt19937 rng(3);
+    for (int i = 0; i < 1000; ++i) {
+        rte_ipv4_tuple forward{}, backward{};
+        forward.src_addr = rng();
+        forward.dst_addr = rng();
+        forward.sport = static_cast<uint16_t>(rng());
+        forward.dport = static_cast<uint16_t>(rng());
+        backward.src_addr = forward.dst_addr;
+        backward.dst_addr = forward.src_addr;
+        backward.sport = forward.dport;
+        backward.dport = forward.sport;
+        EXPECT_EQ(rte_softrss(reinterpret_cast<uint32_t*>(&forward), RTE_THASH_V4_L4_LEN, key),
+                  rte_softrss(reinterpret_cast<uint32_t*>(&backward), RTE_THASH_V4_L4_LEN, key));
+        rte_ipv6_tuple forward6{}, backward6{};
+        for (unsigned b = 0; b < 16; ++b) {
+            forward6.src_addr[b] = static_cast<uint8_t>(rng());
+            forward6.dst_addr[b] = static_cast<uint8_t>(rng());
+        }
+        std::memcpy(backward6.src_addr, forward6.dst_addr, 16);
+        std::memcpy(backward6.dst_addr, forward6.src_addr, 16);
+        forward6.sport = backward6.dport = static_cast<uint16_t>(rng());
+        forward6.dport = backward6.sport = static_cast<uint16_t>(rng());
+        EXPECT_EQ(rte_softrss(reinterpret_cast<uint32_t*>(&forward6), RTE_THASH_V6_L4_LEN, key),
+                  rte_softrss(reinterpret_cast<uint32_t*>(&backward6), RTE_THASH_V6_L4_LEN, key));
+    }
+    // A key that is not symmetric (the Microsoft default's first bytes) tells them apart.
+    uint8_t plain[kSymmetricRssKeyLength] = {0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67,
+                                            0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb};
+    rte_ipv4_tuple a{0x0a000001, 0x0a000002, {}};
+    a.sport = 1000;
+    a.dport = 80;
+    rte_ipv4_tuple b{0x0a000002, 0x0a000001, {}};
+    b.sport = 80;
+    b.dport = 1000;
+    EXPECT_NE(rte_softrss(reinterpret_cast<uint32_t*>(&a), RTE_THASH_V4_L4_LEN, plain),
+              rte_softrss(reinterpret_cast<uint32_t*>(&b), RTE_THASH_V4_L4_LEN, plain));
+}
+
+}  // namespace
