@@ -11,9 +11,9 @@
 //  - Both directions of a connection must therefore reach the same worker.
 //    The datapath guarantees it with symmetric RSS (the same symmetric
 //    Toeplitz key on every port, and queue q of every port polled by worker
-//    q), or by running every ct packet on one worker. A packet that reaches
-//    another worker is tracked in that worker's shard: its reply direction
-//    would look new there.
+//    q: Port::configure, the Datapath constructor) and warns where a port's
+//    queues cannot give it. A packet that reaches another worker is tracked
+//    in that worker's shard: its reply direction would look new there.
 //  - The cleanup thread never frees a connection: it keeps each shard's
 //    expiration lists and sends the worker "expire slot i" messages; the
 //    worker frees the slot (ConnShard::maintain) if it has not been refreshed
