@@ -301,6 +301,8 @@ void encode_actions(const ActionList& actions, Bytes& out) {
             break;
         case ActionType::kGotoTable:
             break;  // an instruction, written by encode_instructions
+        case ActionType::kRecirc:
+            break;  // datapath only: no rule holds one
         }
     }
 }
@@ -452,6 +454,8 @@ std::optional<OfError> check_rule(const Match& match, uint8_t table, const Actio
         case ActionType::kInPort: case ActionType::kFlood: case ActionType::kAll: case ActionType::kController:
         case ActionType::kCtClear:
             break;
+        case ActionType::kRecirc:
+            return err::kBadActionType;  // datapath only: never decoded
         }
     }
     return std::nullopt;
