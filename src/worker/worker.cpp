@@ -42,8 +42,8 @@ inline DropReason admit_frame(rte_mbuf* packet, uint32_t mtu) {
 }
 
 
-// The key fields the ct action reads (no action changes them, so the first
-// pass's key serves every later one).
+// The key fields the ct action reads, noted for packets that may reach one
+// (no action changes them, so any pass's key serves the later ones).
 void note_l3_fields(const Miniflow& flow, PacketMeta& meta) {
     constexpr unsigned kDlTypeWord = flow_word_of(offsetof(FlowKey, dl_type));
     constexpr unsigned kScalarsWord = flow_word_of(offsetof(FlowKey, nw_proto));
@@ -235,7 +235,6 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
     for (unsigned i = 0; i < count; ++i) {
         packets[i].layout = layouts[i];
         if (packets[i].meta.recirc_id) set_pass_metadata(pass.flows[i], packets[i].meta);
-        note_l3_fields(pass.flows[i], packets[i].meta);
     }
 
     // Classify.
@@ -258,12 +257,16 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
     for (unsigned i = 0; i < count; ++i) {
         group_of[i] = kNoGroup;
         if (missed & (uint64_t{1} << i)) {
+            note_l3_fields(pass.flows[i], packets[i].meta);  // its megaflow may run ct
             upcall(packets[i]);
             continue;
         }
         const uint32_t slot = pass.slots[i];
         Megaflow& flow = cache_.flow(slot);
-        if (must_wait(flow, packets[i].meta)) {
+        const bool wait = must_wait(flow, packets[i].meta);
+        // (A held packet's megaflow may run ct by the time it goes: an update.)
+        if (wait || flow.runs_ct) note_l3_fields(pass.flows[i], packets[i].meta);
+        if (wait) {
             if (!hold(packets[i], slot, flow, flow.pending_seq)) drop(packets[i].packet, DropReason::upcall_queue_full);
             continue;
         }
