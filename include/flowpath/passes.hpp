@@ -116,6 +116,9 @@ public:
     /// Whether a packet that arrived before the one stamped `stamp` is still
     /// at the slow path.
     bool earlier_outstanding(uint32_t stamp) const { return count_ && stamp_before(at(0).stamp, stamp); }
+    /// Whether that packet, or one that arrived before it, is still at the
+    /// slow path (a copy of it, say).
+    bool outstanding_up_to(uint32_t stamp) const { return count_ && !stamp_before(stamp, at(0).stamp); }
 
 private:
     struct Entry {
@@ -158,6 +161,7 @@ public:
     }
 
     Entry& front() { return (*this)[0]; }
+    const Entry& front() const { return (*this)[0]; }
     void pop_front() {
         head_ = (head_ + 1) % ring_.size();
         --count_;
@@ -176,6 +180,7 @@ public:
     }
 
     Entry& operator[](unsigned i) { return ring_[(head_ + i) % ring_.size()]; }
+    const Entry& operator[](unsigned i) const { return ring_[(head_ + i) % ring_.size()]; }
 
 private:
     std::vector<Entry> ring_;

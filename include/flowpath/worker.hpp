@@ -134,6 +134,7 @@ private:
         uint32_t slot;
         uint32_t generation;   // of the megaflow when held
         uint64_t release_seq;  // upcalls answered before it may go
+        uint32_t resume_at;    // the action it goes on from (a fork stopped it), or 0
     };
     /// What one pass works on. One per nesting level: a recirculation runs
     /// its pass while the pass that sent it waits, at most kMaxRecircDepth
@@ -149,7 +150,7 @@ private:
     // The stages of a pass.
     void receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now);
     void run_pass(unsigned level, unsigned count, uint64_t now);
-    void execute(Megaflow& flow, InFlight* group, unsigned count, unsigned level, uint64_t now);
+    void execute(uint32_t slot, InFlight* group, unsigned count, size_t from, unsigned level, uint64_t now);
     unsigned run_range(InFlight* group, unsigned count, const ActionList& actions, size_t from, size_t to,
                        size_t taker);
     void conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now);
@@ -159,11 +160,12 @@ private:
     unsigned apply_replies(uint64_t now, unsigned budget);
     void resume(const ReplyOp& op, uint64_t now);
     void upcall(const InFlight& packet);
+    bool earlier_pending(uint32_t stamp) const;
     bool must_wait(const Megaflow& flow, const PacketMeta& meta) const;
-    bool hold(const InFlight& packet, uint32_t slot, Megaflow& flow, uint64_t release_seq);
-    bool releasable(const HeldPacket& held);
+    bool hold(const InFlight& packet, uint32_t slot, Megaflow& flow, uint64_t release_seq, size_t resume_at);
+    bool releasable(const HeldPacket& held) const;
     void release_held(uint64_t now);
-    void unhold(uint32_t slot);
+    void unhold(uint32_t slot, uint64_t now);
     void drain();
 
     void publish_cache_counters();
@@ -189,6 +191,7 @@ private:
     // may have packets at the slow path: its packets follow them there.
     UpcallOrder order_;
     HeldQueue<HeldPacket> held_;
+    std::vector<HeldPacket> finishing_;  // unhold's, reserved: no allocation
     std::unique_ptr<PassScratch[]> scratch_;  // kPassLevels, so the hot loop never allocates
 };
 

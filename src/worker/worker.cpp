@@ -104,6 +104,32 @@ bool group_action(const Action& action) {
            action.type == ActionType::kRecirc;
 }
 
+// Whether a list forks: something observable follows a recirculation (an
+// output, another recirculation, a ct), or an output comes before one. Its
+// packets then leave from two passes, and each must finish the first before
+// the next packet starts (see Worker::execute).
+bool forks(const ActionList& actions) {
+    bool recirculated = false, output = false;
+    for (const Action& a : actions) {
+        switch (a.type) {
+            case ActionType::kRecirc:
+                if (recirculated || output) return true;
+                recirculated = true;
+                break;
+            case ActionType::kOutput:
+                if (recirculated) return true;
+                output = true;
+                break;
+            case ActionType::kCt:
+                if (recirculated) return true;
+                break;
+            default:
+                break;
+        }
+    }
+    return false;
+}
+
 bool runs_tracker(const ActionList& actions) {
     return std::any_of(actions.begin(), actions.end(), [](const Action& a) { return a.type == ActionType::kCt; });
 }
@@ -120,7 +146,9 @@ Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
       // answered (at most a ring's worth more).
       order_(2 * kUpcallRingSize),
       held_(kHeldPackets),
-      scratch_(std::make_unique<PassScratch[]>(kPassLevels)) {}
+      scratch_(std::make_unique<PassScratch[]>(kPassLevels)) {
+    finishing_.reserve(kHeldPackets);
+}
 
 Worker::~Worker() = default;
 
@@ -267,7 +295,7 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
         // (A held packet's megaflow may run ct by the time it goes: an update.)
         if (wait || flow.runs_ct) note_l3_fields(pass.flows[i], packets[i].meta);
         if (wait) {
-            if (!hold(packets[i], slot, flow, flow.pending_seq)) drop(packets[i].packet, DropReason::upcall_queue_full);
+            if (!hold(packets[i], slot, flow, flow.pending_seq, 0)) drop(packets[i].packet, DropReason::upcall_queue_full);
             continue;
         }
         unsigned g = last_group;
@@ -287,7 +315,7 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
     // Execute, megaflow by megaflow in the order of their first packets
     // (gathered in one counting sort; a pass of one megaflow as it is).
     if (groups == 1 && group_size[0] == count) {
-        execute(cache_.flow(group_slot[0]), packets, count, level, now);
+        execute(group_slot[0], packets, count, 0, level, now);
         return;
     }
     unsigned start[kBurst];
@@ -297,25 +325,48 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
         if (group_of[i] != kNoGroup) pass.group[placed[group_of[i]]++] = packets[i];
     }
     for (unsigned g = 0; g < groups; ++g) {
-        execute(cache_.flow(group_slot[g]), pass.group + start[g], group_size[g], level, now);
+        execute(group_slot[g], pass.group + start[g], group_size[g], 0, level, now);
     }
 }
 
-// Runs a megaflow's datapath actions on its packets of a pass: each packet
-// alone up to the next group action, the group together there (the ct
-// action, ct_clear, a recirculation). The action that takes the packet (the
-// last output or recirculation) gets the mbuf, every earlier one a copy.
-void Worker::execute(Megaflow& flow, InFlight* group, unsigned count, unsigned level, uint64_t now) {
-    uint64_t bytes = 0;
-    for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(group[i].packet);
-    flow.packets.add(count);
-    flow.bytes.add(bytes);
-    flow.last_used.set(now);
-
+// Runs the datapath actions of the megaflow at `slot` on its packets of a
+// pass, from action `from` (0, or where a fork left them): each packet alone
+// up to the next group action, the group together there (the ct action,
+// ct_clear, a recirculation). The action that takes the packet (the last
+// output or recirculation) gets the mbuf, every earlier one a copy.
+void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from, unsigned level, uint64_t now) {
+    Megaflow& flow = cache_.flow(slot);
     const ActionList& actions = flow.actions;
+    // A list that forks: each packet runs it and the passes it starts
+    // before the next packet starts, as when each packet runs its pipeline
+    // alone (Open vSwitch's translation of every packet: A's copies leave
+    // before B's, A A B B, where its batches give A B A B). A packet whose
+    // earlier ones are still at the slow path or held waits for them.
+    // Rare (rules that output beside a ct(table=T)); [ct, recirc] keeps its
+    // burst.
+    if (count > 1 && flow.runs_ct && forks(actions)) {
+        for (unsigned i = 0; i < count; ++i) {
+            if (i > 0 && earlier_pending(group[i].meta.stamp)) {
+                for (; i < count; ++i) {
+                    if (!hold(group[i], slot, flow, 0, from)) drop(group[i].packet, DropReason::upcall_queue_full);
+                }
+                return;
+            }
+            execute(slot, group + i, 1, from, level, now);
+        }
+        return;
+    }
+    if (from == 0) {
+        uint64_t bytes = 0;
+        for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(group[i].packet);
+        flow.packets.add(count);
+        flow.bytes.add(bytes);
+        flow.last_used.set(now);
+    }
+
     const size_t n = actions.size();
     const size_t taker = packet_taker(actions.data(), n);
-    for (size_t from = 0; count > 0;) {
+    while (count > 0) {
         size_t to = from;
         while (to < n && !group_action(actions[to])) ++to;
         count = run_range(group, count, actions, from, to, taker);
@@ -325,9 +376,22 @@ void Worker::execute(Megaflow& flow, InFlight* group, unsigned count, unsigned l
             conntrack(action, group, count, now);
         } else if (action.type == ActionType::kCtClear) {
             for (unsigned i = 0; i < count; ++i) group[i].meta.ct.clear();
+        } else if (to == taker) {
+            recirculate(action.port, group, count, true, level, now);
+            return;
         } else {
-            recirculate(action.port, group, count, to == taker, level, now);
-            if (to == taker) return;
+            // A fork (one packet here): its copy's passes first. A copy that
+            // went to the slow path or waits holds the packet at this point
+            // until it is done.
+            const uint64_t sent = order_.sent_count();
+            const unsigned held = held_.size();
+            recirculate(action.port, group, count, false, level, now);
+            if (order_.sent_count() != sent || held_.size() != held) {
+                for (unsigned i = 0; i < count; ++i) {
+                    if (!hold(group[i], slot, flow, 0, to + 1)) drop(group[i].packet, DropReason::upcall_queue_full);
+                }
+                return;
+            }
         }
         from = to + 1;
     }
@@ -444,7 +508,7 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
     bool cache_changed = false;
     while (applied < budget && rte_ring_sc_dequeue(channel.replies(), reinterpret_cast<void**>(&reply)) == 0) {
         for (ReplyOp& op : reply->ops) {
-            if (op.kind == ReplyOp::Kind::remove && cache_.flow(op.slot).held) unhold(op.slot);
+            if (op.kind == ReplyOp::Kind::remove && cache_.flow(op.slot).held) unhold(op.slot, now);
             // Upcalls sent so far may hold packets of a megaflow installed now.
             if (apply_cache_op(cache_, op, *reply, now, order_.sent_count())) {
                 cache_changed = true;
@@ -474,47 +538,69 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
 void Worker::resume(const ReplyOp& op, uint64_t now) {
     const InFlight packet{static_cast<rte_mbuf*>(op.packet), op.layout, op.meta};
     Megaflow& flow = cache_.flow(op.slot);
-    if (flow.runs_ct && order_.earlier_outstanding(packet.meta.stamp)) {
-        if (!hold(packet, op.slot, flow, 0)) drop(packet.packet, DropReason::upcall_queue_full);
+    if (flow.runs_ct && earlier_pending(packet.meta.stamp)) {
+        if (!hold(packet, op.slot, flow, 0, 0)) drop(packet.packet, DropReason::upcall_queue_full);
         return;
     }
     PassScratch& pass = scratch_[0];
     pass.group[0] = packet;
-    execute(flow, pass.group, 1, 0, now);
+    execute(op.slot, pass.group, 1, 0, 0, now);
+}
+
+// Whether a packet that arrived before the one stamped `stamp` has not gone
+// through its pipeline yet: it is at the slow path, or held.
+bool Worker::earlier_pending(uint32_t stamp) const {
+    return order_.earlier_outstanding(stamp) || (!held_.empty() && stamp_before(held_.front().meta.stamp, stamp));
 }
 
 // Whether a packet that found `flow` must wait: the megaflow may still have
 // earlier packets at the slow path or held; and for a megaflow that runs the
-// tracker, any earlier packet at the slow path (it may be of the same
-// connection, in another megaflow: the tracker sees packets in arrival
-// order, as Open vSwitch's, whose misses are handled before later packets).
+// tracker, any earlier packet that has not gone through its pipeline yet (it
+// may be of the same connection, in another megaflow: the tracker sees
+// packets in arrival order, as Open vSwitch's, whose misses are handled
+// before later packets).
 bool Worker::must_wait(const Megaflow& flow, const PacketMeta& meta) const {
     return flow.pending_seq > order_.answered_count() || flow.held ||
-           (flow.runs_ct && order_.earlier_outstanding(meta.stamp));
+           (flow.runs_ct && earlier_pending(meta.stamp));
 }
 
 // Holds a packet until every upcall up to `release_seq` is answered (and,
-// for a megaflow that runs the tracker, every earlier packet's); false when
+// for a megaflow that runs the tracker, every earlier packet's); one that a
+// fork stopped at action `resume_at` until its copy is done too. False when
 // the worker holds all it can.
-bool Worker::hold(const InFlight& packet, uint32_t slot, Megaflow& flow, uint64_t release_seq) {
-    if (!held_.insert(HeldPacket{packet.packet, packet.layout, packet.meta, slot, flow.generation, release_seq})) {
-        return false;
-    }
+bool Worker::hold(const InFlight& packet, uint32_t slot, Megaflow& flow, uint64_t release_seq, size_t resume_at) {
+    const HeldPacket held{packet.packet, packet.layout, packet.meta, slot, flow.generation, release_seq,
+                          static_cast<uint32_t>(resume_at)};
+    if (!held_.insert(held)) return false;
     ++flow.held;
     return true;
 }
 
-bool Worker::releasable(const HeldPacket& held) {
+bool Worker::releasable(const HeldPacket& held) const {
     if (held.release_seq > order_.answered_count()) return false;
-    return !(cache_.flow(held.slot).runs_ct && order_.earlier_outstanding(held.meta.stamp));
+    if (held.resume_at) return !order_.outstanding_up_to(held.meta.stamp);  // its copy's upcalls too
+    return !(cache_.megaflows().flow(held.slot).runs_ct && order_.earlier_outstanding(held.meta.stamp));
 }
 
 // The megaflow at `slot` goes while some of its packets are held: they go
 // to the slow path now, in their order, before any later packet of their
 // flow can (later ones arrive after this reply, and miss or find a
-// megaflow installed after these upcalls).
-void Worker::unhold(uint32_t slot) {
+// megaflow installed after these upcalls). A packet a fork stopped half-way
+// cannot start over there: it finishes the actions it started with first
+// (before its copy, if that is still at the slow path).
+void Worker::unhold(uint32_t slot, uint64_t now) {
     Megaflow& flow = cache_.flow(slot);
+    finishing_.clear();
+    held_.remove_if([&](const HeldPacket& held) {
+        if (held.slot != slot || held.generation != flow.generation || !held.resume_at) return false;
+        finishing_.push_back(held);
+        return true;
+    });
+    flow.held -= static_cast<uint32_t>(finishing_.size());
+    for (const HeldPacket& held : finishing_) {
+        InFlight packet{held.packet, held.layout, held.meta};
+        execute(slot, &packet, 1, held.resume_at, 0, now);
+    }
     held_.remove_if([&](const HeldPacket& held) {
         if (held.slot != slot || held.generation != flow.generation) return false;
         upcall(InFlight{held.packet, held.layout, held.meta});
@@ -530,6 +616,7 @@ void Worker::release_held(uint64_t now) {
     PassScratch& pass = scratch_[0];
     while (!held_.empty() && releasable(held_.front())) {
         const uint32_t slot = held_.front().slot;
+        const uint32_t resume_at = held_.front().resume_at;
         Megaflow& flow = cache_.flow(slot);
         unsigned n = 0;
         do {
@@ -537,8 +624,9 @@ void Worker::release_held(uint64_t now) {
             pass.group[n++] = InFlight{held.packet, held.layout, held.meta};
             held_.pop_front();
             --flow.held;  // (a megaflow removed while holding gave its packets back: unhold)
-        } while (n < kBurst && !held_.empty() && held_.front().slot == slot && releasable(held_.front()));
-        execute(flow, pass.group, n, 0, now);
+        } while (n < kBurst && !resume_at && !held_.empty() && held_.front().slot == slot &&
+                 !held_.front().resume_at && releasable(held_.front()));
+        execute(slot, pass.group, n, resume_at, 0, now);
     }
 }
 
