@@ -270,6 +270,40 @@ def test_limit_refuses_new_connections():
         stop(fp)
 
 
+def test_fork_sends_each_packet_through_both_passes_in_turn():
+    # ct(table=3) followed by an output forks: a copy of the packet goes
+    # through table 3 (which marks it), then the packet itself leaves. As
+    # Open vSwitch translates each packet, each packet's two copies leave
+    # before the next packet's, also while table 3's megaflow is still at
+    # the slow path (the packet waits at the fork for its copy).
+    rules = write("fork.rules", "table=0,in_port=p0,udp,actions=ct(zone=5,table=3),output:p1\n"
+                                "table=3,udp,actions=mod_nw_tos:32,output:p1\n")
+    plain = [udp(A, B, 4000, 9000, b"packet %d" % n) for n in range(3)]
+    marked = [bytes(Ether(src=MAC_IN, dst=MAC_OUT) / IP(src=A, dst=B, tos=32) / UDP(sport=4000, dport=9000) /
+                    Raw(b"packet %d" % n)) for n in range(3)]
+    write_pcap(path("fork_in.pcap"), plain)
+    fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={path('fork_in.pcap')}",
+                                "--port", f"p1=net_pcap1,tx_pcap={path('fork_out.pcap')}",
+                                "--rules", rules, "--exit-when-idle", "300"], name="fork")
+    assert fp.run() == 0, fp.stderr
+    got = read_pcap(path("fork_out.pcap"))
+    want = [marked[0], plain[0], marked[1], plain[1], marked[2], plain[2]]
+    assert got == want, "\n".join(Ether(f).summary() + f" tos={Ether(f)[IP].tos}" for f in got)
+    assert fp.stats()["workers"][0]["recirculations"] == 3
+
+
+def test_recirculation_loop_ends_too_deep():
+    rules = write("loop.rules", "table=0,ip,actions=ct(table=0)\n")
+    write_pcap(path("loop_in.pcap"), [DNS, NTP])
+    fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={path('loop_in.pcap')}",
+                                "--port", "p1=net_null0,no-rx=1", "--rules", rules, "--exit-when-idle", "300"],
+                  name="loop")
+    assert fp.run() == 0, fp.stderr
+    stats = fp.stats()
+    # Six recirculations each (Open vSwitch's MAX_RECIRC_DEPTH), then dropped.
+    assert stats["drops"]["too_deep"] == 2 and stats["workers"][0]["recirculations"] == 12, stats
+
+
 def test_ctl_help_lists_the_conntrack_commands():
     import subprocess
     text = subprocess.run([os.path.join(BUILD, "flowpath-ctl"), "--help"], capture_output=True, text=True).stdout
@@ -282,5 +316,7 @@ if __name__ == "__main__":
     run.case(test_ct_dump_format_and_flush_by_zone)
     run.case(test_connections_expire_by_their_timeout)
     run.case(test_limit_refuses_new_connections)
+    run.case(test_fork_sends_each_packet_through_both_passes_in_turn)
+    run.case(test_recirculation_loop_ends_too_deep)
     run.case(test_ctl_help_lists_the_conntrack_commands)
     run.finish()
