@@ -19,7 +19,6 @@ the tracker itself (docs/slowpath.md).
 Usage: conntrack_test.py BUILD_DIR
 """
 
-import json
 import os
 import sys
 import time
@@ -150,12 +149,6 @@ def write(name, text):
     return path(name)
 
 
-def stats_of(fp):
-    reply = fp.ctl("stats-json")
-    assert reply.returncode == 0, reply.stderr
-    return json.loads(reply.stdout)
-
-
 def ctl_ok(fp, *command):
     reply = fp.ctl(*command)
     assert reply.returncode == 0, f"{command}: {reply.stderr}"
@@ -183,7 +176,7 @@ def firewall(name, extra=()):
     fp.wait_ready()
     total = sum(len(bursts(steps)) for steps in per_port)
     # Everything received and nothing left in flight.
-    wait_until("every frame", lambda: sum(p["rx_packets"] for p in stats_of(fp)["ports"]) == total)
+    wait_until("every frame", lambda: sum(p["rx_packets"] for p in fp.live_stats()["ports"]) == total)
     time.sleep(0.3)
     return fp
 
@@ -197,7 +190,7 @@ def stop(fp):
 def test_stateful_firewall_forwards_only_what_it_should():
     fp = firewall("fw")
     try:
-        stats = stats_of(fp)
+        stats = fp.live_stats()
     finally:
         final = stop(fp)
     for i in range(3):
@@ -239,8 +232,8 @@ def test_ct_dump_format_and_flush_by_zone():
         ctl_ok(fp, "ct-flush")
         assert ctl_ok(fp, "ct-dump") == ""
         # Flushed connections are freed by their worker soon after.
-        wait_until("flushed connections to be freed", lambda: stats_of(fp)["conntrack"]["connections"] == 0)
-        ct = stats_of(fp)["conntrack"]
+        wait_until("flushed connections to be freed", lambda: fp.live_stats()["conntrack"]["connections"] == 0)
+        ct = fp.live_stats()["conntrack"]
         assert ct["flushed"] == 4 and ct["created"] == 4, ct
     finally:
         stop(fp)
@@ -254,8 +247,8 @@ def test_connections_expire_by_their_timeout():
         assert len(udp_lines) == 3, udp_lines
         wait_until("UDP connections to expire",
                    lambda: not any(line.startswith("udp") for line in ctl_ok(fp, "ct-dump").splitlines()))
-        wait_until("expired connections to be freed", lambda: stats_of(fp)["conntrack"]["expired"] == 3)
-        ct = stats_of(fp)["conntrack"]
+        wait_until("expired connections to be freed", lambda: fp.live_stats()["conntrack"]["expired"] == 3)
+        ct = fp.live_stats()["conntrack"]
         assert ct["connections"] == 1 and ct["created"] == 4, ct  # the TCP one (24 h)
     finally:
         stop(fp)
@@ -264,7 +257,7 @@ def test_connections_expire_by_their_timeout():
 def test_limit_refuses_new_connections():
     fp = firewall("limit", ["--ct-max-connections", "2"])
     try:
-        ct = stats_of(fp)["conntrack"]
+        ct = fp.live_stats()["conntrack"]
         assert ct["created"] == 2 and ct["refused"] == 2 and ct["connections"] == 2, ct
     finally:
         stop(fp)

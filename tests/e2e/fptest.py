@@ -85,8 +85,15 @@ class Flowpath:
         return self.wait(timeout)
 
     def stats(self):
+        """The statistics it wrote at exit (--stats-json)."""
         with open(self.stats_path) as f:
             return json.load(f)
+
+    def live_stats(self):
+        """The statistics now, from the running process (flowpath-ctl stats-json)."""
+        reply = self.ctl("stats-json")
+        assert reply.returncode == 0, reply.stderr
+        return json.loads(reply.stdout)
 
 
 def run_flowpath(build, args, timeout=120):
