@@ -146,14 +146,27 @@ public:
     bool empty() const { return count_ == 0; }
     bool full() const { return count_ == ring_.size(); }
 
-    /// Inserts `entry` behind every entry that arrived before it; false
-    /// when full.
+    /// Inserts `entry` behind every entry that arrived no later than it;
+    /// false when full. The place is found by binary search and the shorter
+    /// side moves: a new arrival goes to the back, an old packet (most
+    /// often older than all) near the front, each in a few moves.
     bool insert(const Entry& entry) {
         if (full()) return false;
-        unsigned at = count_;
-        while (at > 0 && stamp_before(entry.meta.stamp, (*this)[at - 1].meta.stamp)) {
-            (*this)[at] = (*this)[at - 1];
-            --at;
+        unsigned low = 0, high = count_;
+        while (low < high) {
+            const unsigned mid = (low + high) / 2;
+            if (stamp_before(entry.meta.stamp, (*this)[mid].meta.stamp)) {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        const unsigned at = low;
+        if (at >= count_ - at) {
+            for (unsigned i = count_; i > at; --i) (*this)[i] = (*this)[i - 1];
+        } else {
+            head_ = (head_ + static_cast<unsigned>(ring_.size()) - 1) % static_cast<unsigned>(ring_.size());
+            for (unsigned i = 0; i < at; ++i) (*this)[i] = (*this)[i + 1];
         }
         (*this)[at] = entry;
         ++count_;

@@ -186,6 +186,37 @@ TEST(HeldQueueTest, KeepsArrivalOrderAcrossTheRing) {
     EXPECT_EQ(ids(wrapping), (std::vector<int>{1, 3, 2}));
 }
 
+// Against a list kept sorted by arrival (stable): random inserts, mostly
+// new arrivals, some old packets, pops from the front, across wrap-around.
+TEST(HeldQueueTest, AgreesWithASortedList) {
+    std::mt19937 rng(17);
+    HeldQueue<Held> queue(64);
+    std::vector<Held> reference;
+    uint32_t next = 0xfffffff0u;
+    int id = 0;
+    for (int step = 0; step < 100000; ++step) {
+        if (rng() % 3 && !queue.full()) {
+            uint32_t stamp = next;
+            if (rng() % 4 == 0) stamp -= rng() % 40;  // an old packet
+            else next += 1 + rng() % 2;
+            const Held h = held(stamp, id++);
+            ASSERT_TRUE(queue.insert(h));
+            auto at = std::upper_bound(reference.begin(), reference.end(), h, [](const Held& a, const Held& b) {
+                return stamp_before(a.meta.stamp, b.meta.stamp);
+            });
+            reference.insert(at, h);
+        } else if (!queue.empty()) {
+            ASSERT_EQ(queue.front().id, reference.front().id) << "step " << step;
+            queue.pop_front();
+            reference.erase(reference.begin());
+        }
+        ASSERT_EQ(queue.size(), reference.size());
+    }
+    std::vector<int> want;
+    for (const Held& h : reference) want.push_back(h.id);
+    EXPECT_EQ(ids(queue), want);
+}
+
 // The executor's ranges: what the worker runs between its group actions.
 TEST(ExecuteRange, TakerIsTheLastOutputOrRecirculationUnlessCtFollows) {
     const Action out2 = Action::output(2), out3 = Action::output(3), recirc = Action::recirc(5);
