@@ -100,7 +100,7 @@ struct MemoryBackend::State {
 
     std::optional<of::OfError> add(const FlowModRequest& r, Clock::time_point now) {
         try {
-            RuleSet::check(r.rule);  // what the datapath cannot run yet (connection tracking)
+            RuleSet::check(r.rule);  // what the datapath cannot run (nothing today)
         } catch (const ConfigError&) {
             const FlowMask& m = r.rule.match.mask;
             return m.ct_state || m.ct_zone || m.ct_mark ? of::err::kBadField : of::err::kBadActionType;
