@@ -42,6 +42,23 @@ inline DropReason admit_frame(rte_mbuf* packet, uint32_t mtu) {
 }
 
 
+// A received packet's metadata: field by field, not through a temporary
+// (copying one costs a store-forwarding stall per packet).
+inline void start_meta(PacketMeta& meta, uint32_t in_port, uint32_t stamp) {
+    meta.ct.mark = 0;
+    meta.ct.zone = 0;
+    meta.ct.state = 0;
+    meta.ct.conn.index = ConnHandle::kNone;
+    meta.ct.conn.seq = 0;
+    meta.in_port = in_port;
+    meta.recirc_id = 0;
+    meta.stamp = stamp;
+    meta.dl_type = 0;
+    meta.nw_proto = 0;
+    meta.nw_frag = 0;
+    meta.depth = 0;
+}
+
 // The key fields the ct action reads, noted for packets that may reach one
 // (no action changes them, so any pass's key serves the later ones).
 void note_l3_fields(const Miniflow& flow, PacketMeta& meta) {
@@ -228,6 +245,7 @@ void Worker::receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, 
 
     PassScratch& pass = scratch_[0];
     const uint32_t in_port = rxq.port_index + 1u;  // OpenFlow numbering
+    uint32_t stamp = next_stamp_;
     unsigned kept = 0;
     for (unsigned i = 0; i < count; ++i) {
         const DropReason refused = admit_frame(packets[i], plan_.mtu);
@@ -237,10 +255,9 @@ void Worker::receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, 
         }
         InFlight& packet = pass.packets[kept++];
         packet.packet = packets[i];
-        packet.meta = PacketMeta{};
-        packet.meta.in_port = in_port;
-        packet.meta.stamp = next_stamp_++;
+        start_meta(packet.meta, in_port, stamp++);
     }
+    next_stamp_ = stamp;
     if (kept) run_pass(0, kept, now);
 }
 
