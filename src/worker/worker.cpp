@@ -121,24 +121,33 @@ bool group_action(const Action& action) {
            action.type == ActionType::kRecirc;
 }
 
-// Whether a list forks: something observable follows a recirculation (an
-// output, another recirculation, a ct), or an output comes before one. Its
-// packets then leave from two passes, and each must finish the first before
-// the next packet starts (see Worker::execute).
+// Whether a list must run one packet at a time: the packet leaves (an
+// output, a recirculation) both before and after a group action (a
+// recirculation's copy counts as leaving there), or a ct follows a
+// recirculation. Run as a group, every packet would do the part before
+// the group action before any does the part after it, where Open vSwitch's
+// translation of each packet finishes one before the next (A A B B, not
+// A B A B; see Worker::execute).
 bool forks(const ActionList& actions) {
-    bool recirculated = false, output = false;
+    bool left = false;           // an output or recirculation so far
+    bool split = false;          // a group action after something left
+    bool recirculated = false;
     for (const Action& a : actions) {
         switch (a.type) {
-            case ActionType::kRecirc:
-                if (recirculated || output) return true;
-                recirculated = true;
-                break;
             case ActionType::kOutput:
-                if (recirculated) return true;
-                output = true;
+                if (split) return true;
+                left = true;
+                break;
+            case ActionType::kRecirc:
+                if (split) return true;
+                left = split = recirculated = true;
                 break;
             case ActionType::kCt:
                 if (recirculated) return true;
+                split |= left;
+                break;
+            case ActionType::kCtClear:
+                split |= left;
                 break;
             default:
                 break;
@@ -359,9 +368,9 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
     // alone (Open vSwitch's translation of every packet: A's copies leave
     // before B's, A A B B, where its batches give A B A B). A packet whose
     // earlier ones are still at the slow path or held waits for them.
-    // Rare (rules that output beside a ct(table=T)); [ct, recirc] keeps its
-    // burst.
-    if (count > 1 && flow.runs_ct && forks(actions)) {
+    // Rare (rules that output on both sides of a ct); [ct, recirc] and
+    // [ct(commit), output] keep their burst.
+    if (count > 1 && forks(actions)) {
         for (unsigned i = 0; i < count; ++i) {
             if (i > 0 && earlier_pending(group[i].meta.stamp)) {
                 for (; i < count; ++i) {
