@@ -164,6 +164,14 @@ public:
 
     /// Prefetches slot `slot` (below slot_limit()).
     void prefetch_slot(uint32_t slot) const { __builtin_prefetch(slot_ptr(slot)); }
+    /// Prefetches, for writing, every line of `slot` if its chunk exists
+    /// (a replica applying an install or remove the slow path sent).
+    void prefetch_for_write(uint32_t slot) const {
+        const Megaflow* flow = peek(slot);
+        if (!flow) return;
+        const char* bytes = reinterpret_cast<const char*>(flow);
+        for (size_t offset = 0; offset < sizeof(Megaflow); offset += 64) __builtin_prefetch(bytes + offset, 1);
+    }
 
     /// Whether some subtable has exactly `mask` (in_port included).
     bool has_mask(const FlowMask& mask) const;

@@ -68,6 +68,8 @@ struct WorkerPlan {
 /// Reply operations a worker applies per poll round at most (then it polls
 /// its rx queues again): bounds the pause a burst of installs can cause.
 inline constexpr unsigned kReplyOpsPerRound = 512;
+/// How many reply ops ahead a worker prefetches an answered packet's header.
+inline constexpr unsigned kReplyPrefetch = 8;
 /// Packets a worker may hold back behind their flow's upcalls (more are
 /// dropped as upcall_queue_full): as many as may wait at the slow path,
 /// since a burst of new flows whose answers are late (the slow-path thread
@@ -158,6 +160,7 @@ private:
 
     // The slow path: upcalls, its answers, and the packets held behind them.
     unsigned apply_replies(uint64_t now, unsigned budget);
+    void prefetch_reply_op(const Reply& reply, const ReplyOp& op) const;
     void resume(const ReplyOp& op, uint64_t now);
     void upcall(const InFlight& packet);
     bool earlier_pending(uint32_t stamp) const;

@@ -243,8 +243,12 @@ def test_connections_expire_by_their_timeout():
     fp = firewall("expire", ["--ct-timeout-udp-first", "1", "--ct-timeout-udp-single", "1",
                              "--ct-timeout-udp-multiple", "1"])
     try:
+        # Under load the first dump may come after the 1 s timeout: that the
+        # three UDP connections existed shows in `created` (and in the dump
+        # when it is in time).
         udp_lines = [line for line in ctl_ok(fp, "ct-dump").splitlines() if line.startswith("udp")]
-        assert len(udp_lines) == 3, udp_lines
+        assert len(udp_lines) <= 3, udp_lines
+        assert fp.live_stats()["conntrack"]["created"] == 4, fp.live_stats()["conntrack"]
         wait_until("UDP connections to expire",
                    lambda: not any(line.startswith("udp") for line in ctl_ok(fp, "ct-dump").splitlines()))
         wait_until("expired connections to be freed", lambda: fp.live_stats()["conntrack"]["expired"] == 3)

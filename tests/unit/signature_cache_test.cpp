@@ -93,7 +93,7 @@ TEST_P(SignatureCacheAgainstLinearScan, AnswersExactlyWhatTheScanFinds) {
                                           " packet " + std::to_string(i);
                 const bool found_by_scan = megaflows.reference_lookup(keys[i]) != kNoFlow;
                 ASSERT_EQ(!(missed >> i & 1), found_by_scan) << where;
-                if (found_by_scan) ASSERT_TRUE(megaflows.matches(slots[i], keys[i])) << where;
+                if (found_by_scan) { ASSERT_TRUE(megaflows.matches(slots[i], keys[i])) << where; }
             }
         }
         const FlowCacheCounters& n = cache.counters();

@@ -39,7 +39,6 @@ MatchFilter filter_of(const std::string& text) {
 
 std::string dump_without_counters(const RuleSet& set) {
     std::string text;
-    set.for_each([&](const RuleEntry&) {});
     const std::string dump = set.dump();
     for (size_t at = 0; at < dump.size();) {
         const size_t end = dump.find('\n', at);
@@ -104,9 +103,9 @@ TEST(RuleSetChanges, ReplaceKeepsUnchangedRulesAndTheirCounters) {
     EXPECT_EQ(result.removed, 1u);
     EXPECT_EQ(set.size(), 3u);
     set.for_each([](const RuleEntry& entry) {
-        if (entry.rule.priority == 5) EXPECT_EQ(entry.packets.load(), 5u);  // unchanged
-        if (entry.rule.priority == 6) EXPECT_EQ(entry.packets.load(), 6u);  // new actions, counters kept
-        if (entry.rule.priority == 9) EXPECT_EQ(entry.packets.load(), 0u);  // new
+        if (entry.rule.priority == 5) { EXPECT_EQ(entry.packets.load(), 5u); }  // unchanged
+        if (entry.rule.priority == 6) { EXPECT_EQ(entry.packets.load(), 6u); }  // new actions, counters kept
+        if (entry.rule.priority == 9) { EXPECT_EQ(entry.packets.load(), 0u); }  // new
     });
 }
 
@@ -305,7 +304,7 @@ TEST(MissHandlerStatistics, RuleCountersAddUpToThePacketsForwardedAndIdleMegaflo
         rules.for_each([&](const RuleEntry& entry) {
             EXPECT_EQ(entry.packets.load(), expected[&entry]) << format_rule(entry.rule, kPorts);
             EXPECT_EQ(entry.bytes.load(), expected[&entry] * 100);
-            if (expected[&entry]) EXPECT_EQ(entry.used_ms.load(), 5000u);
+            if (expected[&entry]) { EXPECT_EQ(entry.used_ms.load(), 5000u); }
         });
     });
     // A second push adds nothing new.
