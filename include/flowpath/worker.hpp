@@ -160,7 +160,7 @@ private:
 
     // The slow path: upcalls, its answers, and the packets held behind them.
     unsigned apply_replies(uint64_t now, unsigned budget);
-    void prefetch_reply_op(const Reply& reply, const ReplyOp& op) const;
+    void prefetch_reply_op(const ReplyOp& op) const;
     void resume(const ReplyOp& op, uint64_t now);
     void upcall(const InFlight& packet);
     bool earlier_pending(uint32_t stamp) const;

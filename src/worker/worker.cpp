@@ -536,9 +536,9 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
         std::vector<ReplyOp>& ops = reply->ops;
         // The answered packets were last touched on the slow path's core:
         // their headers are fetched a few ops ahead, their first bytes fewer.
-        for (size_t i = 0; i < std::min<size_t>(ops.size(), kReplyPrefetch); ++i) prefetch_reply_op(*reply, ops[i]);
+        for (size_t i = 0; i < std::min<size_t>(ops.size(), kReplyPrefetch); ++i) prefetch_reply_op(ops[i]);
         for (size_t i = 0; i < ops.size(); ++i) {
-            if (i + kReplyPrefetch < ops.size()) prefetch_reply_op(*reply, ops[i + kReplyPrefetch]);
+            if (i + kReplyPrefetch < ops.size()) prefetch_reply_op(ops[i + kReplyPrefetch]);
             if (i + kReplyPrefetch / 2 < ops.size() && ops[i + kReplyPrefetch / 2].kind == ReplyOp::Kind::packet)
                 rte_prefetch0(rte_pktmbuf_mtod(static_cast<rte_mbuf*>(ops[i + kReplyPrefetch / 2].packet), void*));
             ReplyOp& op = ops[i];
@@ -567,21 +567,17 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
 }
 
 // Starts fetching what applying `op` touches: the slot it changes (cold:
-// evicted or reused), the action list and the packet the slow path's core
-// wrote last.
-void Worker::prefetch_reply_op(const Reply& reply, const ReplyOp& op) const {
+// evicted or reused) and the packet the slow path's core last read.
+void Worker::prefetch_reply_op(const ReplyOp& op) const {
     switch (op.kind) {
     case ReplyOp::Kind::packet:
         rte_prefetch0(op.packet);
         break;
     case ReplyOp::Kind::install:
-    case ReplyOp::Kind::update:
-        cache_.megaflows().prefetch_for_write(op.slot);
-        rte_prefetch0(reply.translations[op.payload].actions.data());
-        break;
     case ReplyOp::Kind::remove:
         cache_.megaflows().prefetch_for_write(op.slot);
         break;
+    case ReplyOp::Kind::update:
     case ReplyOp::Kind::fence:
         break;
     }
