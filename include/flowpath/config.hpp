@@ -28,6 +28,8 @@ struct PortConfig {
     std::string name;
     std::string devargs;
     ConfigSource source;
+    uint32_t mtu = 1500;      ///< its MTU: `--mtu NAME=N`, else `--mtu N`
+    ConfigSource mtu_source;  ///< where that MTU was given
 };
 
 /// The validated configuration. Zero or empty means "not given" where the
@@ -53,7 +55,8 @@ struct Config {
     uint32_t tx_flush_interval_us = 0;      ///< longest wait in a tx buffer; 0: every poll round
 
     // Operations.
-    uint32_t mtu = 1500;                    ///< largest L2 payload forwarded
+    uint32_t mtu = 1500;                    ///< largest L2 payload forwarded (`--mtu N`; ports' own in PortConfig)
+    uint32_t mbuf_size = 0;                 ///< packet bytes per mbuf; 0: a whole frame of the largest MTU
     std::string metrics_listen;             ///< ADDR:PORT for Prometheus; empty: off
     ConfigSource metrics_listen_source;     ///< where metrics_listen was given
 

@@ -57,10 +57,10 @@ public:
 };
 
 /// A pool of packet buffers (mbufs) shared by every port and worker. Each
-/// holds `frame_room` bytes after the headroom: frame_room(mtu) keeps every
-/// frame within the MTU in one buffer (as Open vSwitch-DPDK sizes its mbufs
-/// from the MTU), so no port needs rx scatter and the parser and the
-/// actions always see a whole frame.
+/// holds `frame_room` bytes after the headroom: by default frame_room(the
+/// largest MTU) keeps every frame within its MTU in one buffer (as Open
+/// vSwitch-DPDK sizes its mbufs from the MTU); a smaller --mbuf-size makes
+/// longer frames arrive as chains (docs/architecture.md, MTU).
 class PacketPool {
 public:
     PacketPool(const std::string& name, unsigned count, uint32_t frame_room, int socket);
@@ -100,10 +100,12 @@ public:
     unsigned mbufs_needed(uint32_t frame_room) const;
 
     /// Configures the device and its queues (symmetric RSS when several rx
-    /// queues: see symmetric_rss_key) with port MTU `mtu`. Throws
-    /// ConfigError when the device cannot take that MTU (naming the range
-    /// it can).
-    void configure(rte_mempool* pool, uint32_t mtu);
+    /// queues: see symmetric_rss_key) with its port MTU (PortConfig::mtu),
+    /// rx buffers of `data_room` bytes from `pool` (rx scatter when a frame
+    /// of the MTU is longer) and, when `chains` (some port may receive
+    /// chained frames), multi-segment tx. Throws ConfigError when the
+    /// device cannot take that MTU (naming the range it can) or the chains.
+    void configure(rte_mempool* pool, uint32_t data_room, bool chains);
     void start();
     /// Stops the device; idempotent. Called before close so tx files flush.
     void stop();

@@ -103,6 +103,25 @@ void parse_flow_key(const uint8_t* data, uint32_t len, uint32_t in_port, FlowKey
 void extract_miniflow(const uint8_t* data, uint32_t len, uint32_t in_port, Miniflow& mf,
                       PacketLayout& layout);
 
+/// Bytes past the start of the L3 header, and past the start of the
+/// transport header, that a chained frame's first segment must hold (or
+/// the frame must end before): every header byte the extraction, the
+/// actions (set_field, dec_ttl) and the layout describe lies within them,
+/// but for neighbor discovery's options, which need the whole frame.
+inline constexpr uint32_t kChainedHeaderWindow = 64;
+
+/// A frame of `len` bytes of which only the first `avail` are contiguous at
+/// `data` (the first segment of an mbuf chain): the same key and layout as
+/// extract_miniflow on the whole frame, reading only those bytes, when the
+/// headers lie in them: the L2 headers, kChainedHeaderWindow bytes past the
+/// L3 and the transport header's starts (or the frame's end), the IPv6
+/// extension headers, and a neighbor discovery message whole. Otherwise
+/// returns false with a key of in_port alone and an empty layout: the frame
+/// must be joined (made contiguous) or dropped. With avail >= len it is
+/// extract_miniflow.
+bool extract_miniflow_chained(const uint8_t* data, uint32_t avail, uint32_t len, uint32_t in_port, Miniflow& mf,
+                              PacketLayout& layout);
+
 /// One frame as the burst helper sees it.
 struct PacketView {
     const uint8_t* data;

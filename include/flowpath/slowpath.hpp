@@ -104,6 +104,13 @@ inline void extract_upcall(const uint8_t* data, uint32_t len, const PacketMeta& 
     extract_miniflow(data, len, meta.in_port, flow, layout);
     set_pass_metadata(flow, meta);
 }
+/// The same for a chained frame of `len` bytes whose first `avail` are at
+/// `data` (its headers lie there: the worker dropped it otherwise).
+inline void extract_upcall(const uint8_t* data, uint32_t avail, uint32_t len, const PacketMeta& meta, Miniflow& flow,
+                           PacketLayout& layout) {
+    extract_miniflow_chained(data, avail, len, meta.in_port, flow, layout);
+    set_pass_metadata(flow, meta);
+}
 
 /// Applies a cache operation (install, update, remove) of `reply` to a
 /// worker's cache; false for the others (packet, fence: the worker's own).

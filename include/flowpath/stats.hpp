@@ -29,9 +29,10 @@ enum class DropReason : unsigned {
     ttl_expired,    ///< dec_ttl on TTL 0 or 1 before any output
     too_deep,       ///< resubmits nested too deep or looped
     copy_failed,    ///< no mbuf for the copy that a second output needs
-    bad_packet,     ///< the packet could not be edited (multi-segment, no headroom)
+    bad_packet,     ///< the packet could not be edited (a VLAN push without headroom)
     upcall_queue_full,  ///< a miss found its worker's ring to the slow path full
     too_big,        ///< the frame is larger than the MTU allows
+    split_headers,  ///< a chained frame's headers run past its first segment, which cannot hold them all
     count_
 };
 inline constexpr unsigned kDropReasons = static_cast<unsigned>(DropReason::count_);

@@ -35,6 +35,10 @@ inline constexpr uint32_t kExactCacheEntries = 8192;
 /// while a long flow gets in within its first few hundred packets.
 inline constexpr uint32_t kExactInsertInverseProbability = 100;
 
+/// Bytes of a worker's copy of chained frames for the connection tracker,
+/// which reads a frame whole (more than the longest frame, 65535 bytes).
+inline constexpr uint32_t kCtScratchBytes = 1u << 16;
+
 /// Tries of a tx burst that sent nothing before the rest is dropped.
 inline constexpr unsigned kTxRetries = 16;
 
@@ -43,7 +47,11 @@ struct RxQueueRef {
     uint16_t port_index;  ///< index in the datapath's port list (OpenFlow port - 1)
     uint16_t port_id;     ///< DPDK port id
     uint16_t queue;
+    uint32_t mtu = 1500;  ///< the port's: a frame whose L2 payload exceeds it is dropped (too_big)
 };
+
+/// TxQueueRef::mtu of a port no frame can exceed.
+inline constexpr uint32_t kNoTxMtu = 1u << 30;
 
 /// The tx queue a worker uses on one port; `lock` is set only when workers
 /// outnumber the port's tx queues and must share one.
@@ -51,6 +59,9 @@ struct TxQueueRef {
     uint16_t port_id = 0;
     uint16_t queue = 0;
     rte_spinlock_t* lock = nullptr;
+    /// The port's MTU where a frame may exceed it (another port's is
+    /// larger): such a frame is dropped (too_big); else kNoTxMtu.
+    uint32_t mtu = kNoTxMtu;
 };
 
 /// What a worker needs to run: fixed at start-up, read-only afterwards.
@@ -62,7 +73,6 @@ struct WorkerPlan {
     rte_mempool* pool = nullptr;       ///< for the copies that extra outputs need
     uint32_t flow_limit = 200000;      ///< megaflows in its cache
     uint32_t tx_flush_interval_us = 0; ///< longest wait in a tx buffer; 0: every round
-    uint32_t mtu = 1500;               ///< a frame whose L2 payload exceeds it is dropped (too_big)
 };
 
 /// Reply operations a worker applies per poll round at most (then it polls
@@ -156,6 +166,8 @@ private:
     unsigned run_range(InFlight* group, unsigned count, const ActionList& actions, size_t from, size_t to,
                        size_t taker);
     void conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now);
+    void track(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now);
+    unsigned drop_split(PassScratch& pass, unsigned count, uint32_t split);
     void recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bool take, unsigned level, uint64_t now);
 
     // The slow path: upcalls, its answers, and the packets held behind them.
@@ -196,6 +208,7 @@ private:
     HeldQueue<HeldPacket> held_;
     std::vector<HeldPacket> finishing_;  // unhold's, reserved: no allocation
     std::unique_ptr<PassScratch[]> scratch_;  // kPassLevels, so the hot loop never allocates
+    std::unique_ptr<uint8_t[]> ct_scratch_;   // kCtScratchBytes: chained frames the tracker reads
 };
 
 /// The lcore entry point for rte_eal_remote_launch: `arg` is a Worker*.

@@ -33,6 +33,12 @@ namespace {
 constexpr unsigned kMaxLcore = 127;        // DPDK's default RTE_MAX_LCORE - 1
 constexpr unsigned kMaxQueues = 1024;
 constexpr unsigned kMaxMbufs = 1u << 26;
+constexpr uint32_t kMinMtu = 68;     // IPv4's minimum
+constexpr uint32_t kMaxMtu = 16000;  // a frame of it fits net_pcap's 16128-byte snapshot
+// An mbuf's data room is 16 bits, less the headroom (128); a first segment
+// must hold a frame's headers (kChainedHeaderWindow past L3 and L4).
+constexpr uint32_t kMinMbufSize = 256;
+constexpr uint32_t kMaxMbufSize = 65024;
 
 /// One occurrence of an option: its text and where it was given.
 struct RawValue {
@@ -60,7 +66,10 @@ po::options_description shared_options() {
         ("flow-limit", po::value<std::string>(), "megaflows per worker (default 200000)")
         ("max-idle", po::value<std::string>(), "a megaflow unused for MS milliseconds expires (default 10000)")
         ("tx-flush-interval", po::value<std::string>(), "longest a packet waits in a tx buffer, in microseconds (default 0)")
-        ("mtu", po::value<std::string>(), "largest frame forwarded (L2 payload, as a port MTU; default 1500)")
+        ("mtu", po::value<std::string>(), "N: largest frame forwarded (L2 payload, as a port MTU; default 1500); "
+                                          "NAME=N: that port's (repeatable)")
+        ("mbuf-size", po::value<std::string>(), "packet bytes per mbuf; longer frames arrive in chains "
+                                                "(default: a whole frame of the largest MTU)")
         ("metrics-listen", po::value<std::string>(), "ADDR:PORT: serve Prometheus metrics at /metrics")
         ("controller", po::value<std::vector<std::string>>(), "tcp:IP:PORT: an OpenFlow 1.3 controller (repeatable)")
         ("openflow-listen", po::value<std::string>(), "ptcp:PORT[:IP]: accept OpenFlow 1.3 connections")
@@ -205,6 +214,49 @@ const RawValue* single(const RawOptions& raw, const std::string& name) {
     return &values.back();
 }
 
+// --mtu N sets every port's MTU, --mtu NAME=N one port's (a port named
+// by --port, the NAME=VALUE form of --port itself). Each follows the rule of
+// a single value: the command line wins over the file, and one source gives
+// N once and each port's once.
+void apply_mtus(const RawOptions& raw, Config& config) {
+    const auto it = raw.find("mtu");
+    if (it == raw.end()) {
+        for (PortConfig& port : config.ports) port.mtu = config.mtu;
+        return;
+    }
+    std::vector<RawValue> global;
+    std::map<std::string, std::vector<RawValue>> per_port;
+    for (const RawValue& value : it->second) {
+        const auto eq = value.text.find('=');
+        if (eq == std::string::npos) {
+            global.push_back(value);
+            continue;
+        }
+        const std::string name = trim(value.text.substr(0, eq));
+        if (std::none_of(config.ports.begin(), config.ports.end(), [&](const PortConfig& p) { return p.name == name; })) {
+            throw ConfigError(value.source.place() + "mtu: no port named '" + name + "' (expected N or NAME=N)");
+        }
+        per_port[name].push_back({trim(value.text.substr(eq + 1)), value.source});
+    }
+    ConfigSource global_source;
+    const RawOptions global_only{{"mtu", global}};
+    if (const RawValue* v = single(global_only, "mtu")) {
+        config.mtu = parse_int<uint32_t>(*v, "mtu", kMinMtu, kMaxMtu);
+        global_source = v->source;
+    }
+    for (PortConfig& port : config.ports) {
+        port.mtu = config.mtu;
+        port.mtu_source = global_source;
+        const auto own = per_port.find(port.name);
+        if (own == per_port.end()) continue;
+        const std::string option = "mtu " + port.name;
+        const RawOptions port_only{{option, own->second}};
+        const RawValue* v = single(port_only, option);
+        port.mtu = parse_int<uint32_t>(*v, option.c_str(), kMinMtu, kMaxMtu);
+        port.mtu_source = v->source;
+    }
+}
+
 Config validate(const RawOptions& raw) {
     Config config;
     for (const auto& [name, values] : raw) {
@@ -266,7 +318,10 @@ Config validate(const RawOptions& raw) {
     if (const RawValue* v = single(raw, "tx-flush-interval")) {
         config.tx_flush_interval_us = parse_int<uint32_t>(*v, "tx-flush-interval", 0, 1'000'000);
     }
-    if (const RawValue* v = single(raw, "mtu")) config.mtu = parse_int<uint32_t>(*v, "mtu", 68, 16000);
+    apply_mtus(raw, config);
+    if (const RawValue* v = single(raw, "mbuf-size")) {
+        config.mbuf_size = parse_int<uint32_t>(*v, "mbuf-size", kMinMbufSize, kMaxMbufSize);
+    }
     if (const RawValue* v = single(raw, "metrics-listen")) {
         config.metrics_listen = v->text;
         config.metrics_listen_source = v->source;

@@ -94,18 +94,26 @@ Datapath::Datapath(const Config& config)
         ports_.push_back(std::make_unique<Port>(config_.ports[i], i));
     }
     const uint16_t want_rxq = static_cast<uint16_t>(config_.rxq ? config_.rxq : workers);
-    // One buffer holds a whole frame of the MTU (docs/architecture.md, MTU).
-    const uint32_t room = frame_room(config_.mtu);
+    // One buffer holds a whole frame of the largest MTU, unless --mbuf-size
+    // asks for smaller ones: longer frames are then chains, of up to
+    // `segments` buffers (docs/architecture.md, MTU).
+    uint32_t max_mtu = 0;
+    for (const PortConfig& port : config_.ports) max_mtu = std::max(max_mtu, port.mtu);
+    const uint32_t room = config_.mbuf_size ? config_.mbuf_size : frame_room(max_mtu);
+    const uint32_t longest = max_frame_length(max_mtu) + kMtuCrc;
+    const bool chains = room < longest;
+    const unsigned segments = (longest + room - 1) / room;
     unsigned mbufs = kPoolSlack + kPoolCache * static_cast<unsigned>(workers + 1) +
-                     static_cast<unsigned>(workers) * worker_mbufs(ports_.size());
+                     static_cast<unsigned>(workers) * worker_mbufs(ports_.size()) * segments;
     for (auto& port : ports_) {
         port->plan_queues(want_rxq, static_cast<uint16_t>(workers));
         mbufs += port->mbufs_needed(room);
     }
     if (config_.mbufs) mbufs = config_.mbufs;
     pool_ = std::make_unique<PacketPool>("flowpath_pkts", mbufs, room, static_cast<int>(rte_socket_id()));
-    log(LogLevel::info, "packet pool: ", mbufs, " mbufs of ", room, " bytes (MTU ", config_.mtu, ")");
-    for (auto& port : ports_) port->configure(pool_->get(), config_.mtu);
+    log(LogLevel::info, "packet pool: ", mbufs, " mbufs of ", room, " bytes (largest MTU ", max_mtu,
+        chains ? "; longer frames are chains" : "", ")");
+    for (auto& port : ports_) port->configure(pool_->get(), room, chains);
 
     // Several workers and connection tracking: each connection lives in one
     // worker's shard, so both its directions must reach that worker. Every
@@ -121,7 +129,7 @@ Datapath::Datapath(const Config& config)
     for (unsigned p = 0; p < ports_.size(); ++p) {
         const Port& port = *ports_[p];
         for (uint16_t q = 0; q < port.rx_queues(); ++q) {
-            plans[q % workers].rx.push_back({static_cast<uint16_t>(p), port.id(), q});
+            plans[q % workers].rx.push_back({static_cast<uint16_t>(p), port.id(), q, port.config().mtu});
         }
         if (workers > 1 && (port.rx_queues() != ports_[0]->rx_queues() || port.rx_queues() < workers ||
                             !port.symmetric_rss())) {
@@ -138,7 +146,6 @@ Datapath::Datapath(const Config& config)
         plans[w].flow_limit = config_.flow_limit;
         plans[w].tx_flush_interval_us = config_.tx_flush_interval_us;
         plans[w].pool = pool_->get();
-        plans[w].mtu = config_.mtu;
         plans[w].tx.resize(ports_.size());
     }
     for (unsigned p = 0; p < ports_.size(); ++p) {
@@ -153,7 +160,8 @@ Datapath::Datapath(const Config& config)
         }
         for (unsigned w = 0; w < workers; ++w) {
             const uint16_t queue = static_cast<uint16_t>(w % port.tx_queues());
-            plans[w].tx[p] = {port.id(), queue, locks[queue]};
+            // A frame from a port of a larger MTU may exceed this one's.
+            plans[w].tx[p] = {port.id(), queue, locks[queue], port.config().mtu < max_mtu ? port.config().mtu : kNoTxMtu};
         }
     }
     for (unsigned w = 0; w < workers; ++w) {
@@ -174,8 +182,10 @@ Datapath::Datapath(const Config& config)
         replicas.push_back(&workers_[w]->megaflows());
     }
     slow_path_ = std::make_unique<SlowPath>(std::move(rules_), std::move(slow), std::move(channels), std::move(replicas));
-    log(LogLevel::info, "MTU ", config_.mtu, ": longer frames are dropped as too_big (",
-        config_.mtu + kMtuEthernetHeader, " bytes untagged, ", max_frame_length(config_.mtu), " with two VLAN tags)");
+    for (const PortConfig& port : config_.ports) {
+        log(LogLevel::info, "port ", port.name, ": MTU ", port.mtu, ": longer frames are dropped as too_big (",
+            port.mtu + kMtuEthernetHeader, " bytes untagged, ", max_frame_length(port.mtu), " with two VLAN tags)");
+    }
     // Scrapes take their snapshots on the exposer's threads, never a worker's.
     if (!config_.metrics_listen.empty()) {
         metrics_ = std::make_unique<MetricsServer>(config_.metrics_listen, config_.metrics_listen_source.place(),

@@ -31,4 +31,12 @@ inline bool is_pcap_device(const std::string& device) {
     return device.starts_with("net_pcap") || device.starts_with("eth_pcap");
 }
 
+/// Whether the device takes and sends mbuf chains without offering rx
+/// scatter or multi-segment tx (DPDK 22.11 states neither for them):
+/// net_pcap reads a frame longer than a buffer into a chain and writes a
+/// chain whole (rte_pktmbuf_read), net_null frees what it is given.
+inline bool sends_and_receives_chains(const std::string& device) {
+    return is_pcap_device(device) || device.starts_with("net_null") || device.starts_with("eth_null");
+}
+
 }  // namespace flowpath

@@ -11,6 +11,7 @@
 #include "flowpath/error.hpp"
 #include "flowpath/io.hpp"
 #include "flowpath/log.hpp"
+#include "flowpath/mtu.hpp"
 #include "flowpath/pcap_file.hpp"
 
 namespace flowpath {
@@ -121,19 +122,43 @@ unsigned Port::mbufs_needed(uint32_t frame_room) const {
     return static_cast<unsigned>(std::min<uint64_t>(mbufs, 1u << 26));
 }
 
-void Port::configure(rte_mempool* pool, uint32_t mtu) {
+void Port::configure(rte_mempool* pool, uint32_t data_room, bool chains) {
     rte_eth_dev_info info{};
     rte_eth_dev_info_get(port_id_, &info);
     const std::string where = config_.source.place() + "port " + name() + ": ";
+    const uint32_t mtu = config_.mtu;
     const uint32_t max_mtu = device_max_mtu(info);
     if (mtu < info.min_mtu || mtu > max_mtu) {
-        throw ConfigError(where + "device '" + device_name_ + "' takes an MTU of " + std::to_string(info.min_mtu) +
-                          " to " + std::to_string(max_mtu) + ", not " + std::to_string(mtu) + " (--mtu)");
+        throw ConfigError(config_.mtu_source.place() + "port " + name() + ": device '" + device_name_ +
+                          "' takes an MTU of " + std::to_string(info.min_mtu) + " to " + std::to_string(max_mtu) +
+                          ", not " + std::to_string(mtu) + " (--mtu)");
     }
     rte_eth_conf conf{};
-    // The pool's buffers hold a whole frame of this MTU (frame_room), so
-    // the device needs no rx scatter.
     conf.rxmode.mtu = mtu;
+    // A frame longer than a buffer arrives as a chain: rx scatter where the
+    // device offers it; net_pcap chains such frames by itself. Any other
+    // device could not receive them.
+    const bool scatter = max_frame_length(mtu) + kMtuCrc > data_room;
+    if (scatter && (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)) {
+        conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+    } else if (scatter && !sends_and_receives_chains(device_name_)) {
+        throw ConfigError(where + "device '" + device_name_ + "' cannot receive a frame of MTU " +
+                          std::to_string(mtu) + " (" + std::to_string(max_frame_length(mtu)) +
+                          " bytes) into buffers of " + std::to_string(data_room) +
+                          " bytes: it has no rx scatter; raise --mbuf-size or leave it out");
+    }
+    // Chains received on any port may leave by this one.
+    if (chains && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)) {
+        conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    } else if (chains && !sends_and_receives_chains(device_name_)) {
+        throw ConfigError(where + "device '" + device_name_ + "' cannot send chained frames (no multi-segment " +
+                          "tx), and buffers of " + std::to_string(data_room) +
+                          " bytes (--mbuf-size) chain the longest frames: raise --mbuf-size or leave it out");
+    }
+    if (conf.rxmode.offloads || conf.txmode.offloads) {
+        log(LogLevel::info, "port ", name(), ": chained frames:", scatter ? " rx scatter" : "",
+            chains ? " multi-segment tx" : "");
+    }
     // Symmetric RSS: the same symmetric Toeplitz key on every port, so that
     // both directions of a connection hash alike and, with queue q of every
     // port polled by worker q (the Datapath), reach the one worker whose

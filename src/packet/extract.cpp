@@ -116,17 +116,31 @@ inline bool push_nd(WordSink& out, const uint8_t* p, uint32_t size) {
     return true;
 }
 
-}  // namespace
+// Ethernet, two VLAN tags, the ethertype and an LLC/SNAP header: the most
+// bytes the L2 parse reads.
+constexpr uint32_t kMaxL2Header = kMacPairLen + 2 * kVlanTagLen + 2 + kLlcSnapLen;
+static_assert(kChainedHeaderWindow >= kIpv6HeaderLen && kChainedHeaderWindow >= kArpEthIpv4Len &&
+              kChainedHeaderWindow >= kNdTargetLen + kIcmpv6HeaderLen + kTcpHeaderLen);
 
-void extract_miniflow(const uint8_t* data, uint32_t len, uint32_t in_port, Miniflow& mf,
-                      PacketLayout& layout) {
+// The extraction. kChained: only the first `avail` of the frame's `len`
+// bytes may be read (avail < len, avail >= kMaxL2Header); every read is
+// checked against them, and a frame whose headers (or the bytes an action
+// may touch: kChainedHeaderWindow) run past them makes it return false.
+// Otherwise avail == len and the checks compile away: the fast path is the
+// contiguous one.
+template <bool kChained>
+inline bool extract(const uint8_t* data, uint32_t avail, uint32_t len, uint32_t in_port, Miniflow& mf,
+                    PacketLayout& layout) {
     WordSink out{mf.words};
     PacketLayout lay{};
+    [[maybe_unused]] bool complete = true;
+    // Whether the readable bytes reach offset `end` (or the frame's end).
+    const auto reaches = [&](uint32_t end) { return !kChained || (end < len ? end : len) <= avail; };
     out.push(kWordInPort, in_port);
     if (len < kEthHeaderLen) {
         mf.map = out.map;
         layout = lay;
-        return;
+        return true;
     }
 
     // Ethernet and VLAN tags.
@@ -172,6 +186,7 @@ void extract_miniflow(const uint8_t* data, uint32_t len, uint32_t in_port, Minif
     uint8_t nw_proto;
     uint8_t nw_frag = 0;
     uint64_t scalars;
+    if (!reaches(lay.l3_offset + kChainedHeaderWindow)) goto incomplete;
     if (dl_type == kEthTypeIpv4) [[likely]] {
         if (size < kIpv4HeaderLen) goto done;
         const uint32_t header_len = (p[0] & 0x0fu) * 4;
@@ -206,7 +221,18 @@ void extract_miniflow(const uint8_t* data, uint32_t len, uint32_t in_port, Minif
         p += kIpv6HeaderLen;
         size = payload_len;
         nw_proto = ip[6];
-        if (walk_ipv6_ext_headers(p, size, nw_proto, nw_frag) == Ipv6ExtEnd::kTruncated) goto done;
+        Ipv6ExtEnd end;
+        if constexpr (kChained) {
+            // Each extension header's first 8 bytes are read before it is taken.
+            end = walk_ipv6_ext_headers(p, size, nw_proto, nw_frag, [&](uint8_t, const uint8_t* header) {
+                complete = static_cast<uint32_t>(header - data) + 8 <= avail;
+                return complete;
+            });
+            if (!complete) goto incomplete;
+        } else {
+            end = walk_ipv6_ext_headers(p, size, nw_proto, nw_frag);
+        }
+        if (end == Ipv6ExtEnd::kTruncated) goto done;
         const uint8_t traffic_class = static_cast<uint8_t>((ip[0] << 4) | (ip[1] >> 4));
         scalars = (load32(ip) & kRawIpv6LabelMask) | uint64_t{nw_proto} << kShiftNwProto |
                   uint64_t{traffic_class} << kShiftNwTos | uint64_t{ip[7]} << kShiftNwTtl |
@@ -227,6 +253,13 @@ void extract_miniflow(const uint8_t* data, uint32_t len, uint32_t in_port, Minif
     out.push(kWordNwScalars, scalars);
     lay.flags = kLayoutL3;
     lay.l4_offset = static_cast<uint16_t>(p - data);
+    if (!reaches(lay.l4_offset + kChainedHeaderWindow)) goto incomplete;
+    // Neighbor discovery: the parser and set_field walk its options to the
+    // frame's end.
+    if (kChained && nw_proto == kProtoIcmpv6 && size >= 1 &&
+        (p[0] == kNdNeighborSolicit || p[0] == kNdNeighborAdvert) && !reaches(len)) {
+        goto incomplete;
+    }
     if (nw_frag & kFragLater) goto done;
 
     // Transport layer.
@@ -268,6 +301,35 @@ void extract_miniflow(const uint8_t* data, uint32_t len, uint32_t in_port, Minif
 done:
     mf.map = out.map;
     layout = lay;
+    return true;
+
+incomplete:
+    // Nothing half-parsed leaves: the caller joins or drops the frame.
+    mf.map = uint64_t{1} << kWordInPort;
+    mf.words[0] = in_port;
+    layout = PacketLayout{};
+    return false;
+}
+
+}  // namespace
+
+void extract_miniflow(const uint8_t* data, uint32_t len, uint32_t in_port, Miniflow& mf, PacketLayout& layout) {
+    extract<false>(data, len, len, in_port, mf, layout);
+}
+
+bool extract_miniflow_chained(const uint8_t* data, uint32_t avail, uint32_t len, uint32_t in_port, Miniflow& mf,
+                              PacketLayout& layout) {
+    if (avail >= len) {
+        extract<false>(data, len, len, in_port, mf, layout);
+        return true;
+    }
+    if (avail < kMaxL2Header) {
+        mf.map = uint64_t{1} << kWordInPort;
+        mf.words[0] = in_port;
+        layout = PacketLayout{};
+        return false;
+    }
+    return extract<true>(data, avail, len, in_port, mf, layout);
 }
 
 }  // namespace flowpath

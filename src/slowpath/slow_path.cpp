@@ -212,8 +212,8 @@ void SlowPath::run(Thread& thread) {
                     rte_prefetch0(rte_pktmbuf_mtod(static_cast<const rte_mbuf*>(upcalls[n + kExtractPrefetch].packet),
                                                    const void*));
                 const rte_mbuf* mbuf = static_cast<const rte_mbuf*>(upcalls[n].packet);
-                extract_upcall(rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf), upcalls[n].meta,
-                               flows[n], layouts[n]);
+                extract_upcall(rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf),
+                               rte_pktmbuf_pkt_len(mbuf), upcalls[n].meta, flows[n], layouts[n]);
             }
             Reply* reply = thread.take_reply(i, channel);
             rules_.read([&](const RuleSet& rules, uint64_t generation) {

@@ -16,6 +16,7 @@ const char* drop_reason_name(DropReason reason) {
         case DropReason::bad_packet: return "bad_packet";
         case DropReason::upcall_queue_full: return "upcall_queue_full";
         case DropReason::too_big: return "too_big";
+        case DropReason::split_headers: return "split_headers";
         case DropReason::count_: break;
     }
     return "unknown";

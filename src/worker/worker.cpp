@@ -7,6 +7,7 @@
 #include "flowpath/worker.hpp"
 
 #include "flowpath/actions.hpp"
+#include "flowpath/mbuf_chain.hpp"
 #include "flowpath/mtu.hpp"
 
 #include <rte_cycles.h>
@@ -27,20 +28,14 @@ static_assert(kBurst <= kMaxLookupBurst);
 namespace {
 // Checks a received frame before classification; DropReason::count_ lets it
 // go on. A frame whose L2 payload exceeds the MTU is too_big. A chained
-// frame within the MTU is made contiguous: the parser checks the IP lengths
-// and the actions the transport length against the bytes they see, so a
-// frame cut at a segment boundary would classify differently. The pool's
-// data room holds a whole frame of the MTU (frame_room), so devices do not
-// chain such frames and, should one do, the copy always has room.
+// frame goes on as it is (mbuf_chain.hpp).
 inline DropReason admit_frame(rte_mbuf* packet, uint32_t mtu) {
     if (exceeds_mtu(rte_pktmbuf_mtod(packet, const uint8_t*), rte_pktmbuf_data_len(packet),
                     rte_pktmbuf_pkt_len(packet), mtu)) {
         return DropReason::too_big;
     }
-    if (packet->nb_segs > 1 && rte_pktmbuf_linearize(packet) != 0) return DropReason::bad_packet;
     return DropReason::count_;
 }
-
 
 // A received packet's metadata: field by field, not through a temporary
 // (copying one costs a store-forwarding stall per packet).
@@ -88,18 +83,6 @@ uint8_t checksum_flags(const rte_mbuf* packet) {
         default: break;
     }
     return flags;
-}
-
-PacketBuffer buffer_of(rte_mbuf* packet) {
-    return {rte_pktmbuf_mtod(packet, uint8_t*), rte_pktmbuf_data_len(packet), rte_pktmbuf_headroom(packet),
-            rte_pktmbuf_tailroom(packet)};
-}
-
-// A VLAN push or pop moved the start or the length: tell the mbuf.
-void sync_mbuf(rte_mbuf* packet, const PacketBuffer& bytes) {
-    packet->data_off = static_cast<uint16_t>(bytes.data - static_cast<uint8_t*>(packet->buf_addr));
-    packet->data_len = static_cast<uint16_t>(bytes.len);
-    packet->pkt_len = bytes.len;
 }
 
 DropReason drop_reason(TranslateDrop drop) {
@@ -172,7 +155,8 @@ Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
       // answered (at most a ring's worth more).
       order_(2 * kUpcallRingSize),
       held_(kHeldPackets),
-      scratch_(std::make_unique<PassScratch[]>(kPassLevels)) {
+      scratch_(std::make_unique<PassScratch[]>(kPassLevels)),
+      ct_scratch_(std::make_unique<uint8_t[]>(kCtScratchBytes)) {
     finishing_.reserve(kHeldPackets);
 }
 
@@ -257,7 +241,7 @@ void Worker::receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, 
     uint32_t stamp = next_stamp_;
     unsigned kept = 0;
     for (unsigned i = 0; i < count; ++i) {
-        const DropReason refused = admit_frame(packets[i], plan_.mtu);
+        const DropReason refused = admit_frame(packets[i], rxq.mtu);
         if (refused != DropReason::count_) {
             drop(packets[i], refused);
             continue;
@@ -286,9 +270,21 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
                               rte_pktmbuf_data_len(packets[i].packet)};
         },
         packets[0].meta.in_port, pass.flows, layouts);
+    uint32_t split = 0;  // chains whose headers are not in their first segment
+    static_assert(kBurst <= 32);
     for (unsigned i = 0; i < count; ++i) {
+        // A chain was read as its first segment alone: again, as a chain.
+        if (packets[i].packet->nb_segs > 1) [[unlikely]] {
+            if (!extract_chained(packets[i].packet, packets[0].meta.in_port, pass.flows[i], layouts[i])) {
+                split |= uint32_t{1} << i;
+            }
+        }
         packets[i].layout = layouts[i];
         if (packets[i].meta.recirc_id) set_pass_metadata(pass.flows[i], packets[i].meta);
+    }
+    if (split) [[unlikely]] {
+        count = drop_split(pass, count, split);
+        if (count == 0) return;
     }
 
     // Classify.
@@ -433,10 +429,10 @@ unsigned Worker::run_range(InFlight* group, unsigned count, const ActionList& ac
     unsigned kept = 0;
     for (unsigned i = 0; i < count; ++i) {
         rte_mbuf* packet = group[i].packet;
-        PacketBuffer bytes = buffer_of(packet);
+        PacketBuffer bytes = packet_buffer(packet);
         bool taken = false;
         const auto output = [&](uint32_t port, const PacketBuffer&, bool last) {
-            sync_mbuf(packet, bytes);
+            sync_packet(packet, bytes);
             if (last) {
                 taken = true;
                 enqueue(port - 1, packet);
@@ -452,7 +448,7 @@ unsigned Worker::run_range(InFlight* group, unsigned count, const ActionList& ac
         };
         const bool done = execute_range(bytes, group[i].layout, actions.data(), from, to, taker, output);
         if (taken) continue;
-        sync_mbuf(packet, bytes);
+        sync_packet(packet, bytes);
         // Only a VLAN push without room stops a range early.
         if (!done) {
             drop(packet, DropReason::bad_packet);
@@ -463,15 +459,29 @@ unsigned Worker::run_range(InFlight* group, unsigned count, const ActionList& ac
     return kept;
 }
 
-// The ct action for the group, in one call to the worker's shard.
+// The ct action for the group, in one call to the worker's shard (a call
+// per scratch-full of chained frames, which the tracker reads copied whole).
 void Worker::conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now) {
     CtPacket packets[kBurst];
     CtMeta metas[kBurst];
+    const CtAction ct_action = CtAction::from(action);
+    unsigned first = 0;       // of the packets not yet tracked
+    uint32_t scratch_used = 0;
     for (unsigned i = 0; i < count; ++i) {
         const InFlight& p = group[i];
         CtPacket& ct = packets[i];
-        ct.data = rte_pktmbuf_mtod(p.packet, const uint8_t*);
-        ct.len = rte_pktmbuf_data_len(p.packet);
+        ct.len = rte_pktmbuf_pkt_len(p.packet);
+        if (p.packet->nb_segs > 1) [[unlikely]] {
+            if (scratch_used + ct.len > kCtScratchBytes) {
+                track(ct_action, packets + first, metas + first, i - first, now);
+                first = i;
+                scratch_used = 0;
+            }
+            ct.data = contiguous_frame(p.packet, ct_scratch_.get() + scratch_used);
+            scratch_used += ct.len;
+        } else {
+            ct.data = rte_pktmbuf_mtod(p.packet, const uint8_t*);
+        }
         ct.layout = p.layout;
         ct.dl_type = p.meta.dl_type;
         ct.nw_proto = p.meta.nw_proto;
@@ -479,18 +489,41 @@ void Worker::conntrack(const Action& action, InFlight* group, unsigned count, ui
         ct.checksum = checksum_flags(p.packet);
         metas[i] = p.meta.ct;
     }
-    if (shard_) {
-        shard_->execute(CtAction::from(action), packets, metas, count, now);
-    } else {
-        // No tracker (cannot happen: the datapath gives every worker its
-        // shard before it starts): tracked as a packet it cannot track.
-        for (unsigned i = 0; i < count; ++i) {
-            metas[i].clear();
-            metas[i].state = kCtInvalid | kCtTracked;
-            metas[i].zone = action.ct_zone;
-        }
-    }
+    track(ct_action, packets + first, metas + first, count - first, now);
     for (unsigned i = 0; i < count; ++i) group[i].meta.ct = metas[i];
+}
+
+void Worker::track(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now) {
+    if (shard_) {
+        shard_->execute(action, packets, metas, count, now);
+        return;
+    }
+    // No tracker (cannot happen: the datapath gives every worker its shard
+    // before it starts): tracked as a packet it cannot track.
+    for (unsigned i = 0; i < count; ++i) {
+        metas[i].clear();
+        metas[i].state = kCtInvalid | kCtTracked;
+        metas[i].zone = action.zone;
+    }
+}
+
+// Drops the pass's packets in `split` (chains whose headers could not be
+// read from their first segment), keeping the others in order; returns how
+// many remain.
+unsigned Worker::drop_split(PassScratch& pass, unsigned count, uint32_t split) {
+    unsigned kept = 0;
+    for (unsigned i = 0; i < count; ++i) {
+        if (split & (uint32_t{1} << i)) {
+            drop(pass.packets[i].packet, DropReason::split_headers);
+            continue;
+        }
+        if (kept != i) {
+            pass.packets[kept] = pass.packets[i];
+            pass.flows[kept] = pass.flows[i];
+        }
+        ++kept;
+    }
+    return kept;
 }
 
 // A kRecirc: the group's packets (`take`: they are taken; else copies, and
@@ -697,6 +730,17 @@ void Worker::drop(rte_mbuf* packet, DropReason reason) {
 }
 
 void Worker::enqueue(unsigned port_index, rte_mbuf* packet) {
+    // A port of a smaller MTU than another's (else UINT32_MAX): a frame
+    // from the larger may not fit.
+    const uint32_t mtu = plan_.tx[port_index].mtu;
+    if (rte_pktmbuf_pkt_len(packet) > mtu + kMtuEthernetHeader) [[unlikely]] {
+        if (exceeds_mtu(rte_pktmbuf_mtod(packet, const uint8_t*), rte_pktmbuf_data_len(packet),
+                        rte_pktmbuf_pkt_len(packet), mtu)) {
+            counters_.per_port[port_index].tx_dropped.add(1);
+            drop(packet, DropReason::too_big);
+            return;
+        }
+    }
     TxBuffer& buffer = tx_buffers_[port_index];
     if (buffer.count == 0 && tx_flush_ticks_) buffer.oldest = rte_rdtsc();
     buffer.packets[buffer.count++] = packet;

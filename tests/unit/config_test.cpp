@@ -341,3 +341,47 @@ TEST_F(ConfigTest, PmdCoresBeyondWhatTheMachineOffers) {
     c.eal_args = "--no-huge --lcores=0@0,1@1,2@1,3@1";
     EXPECT_EQ(plan_lcores(c, {0, 1}).worker_lcores.size(), 3u);
 }
+
+// --mtu N is every port's MTU, --mtu NAME=N one port's; each follows the
+// single-value rule (the command line wins over the file, a source gives
+// it once), and NAME must be a port.
+TEST_F(ConfigTest, PerPortMtu) {
+    const Config d = parse({"--port", "p0=net_null0", "--port", "p1=net_null1"}).config;
+    EXPECT_EQ(d.ports[0].mtu, 1500u);
+    EXPECT_EQ(d.ports[1].mtu, 1500u);
+    EXPECT_EQ(d.mbuf_size, 0u);
+
+    const Config c = parse({"--port", "p0=net_null0", "--port", "p1=net_null1", "--port", "p2=net_null2", "--mtu",
+                            "p1=9000", "--mtu", "4000", "--mtu", "p2 = 1400", "--mbuf-size", "2048"})
+                         .config;
+    EXPECT_EQ(c.mtu, 4000u);
+    EXPECT_EQ(c.ports[0].mtu, 4000u);
+    EXPECT_EQ(c.ports[1].mtu, 9000u);
+    EXPECT_EQ(c.ports[2].mtu, 1400u);
+    EXPECT_EQ(c.mbuf_size, 2048u);
+
+    // The file's, then the command line's: per port, the command line wins.
+    const std::string file = write_file("port = p0=net_null0\nport = p1=net_null1\nmtu = 9000\nmtu = p0=2000\n");
+    const Config f = parse({"--config", file, "--mtu", "p0=3000"}).config;
+    EXPECT_EQ(f.ports[0].mtu, 3000u);
+    EXPECT_EQ(f.ports[0].mtu_source.place(), "command line: ");
+    EXPECT_EQ(f.ports[1].mtu, 9000u);
+    EXPECT_EQ(f.ports[1].mtu_source.place(), file + ":3: ");
+    const Config g = parse({"--config", file, "--mtu", "1500"}).config;
+    EXPECT_EQ(g.ports[0].mtu, 2000u);  // a port's own MTU beats every port's
+    EXPECT_EQ(g.ports[1].mtu, 1500u);
+
+    EXPECT_EQ(error_of({"--port", "p0=x", "--mtu", "p9=9000"}),
+              "command line: mtu: no port named 'p9' (expected N or NAME=N)");
+    EXPECT_EQ(error_of({"--port", "p0=x", "--mtu", "p0=9000", "--mtu", "p0=4000"}),
+              "command line: mtu p0: given more than once");
+    EXPECT_EQ(error_of({"--port", "p0=x", "--mtu", "9000", "--mtu", "4000"}), "command line: mtu: given more than once");
+    EXPECT_EQ(error_of({"--port", "p0=x", "--mtu", "p0=20"}),
+              "command line: mtu p0: expected an integer from 68 to 16000, found '20'");
+    EXPECT_EQ(error_of({"--port", "p0=x", "--mtu", "p0="}),
+              "command line: mtu p0: expected an integer from 68 to 16000, found ''");
+    EXPECT_EQ(error_of({"--port", "p0=x", "--mbuf-size", "100"}),
+              "command line: mbuf-size: expected an integer from 256 to 65024, found '100'");
+    const std::string bad = write_file("port = p0=net_null0\nmtu = p1=9000\n");
+    EXPECT_EQ(error_of({"--config", bad}), bad + ":2: mtu: no port named 'p1' (expected N or NAME=N)");
+}
