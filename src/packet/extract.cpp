@@ -86,8 +86,9 @@ struct WordSink {
 };
 
 /// Neighbor discovery target and link-layer options (parse.cpp parse_nd).
-/// On success pushes words 11-14.
-inline bool push_nd(WordSink& out, const uint8_t* p, uint32_t size) {
+/// On success pushes words 11-14. Always inlined: called by reference, its
+/// WordSink would otherwise live in memory through the whole extraction.
+[[gnu::always_inline]] inline bool push_nd(WordSink& out, const uint8_t* p, uint32_t size) {
     if (size < kNdTargetLen) return false;
     const uint8_t* target = p;
     p += kNdTargetLen;
@@ -122,6 +123,14 @@ constexpr uint32_t kMaxL2Header = kMacPairLen + 2 * kVlanTagLen + 2 + kLlcSnapLe
 static_assert(kChainedHeaderWindow >= kIpv6HeaderLen && kChainedHeaderWindow >= kArpEthIpv4Len &&
               kChainedHeaderWindow >= kNdTargetLen + kIcmpv6HeaderLen + kTcpHeaderLen);
 
+// Whether the readable bytes (`avail`) reach offset `end`, or the frame's
+// end if that comes first; always, for a contiguous frame.
+template <bool kChained>
+inline bool reaches(uint32_t end, uint32_t len, uint32_t avail) {
+    if constexpr (kChained) return (end < len ? end : len) <= avail;
+    return true;
+}
+
 // The extraction. kChained: only the first `avail` of the frame's `len`
 // bytes may be read (avail < len, avail >= kMaxL2Header); every read is
 // checked against them, and a frame whose headers (or the bytes an action
@@ -129,13 +138,10 @@ static_assert(kChainedHeaderWindow >= kIpv6HeaderLen && kChainedHeaderWindow >= 
 // Otherwise avail == len and the checks compile away: the fast path is the
 // contiguous one.
 template <bool kChained>
-inline bool extract(const uint8_t* data, uint32_t avail, uint32_t len, uint32_t in_port, Miniflow& mf,
+[[gnu::always_inline]] inline bool extract(const uint8_t* data, uint32_t avail, uint32_t len, uint32_t in_port, Miniflow& mf,
                     PacketLayout& layout) {
     WordSink out{mf.words};
     PacketLayout lay{};
-    [[maybe_unused]] bool complete = true;
-    // Whether the readable bytes reach offset `end` (or the frame's end).
-    const auto reaches = [&](uint32_t end) { return !kChained || (end < len ? end : len) <= avail; };
     out.push(kWordInPort, in_port);
     if (len < kEthHeaderLen) {
         mf.map = out.map;
@@ -186,7 +192,7 @@ inline bool extract(const uint8_t* data, uint32_t avail, uint32_t len, uint32_t 
     uint8_t nw_proto;
     uint8_t nw_frag = 0;
     uint64_t scalars;
-    if (!reaches(lay.l3_offset + kChainedHeaderWindow)) goto incomplete;
+    if (!reaches<kChained>(lay.l3_offset + kChainedHeaderWindow, len, avail)) goto incomplete;
     if (dl_type == kEthTypeIpv4) [[likely]] {
         if (size < kIpv4HeaderLen) goto done;
         const uint32_t header_len = (p[0] & 0x0fu) * 4;
@@ -224,6 +230,7 @@ inline bool extract(const uint8_t* data, uint32_t avail, uint32_t len, uint32_t 
         Ipv6ExtEnd end;
         if constexpr (kChained) {
             // Each extension header's first 8 bytes are read before it is taken.
+            bool complete = true;
             end = walk_ipv6_ext_headers(p, size, nw_proto, nw_frag, [&](uint8_t, const uint8_t* header) {
                 complete = static_cast<uint32_t>(header - data) + 8 <= avail;
                 return complete;
@@ -253,11 +260,11 @@ inline bool extract(const uint8_t* data, uint32_t avail, uint32_t len, uint32_t 
     out.push(kWordNwScalars, scalars);
     lay.flags = kLayoutL3;
     lay.l4_offset = static_cast<uint16_t>(p - data);
-    if (!reaches(lay.l4_offset + kChainedHeaderWindow)) goto incomplete;
+    if (!reaches<kChained>(lay.l4_offset + kChainedHeaderWindow, len, avail)) goto incomplete;
     // Neighbor discovery: the parser and set_field walk its options to the
     // frame's end.
     if (kChained && nw_proto == kProtoIcmpv6 && size >= 1 &&
-        (p[0] == kNdNeighborSolicit || p[0] == kNdNeighborAdvert) && !reaches(len)) {
+        (p[0] == kNdNeighborSolicit || p[0] == kNdNeighborAdvert) && !reaches<kChained>(len, len, avail)) {
         goto incomplete;
     }
     if (nw_frag & kFragLater) goto done;
