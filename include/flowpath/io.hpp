@@ -95,8 +95,8 @@ public:
     void plan_queues(uint16_t want_rxq, uint16_t want_txq);
 
     /// Mbufs this port can hold: its descriptors, plus a pcap file held whole
-    /// by `infinite_rx=1` (a frame longer than `frame_room` in several).
-    /// Throws ConfigError for a corrupt file.
+    /// by `infinite_rx=1`. Throws ConfigError for a corrupt file, or one with
+    /// a frame longer than `frame_room` (net_pcap cannot chain those then).
     unsigned mbufs_needed(uint32_t frame_room) const;
 
     /// Configures the device and its queues (symmetric RSS when several rx

@@ -116,6 +116,13 @@ unsigned Port::mbufs_needed(uint32_t frame_room) const {
             if (!scan.ok()) {
                 throw ConfigError(config_.source.place() + "port " + name() + ": rx_pcap " + file + ": " + scan.error);
             }
+            // net_pcap preloads the file whole and cannot chain a frame then.
+            if (scan.mbufs > scan.packets) {
+                throw ConfigError(config_.source.place() + "port " + name() + ": rx_pcap " + file +
+                                  " has frames longer than the packet buffers (" + std::to_string(frame_room) +
+                                  " bytes), and net_pcap cannot read them into chains with infinite_rx=1: "
+                                  "raise --mbuf-size (or --mtu), or leave infinite_rx out");
+            }
             mbufs += scan.mbufs;
         }
     }

@@ -299,6 +299,14 @@ def test_devices_that_cannot_chain_are_refused():
     assert code == 2, (code, err)
     assert "port p0: device 'net_af_packet0' cannot receive a frame of MTU 1500 (1522 bytes) into buffers of " \
            "1024 bytes" in err, err
+    # net_pcap preloads an infinite_rx file and cannot chain its frames then.
+    write_pcap(path("loop.pcap"), [udp_frame(size, seq=i) for i, size in enumerate(SIZES)])
+    code, _, err = run_flowpath(BUILD, ["--port", f"p0=net_pcap0,rx_pcap={path('loop.pcap')},infinite_rx=1",
+                                        "--mtu", "9000", "--mbuf-size", "2048", "--rules", "-",
+                                        "--ctl-socket", path("loop.ctl")])
+    assert code == 2, (code, err)
+    assert "port p0: rx_pcap " + path("loop.pcap") + " has frames longer than the packet buffers (2048 bytes)" \
+        in err, err
     code, _, err = run_flowpath(BUILD, ["--port", "p0=net_null0", "--mtu", "p9=1500"])
     assert code == 2 and "mtu: no port named 'p9'" in err, (code, err)
 
