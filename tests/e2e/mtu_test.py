@@ -168,6 +168,11 @@ def test_chains_through_vlan_push_copies_and_in_port():
     chained(1024)
     assert_same(out["p1"], [pushed(f) for f in frames], "VLAN push on chains")
     assert sum(stats["drops"].values()) == 0, stats["drops"]
+    tagged = [udp_frame(size + 4, tags=(7,), seq=i) for i, size in enumerate(SIZES)]
+    out, stats = run("scatter_pop", tagged, "in_port=p0,dl_vlan=7 actions=strip_vlan,output:p1",
+                     ["--mtu", "9000", "--mbuf-size", "1024"])
+    assert_same(out["p1"], [f[:12] + f[16:] for f in tagged], "VLAN pop on chains")
+    assert sum(stats["drops"].values()) == 0, stats["drops"]
     # Two outputs and in_port: the copies are whole chains, the last output
     # takes the packet; the push between them changes only the later ones.
     out, stats = run("scatter_copy", frames, "in_port=p0 actions=output:p1,mod_vlan_vid:10,output:p2,in_port",
