@@ -171,7 +171,10 @@ PortConfig parse_port(const RawValue& value) {
     if (eq == std::string::npos) {
         throw ConfigError(value.source.place() + "port: expected NAME=DEVARGS, found '" + value.text + "'");
     }
-    PortConfig port{trim(value.text.substr(0, eq)), trim(value.text.substr(eq + 1)), value.source};
+    PortConfig port;
+    port.name = trim(value.text.substr(0, eq));
+    port.devargs = trim(value.text.substr(eq + 1));
+    port.source = value.source;
     if (!is_valid_port_name(port.name) || is_reserved_port_name(port.name)) {
         throw ConfigError(value.source.place() + "port: bad port name '" + port.name +
                           "' (letters, digits, '_', '-', '.'; not a number nor a reserved word)");

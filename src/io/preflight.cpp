@@ -43,7 +43,10 @@ struct UsedFile {
 };
 
 UsedFile used_file(const std::string& path, std::string role, bool output) {
-    UsedFile file{path, std::move(role), output};
+    UsedFile file;
+    file.path = path;
+    file.role = std::move(role);
+    file.output = output;
     struct stat info {};
     if (stat(path.c_str(), &info) == 0) {
         file.exists = true;
