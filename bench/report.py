@@ -594,7 +594,7 @@ def write(out_dir, data):
     md.append("flowpath `%s`%s vs Open vSwitch %s (DPDK %s) vs `dpdk-testpmd` io forwarding. "
               "One worker on lcore 1, main thread on lcore 0, `net_pcap` rx (infinite_rx) → `net_null` tx, "
               "64-byte frames. %d rounds per workload%s (%d per sweep point), systems alternating "
-              "A B C A B C; %.1f s warm-up, %.1f s window. CPU: %s, %d cores, kernel %s. "
+              "round by round; %.1f s warm-up, %.1f s window. CPU: %s, %d cores, kernel %s. "
               "Load average %.2f at start, %.2f at end. Wall time %.0f s." % (
                   meta.get("flowpath_commit"), " (with uncommitted changes)" if meta.get("flowpath_dirty") else "",
                   (meta.get("ovs") or ["?"])[0].split()[-1] if meta.get("ovs") else "?", meta.get("dpdk"),
