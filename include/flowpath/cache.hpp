@@ -246,9 +246,9 @@ private:
 /// An exact-match cache: whole miniflow -> megaflow slot, 2-way set
 /// associative, `entries` a power of two. An entry is two cache lines,
 /// aligned (the L2's adjacent-line prefetcher brings the pair): the first
-/// holds the map, the slot, its generation and the first kEntryHeadWords
-/// words (an untagged IPv4 TCP/UDP key has 7: the 7th is the second line's
-/// first). Flows of more than kEntryWords words (VLAN-tagged IPv6 neighbor
+/// holds the hash and the map (one 64-bit tag: one compare rejects another
+/// flow), the slot, its generation and the first kEntryHeadWords words (an
+/// untagged IPv4 TCP/UDP key has 7: the 7th is the second line's first). Flows of more than kEntryWords words (VLAN-tagged IPv6 neighbor
 /// discovery) are not cached here: the signature cache and the subtables
 /// answer them. Owned by one worker.
 class ExactCache {
@@ -263,9 +263,11 @@ public:
     uint32_t lookup(const Miniflow& flow, uint32_t hash, const MegaflowCache& megaflows) const {
         for (unsigned way = 0; way < 2; ++way) {
             const Entry& e = entries_[bucket(hash, way)];
-            // An empty entry's map (kEmptyMap) is no flow's, so the map
+            // An empty entry's tag (kEmptyTag) is no flow's, so the tag
             // compare also rules it out.
-            if (e.map == flow.map && same_words(e, flow) && megaflows.valid(e.slot, e.generation)) return e.slot;
+            if (e.tag == tag_of(hash, flow) && same_words(e, flow) && megaflows.valid(e.slot, e.generation)) {
+                return e.slot;
+            }
         }
         return kNoFlow;
     }
@@ -292,23 +294,24 @@ public:
     static constexpr unsigned kEntryWords = 13;
 
 private:
-    // An empty entry's map: no flow's (no map has bits past kFlowWords).
-    static constexpr uint64_t kEmptyMap = ~uint64_t{0};
-    static_assert(kFlowWords < 64);
+    // The tag: the hash in the high half, the map in the low (a map has
+    // kFlowWords < 32 bits). An empty entry's tag has a map no flow has.
+    static_assert(kFlowWords < 32);
+    static constexpr uint64_t kEmptyTag = ~uint64_t{0};
+    static uint64_t tag_of(uint32_t hash, const Miniflow& flow) { return uint64_t{hash} << 32 | flow.map; }
 
     struct alignas(64) Entry {
         // Line 0: what a hit of a flow of up to kEntryHeadWords words reads.
-        uint64_t map = kEmptyMap;  // the flow's map
+        uint64_t tag = kEmptyTag;  // tag_of(the flow's hash, its map)
         uint32_t slot = kNoFlow;
         uint32_t generation = 0;
         uint64_t words[kEntryWords];  // the flow's words (the rest in line 1)
         // Line 1: the rest of the words, then what only insert reads.
-        uint32_t hash = 0;
         uint32_t stamp = 0;  // insertion order, to pick the older way
     };
     static_assert(sizeof(Entry) == 128 && offsetof(Entry, words) + 8 * kEntryHeadWords == 64);
 
-    /// The entry's words equal the flow's (maps already equal). Inline,
+    /// The entry's words equal the flow's (tags already equal). Inline,
     /// OR-accumulated, no call: the count is the same for every packet of a
     /// parse path, so the loop's exit is predicted.
     static bool same_words(const Entry& e, const Miniflow& flow) {
