@@ -162,8 +162,13 @@ public:
     /// masked compare): the signature cache's validation.
     bool matches(uint32_t slot, const FlowKey& key) const;
 
-    /// Prefetches slot `slot` (below slot_limit()).
-    void prefetch_slot(uint32_t slot) const { __builtin_prefetch(slot_ptr(slot)); }
+    /// Prefetches slot `slot` (below slot_limit()): every line a signature
+    /// hit reads (the masked key, `live` and `subtable`) and the worker
+    /// then (generation, actions, statistics, ordering fields).
+    void prefetch_slot(uint32_t slot) const {
+        const char* bytes = reinterpret_cast<const char*>(slot_ptr(slot));
+        for (size_t offset = 0; offset < kHotBytes; offset += 64) __builtin_prefetch(bytes + offset);
+    }
     /// Prefetches, for writing, every line of `slot` if its chunk exists
     /// (a replica applying an install or remove the slow path sent).
     void prefetch_for_write(uint32_t slot) const {
@@ -206,6 +211,8 @@ public:
 
 private:
     struct Subtable;
+    // The bytes of a Megaflow that a hit reads: up to runs_ct.
+    static constexpr size_t kHotBytes = offsetof(Megaflow, runs_ct) + 1;
     // Slots per chunk: 64 (a chunk is allocated by the install that first
     // needs it; 1024-slot chunks made that install take ~100 us).
     static constexpr unsigned kChunkShift = 6;
