@@ -32,7 +32,11 @@ REPO_DIR = os.path.dirname(BENCH_DIR)
 WORKLOAD_ORDER = ["emc", "megaflow", "tss", "upcall", "conntrack"]
 # Issue 8's measurements, after the sweeps: group -> what runs them.
 LIVE_GROUPS = ("storm", "rulechange", "ruleload")
-SYSTEM_ORDER = ["testpmd", "ovs", "flowpath"]
+# ovs_smc: Open vSwitch with other_config:smc-enable=true (issue 10), in the
+# hit-path workloads, the sweeps and tse; not in the flow-setup, storm and
+# rule-change measurements, where the slow path decides.
+SYSTEM_ORDER = ["testpmd", "ovs", "ovs_smc", "flowpath"]
+HIT_PATH_ONLY = ("ovs_smc",)
 
 
 class Config:
@@ -65,8 +69,11 @@ class Config:
         self.flowpath = os.path.join(self.build_dir, "flowpath")
         self.flowpath_ctl = os.path.join(self.build_dir, "flowpath-ctl")
         self.systems = args.systems.split(",") if args.systems else list(SYSTEM_ORDER)
+        # 1M flows: full mode, or quick when --only names flows-1000000 (a
+        # 1M-packet pcap holds ~4.5 GiB of mbufs per system under --no-huge).
         self.flow_points = ([1000, 10000, 100000] if args.quick
                             else [1000, 10000, 100000, 200000, 1000000])
+        self.flow_points_on_request = [1000000] if args.quick else []
         self.mask_points = [1, 16, 256] if args.quick else [1, 4, 16, 64, 128, 256]
         self.sweep_flows_for_masks = 16384
 
@@ -250,7 +257,7 @@ def run_cold_starts(workload, config, rounds):
                 results[system.name]["rounds"].append(result)
                 log("    round %d %-8s %7.3f Mpps" % (round_index + 1, system.name, result["rx_pps"] / 1e6))
             for name in config.systems:
-                if name == "testpmd" or results.get(name, {}).get("status", "ok") != "ok":
+                if name in ("testpmd",) + HIT_PATH_ONLY or results.get(name, {}).get("status", "ok") != "ok":
                     continue
                 system = start_system(name, workload, config, results)
                 if not system:
@@ -300,7 +307,7 @@ def summarize(system_results):
     for entry in system_results.values():
         rounds = entry.get("rounds", [])
         summary = {}
-        for key in ("rx_pps", "tx_pps", "forwarded_fraction", "exact_hit_rate", "cache_hit_rate",
+        for key in ("rx_pps", "tx_pps", "forwarded_fraction", "exact_hit_rate", "cache_hit_rate", "benign_pps",
                     "miss_rate", "setups_per_s", "installs_per_s_first_pass", "first_pass_pps",
                     "upcalls_per_s", "tx_p2_pps", "queue_drops_per_s"):
             value = spread([r.get(key) for r in rounds])
@@ -308,7 +315,7 @@ def summarize(system_results):
                 summary[key] = value
         if rounds:
             last = rounds[-1]
-            for key in ("megaflows", "subtables", "rss_kib", "connections"):
+            for key in ("megaflows", "subtables", "rss_kib", "connections", "cache_bytes", "widened"):
                 if last.get(key) is not None:
                     summary[key] = last[key]
             notes = sorted({r.get(key) for r in rounds for key in ("first_pass_note", "note") if r.get(key)})
@@ -333,6 +340,75 @@ def memory_estimates(all_results):
             summary.setdefault("memory", {})[per_entry] = {
                 "bytes": delta / count, "rss_delta_bytes": delta, "entries": count,
                 "how": "(RSS at end of %s - RSS at end of emc) / %s" % (name, key)}
+
+
+# --------------------------------------------------------------------------
+# Issue 10: tuple-space explosion (tse) and the flows sweep's memory
+
+
+def tse_items():
+    """The calm reference (no attack packets) and the attack, like the storm."""
+    items = []
+    for attack in (False, True):
+        params = dict(workloads.default_params("tse"))
+        if not attack:
+            params["attack"] = 0
+        items.append(("tse" if attack else "tse-calm", "tse", params, "tse", "attack" if attack else "calm"))
+    return items
+
+
+def tse_benign_rates(workload, rounds):
+    """Adds each round's benign rate: processed packets times the benign
+    share of the pcap (attack packets are spread evenly through it)."""
+    share = workload.meta["benign_packets"] / workload.packets
+    for entry in rounds.values():
+        for measured in entry.get("rounds", []):
+            measured["benign_pps"] = measured["rx_pps"] * share
+            measured["attack_pps"] = measured["rx_pps"] - measured["benign_pps"]
+
+
+def tse_shares(all_results):
+    """Per system: benign rate under the attack / calm benign rate."""
+    calm, attack = all_results.get("tse-calm"), all_results.get("tse")
+    if not calm or not attack:
+        return
+    for system, entry in attack["systems"].items():
+        mine = entry.get("summary", {}).get("benign_pps")
+        base = calm["systems"].get(system, {}).get("summary", {}).get("benign_pps")
+        if mine and base and base["median"]:
+            entry["summary"]["benign_share"] = mine["median"] / base["median"]
+
+
+def flows_memory(all_results):
+    """Memory per flow along the flows sweep.
+
+    `rss_delta`: (RSS at N - RSS at the smallest point) / (N - smallest N),
+    only between points with the same mbuf pool (the pool is sized by the
+    pcap: the 1M point's is four times larger). flowpath also states its
+    caches' own size (stats `cache.bytes`: exact, signature and megaflow
+    caches) per flow at every point.
+    """
+    points = sorted((r["x"], name) for name, r in all_results.items() if r["group"] == "flows")
+    if not points:
+        return
+    for system in SYSTEM_ORDER:
+        base = None
+        for x, name in points:
+            result = all_results[name]
+            summary = result["systems"].get(system, {}).get("summary", {})
+            if summary.get("rss_kib") is None:
+                continue
+            pool = runners.mbufs_for(result["workload"]["packets"])
+            memory = {}
+            if base is None:
+                base = (x, summary["rss_kib"], pool)
+            elif base[2] == pool:
+                memory["rss_delta_bytes_per_flow"] = (summary["rss_kib"] - base[1]) * 1024 / (x - base[0])
+                memory["rss_delta_from"] = base[0]
+            if summary.get("cache_bytes"):
+                memory["cache_bytes_per_flow"] = summary["cache_bytes"] / x
+            if memory:
+                summary["flows_memory"] = memory
 
 
 # --------------------------------------------------------------------------
@@ -481,6 +557,10 @@ def plan(config, only):
     for flows in config.flow_points:
         params = dict(workloads.default_params("megaflow"), flows=flows)
         items.append(("flows-%d" % flows, "megaflow", params, "flows", flows))
+    for flows in config.flow_points_on_request:
+        params = dict(workloads.default_params("megaflow"), flows=flows)
+        items.append(("flows-%d" % flows, "megaflow", params, "flows-on-request", flows))
+    items += tse_items()
     for masks in config.mask_points:
         params = dict(workloads.default_params("tss"), masks=masks, flows=config.sweep_flows_for_masks)
         items.append(("masks-%d" % masks, "tss", params, "masks", masks))
@@ -503,8 +583,12 @@ def plan(config, only):
         wanted = only.split(",")
         items = [i for i in items if i[0] in wanted or i[3] in wanted or
                  (i[3] in ("flows", "masks") and "sweeps" in wanted)]
+        # A point on request is measured as a point of the flows sweep.
+        items = [i[:3] + ("flows",) + i[4:] if i[3] == "flows-on-request" else i for i in items]
+    else:
+        items = [i for i in items if i[3] != "flows-on-request"]
         if not items:
-            raise SystemExit("--only: nothing matches %s (workloads: %s, flows, masks, sweeps, %s)"
+            raise SystemExit("--only: nothing matches %s (workloads: %s, flows, masks, sweeps, tse, %s)"
                              % (only, ", ".join(WORKLOAD_ORDER), ", ".join(LIVE_GROUPS)))
     return items
 
@@ -528,9 +612,14 @@ def run_item(item, rounds, pass_index, config, work_dir, all_results):
         systems = rulechanges.run_rule_load(workload, config, log)
     elif kind == "storm":
         # Three ports and a flow limit: testpmd has nothing to compare here.
+        systems = run_alternating(workload, config, rounds,
+                                  [n for n in config.systems if n not in ("testpmd",) + HIT_PATH_ONLY])
+    elif kind == "tse":
         systems = run_alternating(workload, config, rounds, [n for n in config.systems if n != "testpmd"])
     else:
         systems = run_alternating(workload, config, rounds)
+    if kind == "tse":
+        tse_benign_rates(workload, systems)
     result = all_results.setdefault(name, {"group": group, "x": x, "workload": {
         "kind": kind, "params": params, "packets": workload.packets, "flows": workload.flows,
         "description": workload.notes, "rules": os.path.relpath(workload.rules, REPO_DIR),
@@ -605,12 +694,14 @@ def main():
             run_item(item, rounds, pass_index, config, work_dir, all_results)
     for item in items:
         if item[3] != "workload":
-            rounds = config.rounds if item[3] == "storm" else config.sweep_rounds
+            rounds = config.rounds if item[3] in ("storm", "tse") else config.sweep_rounds
             run_item(item, rounds, 0, config, work_dir, all_results)
     for result in all_results.values():
         if result["group"] not in ("rulechange", "ruleload"):
             summarize(result["systems"])
     memory_estimates(all_results)
+    flows_memory(all_results)
+    tse_shares(all_results)
 
     micro = [] if args.no_micro else run_micro(config)
     info["wall_seconds"] = time.monotonic() - started

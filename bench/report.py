@@ -2,8 +2,10 @@
 
 import os
 
-SYSTEMS = [("testpmd", "testpmd io"), ("ovs", "OVS-DPDK"), ("flowpath", "flowpath")]
-COLORS = {"testpmd": "#9e9e9e", "ovs": "#1f77b4", "flowpath": "#d62728"}
+SYSTEMS = [("testpmd", "testpmd io"), ("ovs", "OVS-DPDK"), ("ovs_smc", "OVS-DPDK +SMC"), ("flowpath", "flowpath")]
+# The storm, rule-change and rule-load measurements run Open vSwitch as shipped only.
+LIVE_SYSTEMS = [("ovs", "OVS-DPDK"), ("flowpath", "flowpath")]
+COLORS = {"testpmd": "#9e9e9e", "ovs": "#1f77b4", "ovs_smc": "#2ca02c", "flowpath": "#d62728"}
 
 
 def _mpps(value):
@@ -82,8 +84,8 @@ def _headline_metrics(result):
 
 
 def _summary_table(results, names):
-    lines = ["| workload | metric | testpmd io | OVS-DPDK | flowpath | flowpath / OVS | flowpath / testpmd |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| workload | metric | testpmd io | OVS-DPDK | OVS-DPDK +SMC | flowpath | flowpath / OVS "
+             "| flowpath / OVS +SMC | flowpath / testpmd |", "|---|---|---|---|---|---|---|---|---|"]
     for name, key, unit, fmt in [(n,) + m for n in names for m in _headline_metrics(results[n])]:
         result = results[name]
         cells = []
@@ -99,9 +101,9 @@ def _summary_table(results, names):
             if not status and not spread:
                 status = "n/a"
             cells.append((status or fmt(spread)) + (_flags(system, result["systems"]) if spread else ""))
-        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            name, unit, cells[0], cells[1], cells[2],
-            _ratio(spreads["flowpath"], spreads["ovs"]), _ratio(spreads["flowpath"], spreads["testpmd"])))
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            name, unit, " | ".join(cells), _ratio(spreads["flowpath"], spreads["ovs"]),
+            _ratio(spreads["flowpath"], spreads["ovs_smc"]), _ratio(spreads["flowpath"], spreads["testpmd"])))
     return lines
 
 
@@ -137,6 +139,9 @@ def _detail_table(result):
                              label, _spread_k(s.get("setups_per_s")),
                              _spread_k(s.get("installs_per_s_first_pass")),
                              _spread_mpps(s.get("first_pass_pps"))))
+        if s.get("widened"):
+            notes.append("- %s: %d megaflows installed under a wider mask than translated (mask limit, "
+                         "stats `slow_path.widened`)." % (label, s["widened"]))
         for note in s.get("notes", []):
             notes.append("- %s: %s" % (label, note))
     return lines + [""] + notes
@@ -146,8 +151,9 @@ def _sweep_table(results, group, label):
     points = sorted((r["x"], name) for name, r in results.items() if r["group"] == group)
     if not points:
         return []
-    lines = ["| %s | testpmd io Mpps | OVS-DPDK Mpps | flowpath Mpps | flowpath / OVS | OVS megaflows / subtables "
-             "| flowpath megaflows / subtables |" % label, "|---|---|---|---|---|---|---|"]
+    lines = ["| %s | testpmd io Mpps | OVS-DPDK Mpps | OVS-DPDK +SMC Mpps | flowpath Mpps | flowpath / OVS "
+             "| flowpath / OVS +SMC | OVS megaflows / subtables | flowpath megaflows / subtables |" % label,
+             "|---|---|---|---|---|---|---|---|---|"]
     for x, name in points:
         cells = []
         spreads = {}
@@ -161,9 +167,9 @@ def _sweep_table(results, group, label):
                          + (_flags(system, results[name]["systems"]) if spread else ""))
             s = entry.get("summary", {}) if entry else {}
             extra[system] = "%s / %s" % (s.get("megaflows", "–"), s.get("subtables", "–"))
-        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            "{:,}".format(x), cells[0], cells[1], cells[2], _ratio(spreads["flowpath"], spreads["ovs"]),
-            extra["ovs"], extra["flowpath"]))
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            "{:,}".format(x), " | ".join(cells), _ratio(spreads["flowpath"], spreads["ovs"]),
+            _ratio(spreads["flowpath"], spreads["ovs_smc"]), extra["ovs"], extra["flowpath"]))
     return lines
 
 
@@ -299,7 +305,7 @@ def _storm_section(results):
           "Mpps (p2) | processed Mpps (flood) | misses/s (flood) | upcall queue drops/s |",
           "|---|---|---|---|---|---|---|---|"]
     not_a_storm = False
-    for system, label in SYSTEMS[1:]:
+    for system, label in LIVE_SYSTEMS:
         calm, flood, ratio = _storm_ratio(results, system)
         entry = results.get("storm", {}).get("systems", {}).get(system) or {}
         summary = entry.get("summary", {})
@@ -317,7 +323,7 @@ def _storm_section(results):
         md += ["", "§ no miss at all during the flood windows: the flood's flows were cached (the flow limit "
                "did not hold them back), so this measured hits, not a storm."]
     for name in ("storm-calm", "storm"):
-        for system, label in SYSTEMS[1:]:
+        for system, label in LIVE_SYSTEMS:
             entry = results.get(name, {}).get("systems", {}).get(system) or {}
             if entry.get("message"):
                 md.append("- %s %s: **%s** — `%s`" % (name, label, entry.get("status"), entry["message"]))
@@ -339,7 +345,7 @@ def _rulechange_section(results):
           "", "| megaflows (target) | change | system | megaflows installed | latency ms | command ms | at return |",
           "|---|---|---|---|---|---|---|"]
     for x, name in names:
-        for system, label in SYSTEMS[1:]:
+        for system, label in LIVE_SYSTEMS:
             entry = results[name]["systems"].get(system)
             if not entry:
                 continue
@@ -352,7 +358,7 @@ def _rulechange_section(results):
                     "{:,}".format(x), change, label, "{:,}".format(entry.get("megaflows") or 0),
                     _ms(s["latency_s"]), _ms(s["command_s"]), s["moving_at_return"], s["latency_s"]["n"]))
     for x, name in names:
-        for system, label in SYSTEMS[1:]:
+        for system, label in LIVE_SYSTEMS:
             entry = results[name]["systems"].get(system) or {}
             if entry.get("message"):
                 md.append("- %s, %s: **%s** — `%s`" % (name, label, entry.get("status"), entry["message"]))
@@ -392,7 +398,7 @@ def _ruleload_section(results):
           "| system | at start | rules counted | into a running datapath | rules counted | traffic during |",
           "|---|---|---|---|---|---|"]
     notes = []
-    for system, label in SYSTEMS[1:]:
+    for system, label in LIVE_SYSTEMS:
         e = result["systems"].get(system)
         if not e:
             continue
@@ -461,6 +467,125 @@ def _targets_section(results):
     return md + [""]
 
 
+# ---------------------------------------------------------------------------
+# Issue 10: tuple-space explosion, memory per flow, the targets
+
+
+def _tse_section(results):
+    if "tse" not in results and "tse-calm" not in results:
+        return []
+    w = (results.get("tse") or results["tse-calm"])["workload"]
+    attack = results.get("tse", {}).get("workload", {}).get("params", {}).get("attack", 0)
+    md = ["## tse — tuple-space explosion: benign flows while crafted packets install masks", "",
+          "The megaflow workload's %s benign flows (same ACL, same packets) with %d crafted packets spread evenly "
+          "among them in `tse` (none in `tse-calm`): each leaves a /24 source and a /24 destination prefix of the "
+          "ACL at another pair of bits, over TCP and UDP, so a datapath with prefix tracking installs a mask per "
+          "crafted packet (CVE-2019-25076). The pcap replays at the datapath's own rate, so the crafted stream "
+          "runs at the share of packets below (not the paper's 0.7 Mbit/s: a pass of the pcap takes "
+          "milliseconds). *Benign Mpps* = processed Mpps × the benign share of the pcap. Target for flowpath: "
+          "benign traffic keeps ≥ 80%% of its calm rate." % ("{:,}".format(w["params"]["flows"]), attack), "",
+          "| system | benign Mpps, calm | benign Mpps, attack | attack / calm | attack Mpps (Mbit/s at 84 B) "
+          "| megaflows / subtables, calm | megaflows / subtables, attack |", "|---|---|---|---|---|---|---|"]
+    for system, label in SYSTEMS[1:]:
+        calm = results.get("tse-calm", {}).get("systems", {}).get(system) or {}
+        hit = results.get("tse", {}).get("systems", {}).get(system) or {}
+        cs, hs = calm.get("summary", {}), hit.get("summary", {})
+        if not calm and not hit:
+            continue
+        share = hs.get("benign_share")
+        rounds = hit.get("rounds") or []
+        attack_pps = sorted(r["attack_pps"] for r in rounds if r.get("attack_pps") is not None)
+        attack_cell = "–"
+        if attack_pps:
+            median = attack_pps[len(attack_pps) // 2]
+            attack_cell = "%.3f (%.0f)" % (median / 1e6, median * 84 * 8 / 1e6)
+        md.append("| %s | %s | %s | %s | %s | %s / %s | %s / %s |" % (
+            label, _status_cell(calm) or _spread_mpps(cs.get("benign_pps")),
+            _status_cell(hit) or _spread_mpps(hs.get("benign_pps")),
+            "%.0f%%" % (100 * share) if share is not None else "–", attack_cell,
+            cs.get("megaflows", "–"), cs.get("subtables", "–"), hs.get("megaflows", "–"), hs.get("subtables", "–")))
+    for name in ("tse-calm", "tse"):
+        for system, label in SYSTEMS[1:]:
+            entry = results.get(name, {}).get("systems", {}).get(system) or {}
+            if entry.get("message"):
+                md.append("- %s %s: **%s** — `%s`" % (name, label, entry.get("status"), entry["message"]))
+            if entry.get("summary", {}).get("widened"):
+                md.append("- %s %s: %d megaflows widened by the mask limit" % (
+                    name, label, entry["summary"]["widened"]))
+    return md + [""]
+
+
+def _flows_memory_section(results):
+    points = sorted((r["x"], n) for n, r in results.items() if r["group"] == "flows")
+    rows = []
+    for x, name in points:
+        cells = []
+        for system in ("ovs", "ovs_smc", "flowpath"):
+            s = (results[name]["systems"].get(system) or {}).get("summary", {})
+            memory = s.get("flows_memory", {})
+            rss = s.get("rss_kib")
+            cell = "%.0f MiB" % (rss / 1024) if rss else "–"
+            if "rss_delta_bytes_per_flow" in memory:
+                cell += ", %.0f B/flow" % memory["rss_delta_bytes_per_flow"]
+            cells.append(cell)
+        fp = (results[name]["systems"].get("flowpath") or {}).get("summary", {})
+        per_flow = fp.get("flows_memory", {}).get("cache_bytes_per_flow")
+        cells.append("%.1f MiB, %.0f B/flow" % (fp["cache_bytes"] / 2**20, per_flow) if per_flow else "–")
+        rows.append("| %s | %s |" % ("{:,}".format(x), " | ".join(cells)))
+    if not rows:
+        return []
+    return ["## Memory per flow (flows sweep)", "",
+            "RSS at the end of the last window; *B/flow* = (RSS − RSS at the smallest point) / (flows − its "
+            "flows), only between points whose mbuf pool is the same size (262,144 mbufs up to ~245k packets; "
+            "the 1M point's pool is larger, so only flowpath's own accounting applies there). flowpath's caches = "
+            "stats `cache.bytes` (exact cache, signature cache, megaflows with their index and actions) / flows.",
+            "", "| flows | OVS-DPDK RSS | OVS-DPDK +SMC RSS | flowpath RSS | flowpath caches |",
+            "|---|---|---|---|---|"] + rows + [""]
+
+
+def _issue10_targets(results):
+    """Issue 10's 'done when' figures, the measured ratios beside them."""
+    def median(name, system, key="rx_pps"):
+        s = ((results.get(name, {}).get("systems", {}).get(system) or {}).get("summary") or {}).get(key)
+        return s["median"] if s else None
+
+    def ratio_row(what, name, other, target):
+        mine, theirs = median(name, "flowpath"), median(name, other)
+        if mine is None or theirs is None:
+            return None
+        value = mine / theirs
+        return (what, "≥ %g×" % target if target >= 1 else "≥ %.0f%%" % (100 * target),
+                "%.2f×" % value if target >= 1 else "%.0f%%" % (100 * value),
+                "met" if value >= target else "not met")
+
+    rows = [ratio_row("emc: flowpath / OVS", "emc", "ovs", 2), ratio_row("emc: flowpath / testpmd io", "emc", "testpmd", 0.7),
+            ratio_row("megaflow: flowpath / OVS", "megaflow", "ovs", 5),
+            ratio_row("megaflow: flowpath / OVS +SMC", "megaflow", "ovs_smc", 3),
+            ratio_row("tss: flowpath / OVS", "tss", "ovs", 20)]
+    tss, mega = median("tss", "flowpath"), median("megaflow", "flowpath")
+    if tss and mega:
+        rows.append(("tss: flowpath / its own megaflow rate", "≥ 50%", "%.0f%%" % (100 * tss / mega),
+                     "met" if tss >= 0.5 * mega else "not met"))
+    tse = results.get("tse", {}).get("systems", {})
+    share = ((tse.get("flowpath") or {}).get("summary") or {}).get("benign_share")
+    if share is not None:
+        others = ", ".join("%s %.0f%%" % (label, 100 * s) for system, label in (("ovs", "OVS"), ("ovs_smc", "OVS +SMC"))
+                           for s in [((tse.get(system) or {}).get("summary") or {}).get("benign_share")] if s is not None)
+        rows.append(("tse: benign rate under attack / calm", "≥ 80%", "%.0f%% (%s)" % (100 * share, others or "–"),
+                     "met" if share >= 0.8 else "not met"))
+    million = (results.get("flows-1000000", {}).get("systems", {}).get("flowpath") or {}).get("summary", {})
+    if million.get("rx_pps"):
+        per_flow = million.get("flows_memory", {}).get("cache_bytes_per_flow")
+        rows.append(("flows-1000000: 1M flows run, memory per flow stated", "runs",
+                     "%s Mpps, caches %s B/flow" % (_mpps(million["rx_pps"]["median"]),
+                                                    "%.0f" % per_flow if per_flow else "?"), "met"))
+    rows = [r for r in rows if r]
+    if not rows:
+        return []
+    md = ["## Issue 10 targets", "", "| measurement | target | value | flowpath |", "|---|---|---|---|"]
+    return md + ["| %s | %s | %s | %s |" % row for row in rows] + [""]
+
+
 def write(out_dir, data):
     meta, results = data["meta"], data["results"]
     plots = make_plots(out_dir, results)
@@ -469,7 +594,7 @@ def write(out_dir, data):
     md.append("flowpath `%s`%s vs Open vSwitch %s (DPDK %s) vs `dpdk-testpmd` io forwarding. "
               "One worker on lcore 1, main thread on lcore 0, `net_pcap` rx (infinite_rx) → `net_null` tx, "
               "64-byte frames. %d rounds per workload%s (%d per sweep point), systems alternating "
-              "A B C A B C; %.1f s warm-up, %.1f s window. CPU: %s, %d cores, kernel %s. "
+              "round by round; %.1f s warm-up, %.1f s window. CPU: %s, %d cores, kernel %s. "
               "Load average %.2f at start, %.2f at end. Wall time %.0f s." % (
                   meta.get("flowpath_commit"), " (with uncommitted changes)" if meta.get("flowpath_dirty") else "",
                   (meta.get("ovs") or ["?"])[0].split()[-1] if meta.get("ovs") else "?", meta.get("dpdk"),
@@ -496,6 +621,7 @@ def write(out_dir, data):
         if "workloads.png" in plots:
             md += ["![throughput per workload](workloads.png)", ""]
     md += _targets_section(results)
+    md += _issue10_targets(results)
     for name in workload_names:
         result = results[name]
         w = result["workload"]
@@ -518,6 +644,7 @@ def write(out_dir, data):
             md += [line for note in FOOTNOTES if note[0] in "\n".join(table) for line in (note, "")]
             if plot in plots:
                 md += ["![%s](%s)" % (title, plot), ""]
+    md += _flows_memory_section(results) + _tse_section(results)
     md += _storm_section(results) + _rulechange_section(results)
     md += _ruleload_section(results)
     md += _reproducibility_section(data.get("reproducibility"))
@@ -557,12 +684,12 @@ def _workload_plot(plt, out_dir, results, names):
     steady = names
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [3.2, 1]})
     ax = axes[0]
-    width = 0.26
+    width = 0.8 / len(SYSTEMS)
     for i, (system, label) in enumerate(SYSTEMS):
         for j, name in enumerate(steady):
             entry = results[name]["systems"].get(system, {})
             spread = entry.get("summary", {}).get("rx_pps")
-            x = j + (i - 1) * width
+            x = j + (i - (len(SYSTEMS) - 1) / 2) * width
             if not spread:
                 # x in data units, y in axes units: stays inside whatever the y range is.
                 ax.text(x, 0.02, entry.get("status", "not run"), rotation=90, transform=ax.get_xaxis_transform(),
@@ -599,7 +726,7 @@ def _workload_plot(plt, out_dir, results, names):
     ax.set_title("Flow setups (upcall workload)")
     ax.set_ylabel("misses handled per second, first pass (thousands)")
     if upcall:
-        for i, (system, label) in enumerate(SYSTEMS[1:]):
+        for i, (system, label) in enumerate(LIVE_SYSTEMS):
             entry = results[upcall]["systems"].get(system, {})
             spread = entry.get("summary", {}).get("setups_per_s")
             if not spread:
@@ -613,7 +740,7 @@ def _workload_plot(plt, out_dir, results, names):
             ax.text(i, spread["max"] / 1e3 * 1.02, "%.0fk" % (spread["median"] / 1e3), ha="center",
                     va="bottom", fontsize=8)
         ax.set_xticks([0, 1])
-        ax.set_xticklabels([label for _s, label in SYSTEMS[1:]])
+        ax.set_xticklabels([label for _s, label in LIVE_SYSTEMS])
         ax.margins(y=0.15)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

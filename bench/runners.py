@@ -254,6 +254,11 @@ class Ovs(System):
 
     name = "ovs"
     label = "OVS-DPDK"
+    extra_settings = []  # other_config keys beyond the shipped defaults
+    # Command prefix for ovs-vswitchd: a second instance next to a first
+    # needs a network namespace of its own (the netdev datapath creates tap
+    # devices `ovs-netdev` and `br0`, which would collide).
+    launcher = []
     VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
     SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 
@@ -306,12 +311,13 @@ class Ovs(System):
                     "other_config:pmd-cpu-mask=0x2"]
         if workload.meta.get("flow_limit"):
             settings.append("other_config:flow-limit=%d" % workload.meta["flow_limit"])
+        settings += self.extra_settings
         self._vsctl("--no-wait", "set", "Open_vSwitch", ".", *settings)
         self.started_at = time.monotonic()
         # taskset keeps the main, handler and revalidator threads on core 0;
         # the PMD thread pins itself to core 1 (pmd-cpu-mask).
         self.proc = _popen(
-            ["taskset", "-c", "0", self.VSWITCHD, "unix:%s/db.sock" % self.dir,
+            ["taskset", "-c", "0"] + self.launcher + [self.VSWITCHD, "unix:%s/db.sock" % self.dir,
              "--pidfile=%s/ovs-vswitchd.pid" % self.dir, "--unixctl=%s/ovs-vswitchd.ctl" % self.dir,
              "--log-file=%s/ovs-vswitchd.log" % self.dir],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -547,6 +553,7 @@ class Flowpath(System):
                 "lost": total("lost"),
                 "upcalls": slow.get("upcalls", 0), "installed": slow.get("installed", 0),
                 "cache_entries": cache.get("entries"), "cache_subtables": cache.get("subtables"),
+                "cache_bytes": cache.get("bytes"), "widened": slow.get("widened"),
                 "connections": data.get("conntrack", {}).get("connections")}
 
     def sample(self):
@@ -558,7 +565,8 @@ class Flowpath(System):
     def details(self):
         sample = self.sample()
         return {"rss_kib": rss_kib(self.pid()), "megaflows": sample["cache_entries"],
-                "subtables": sample["cache_subtables"], "connections": sample["connections"]}
+                "subtables": sample["cache_subtables"], "connections": sample["connections"],
+                "cache_bytes": sample["cache_bytes"], "widened": sample["widened"]}
 
     def stop(self):
         if self.alive():
@@ -574,4 +582,18 @@ class Flowpath(System):
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-SYSTEMS = {"testpmd": Testpmd, "ovs": Ovs, "flowpath": Flowpath}
+class OvsSmc(Ovs):
+    """Open vSwitch with its signature match cache on (`smc-enable`, off as
+    shipped): its best configuration for many flows (issue 10)."""
+
+    name = "ovs_smc"
+    label = "OVS-DPDK +SMC"
+    extra_settings = ["other_config:smc-enable=true"]
+    launcher = ["unshare", "--net"]  # exec()s ovs-vswitchd: same pid
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.prefix = "fpbench_ovssmc%d" % os.getpid()
+
+
+SYSTEMS = {"testpmd": Testpmd, "ovs": Ovs, "ovs_smc": OvsSmc, "flowpath": Flowpath}

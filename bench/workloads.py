@@ -237,6 +237,57 @@ def gen_megaflow(params):
     return frames, rules, params["flows"], {"rules": len(lines)}
 
 
+def _flip(address, bit):
+    """`address` with bit `bit` (0 = the most significant) inverted; 32: unchanged."""
+    return address ^ (1 << (31 - bit)) if bit < 32 else address
+
+
+def gen_tse(params):
+    """The megaflow workload's benign flows (same seed: same ACL, same flows)
+    with `attack` crafted packets spread evenly among them (issue 10).
+
+    Tuple-space explosion (CVE-2019-25076, Csikor et al. 2019): with prefix
+    tracking, a packet whose address leaves a rule's prefix at bit i gets a
+    megaflow exact on the first i+1 bits, so addresses that leave a /24
+    source prefix and a /24 destination prefix at every pair of depths,
+    over TCP and UDP, ask for up to 25 x 25 x 2 distinct masks. Each
+    attack packet is a flow of its own and repeats every pass of the pcap
+    (a pass takes milliseconds: far inside any idle timeout), so its
+    megaflow and mask stay installed. `attack` 0 is the calm reference.
+    """
+    rng = random.Random(params["seed"])
+    lines, src_prefixes, dst_prefixes = _acl_rules(rng)
+    benign = _acl_flows(rng, params["flows"], src_prefixes, dst_prefixes)
+    # The first /24 source prefix (mask 1's rules) and the first /24
+    # destination prefix (mask 3's) are the ones the attack walks away from.
+    src_base = next(value for value, length in src_prefixes if length == 24)
+    dst_base = next(value for value, length in dst_prefixes if length == 24)
+    attack = []
+    combos = [(s, d, proto) for proto in (6, 17) for s in range(25) for d in range(25)]
+    for index in range(params["attack"]):
+        s, d, proto = combos[index % len(combos)]
+        # Bit s < 24 leaves the prefix there; 24 stays inside it (host bits).
+        src = _flip(src_base | (rng.getrandbits(8) if s == 24 else 0), s if s < 24 else 32)
+        dst = _flip(dst_base | (rng.getrandbits(8) if d == 24 else 0), d if d < 24 else 32)
+        sport = 1024 + index % 60000
+        if proto == 17:
+            attack.append(udp_frame(src, dst, sport, ACL_PORTS[0]))
+        else:
+            attack.append(tcp_frame(src, dst, sport, ACL_PORTS[0], 1, 1, TCP_ACK))
+    frames = []
+    step = len(benign) / (len(attack) + 1)
+    next_attack = 0
+    for position, frame in enumerate(benign):
+        while next_attack < len(attack) and position >= round((next_attack + 1) * step):
+            frames.append(attack[next_attack])
+            next_attack += 1
+        frames.append(frame)
+    frames += attack[next_attack:]
+    rules = RULE_HEADER % "tse" + "\n".join(lines) + "\n"
+    return frames, rules, params["flows"] + params["attack"], {
+        "rules": len(lines), "benign_packets": len(benign), "attack_packets": len(attack)}
+
+
 def _prefix_combos(count):
     """`count` distinct (src_len, dst_len) pairs, spread over 8..32 x 8..32."""
     combos = [(s, d) for s in range(8, 33) for d in range(8, 33)]
@@ -444,6 +495,7 @@ GENERATORS = {
     "rulechange": gen_rulechange,
     "storm": gen_storm,
     "ruleload": gen_ruleload,
+    "tse": gen_tse,
 }
 
 DESCRIPTIONS = {
@@ -455,6 +507,7 @@ DESCRIPTIONS = {
     "rulechange": "flows with a megaflow each, a rule added while they flow: rule-change latency",
     "storm": "cached flows mixed with a flood of new flows (flow limit below the flood)",
     "ruleload": "rules over as many distinct masks: load time and add-flows time",
+    "tse": "the megaflow workload's flows with a stream of crafted packets that install masks",
 }
 
 
@@ -468,6 +521,7 @@ def default_params(kind):
         "rulechange": {"megaflows": 100000, "seed": 23},
         "storm": {"cached": 1024, "packets": 200000, "flood": True, "flow_limit": 10000, "seed": 29},
         "ruleload": {"rules": 100000, "seed": 31},
+        "tse": {"flows": 100000, "attack": 1024, "seed": 11},
     }[kind]
 
 
@@ -502,7 +556,7 @@ def self_check(work_dir):
     failures = 0
     for kind in GENERATORS:
         params = dict(default_params(kind))
-        for key in ("flows", "connections", "megaflows", "packets", "rules"):
+        for key in ("flows", "connections", "megaflows", "packets", "rules", "attack"):
             if key in params:
                 params[key] = min(params[key], 200)
         wl = generate(work_dir, "check-" + kind, kind, params)

@@ -162,8 +162,13 @@ public:
     /// masked compare): the signature cache's validation.
     bool matches(uint32_t slot, const FlowKey& key) const;
 
-    /// Prefetches slot `slot` (below slot_limit()).
-    void prefetch_slot(uint32_t slot) const { __builtin_prefetch(slot_ptr(slot)); }
+    /// Prefetches slot `slot` (below slot_limit()): every line a signature
+    /// hit reads (the masked key, `live` and `subtable`) and the worker
+    /// then (generation, actions, statistics, ordering fields).
+    void prefetch_slot(uint32_t slot) const {
+        const char* bytes = reinterpret_cast<const char*>(slot_ptr(slot));
+        for (size_t offset = 0; offset < kHotBytes; offset += 64) __builtin_prefetch(bytes + offset);
+    }
     /// Prefetches, for writing, every line of `slot` if its chunk exists
     /// (a replica applying an install or remove the slow path sent).
     void prefetch_for_write(uint32_t slot) const {
@@ -206,6 +211,8 @@ public:
 
 private:
     struct Subtable;
+    // The bytes of a Megaflow that a hit reads: up to runs_ct.
+    static constexpr size_t kHotBytes = offsetof(Megaflow, runs_ct) + 1;
     // Slots per chunk: 64 (a chunk is allocated by the install that first
     // needs it; 1024-slot chunks made that install take ~100 us).
     static constexpr unsigned kChunkShift = 6;
@@ -244,7 +251,13 @@ private:
 };
 
 /// An exact-match cache: whole miniflow -> megaflow slot, 2-way set
-/// associative, `entries` a power of two. Owned by one worker.
+/// associative, `entries` a power of two. An entry is two cache lines,
+/// aligned (the L2's adjacent-line prefetcher brings the pair): the first
+/// holds the hash and the map (one 64-bit tag: one compare rejects another
+/// flow), the slot, its generation and the first kEntryHeadWords words (an
+/// untagged IPv4 TCP/UDP key has 7: the 7th is the second line's first). Flows of more than kEntryWords words (VLAN-tagged IPv6 neighbor
+/// discovery) are not cached here: the signature cache and the subtables
+/// answer them. Owned by one worker.
 class ExactCache {
 public:
     explicit ExactCache(uint32_t entries);
@@ -257,8 +270,9 @@ public:
     uint32_t lookup(const Miniflow& flow, uint32_t hash, const MegaflowCache& megaflows) const {
         for (unsigned way = 0; way < 2; ++way) {
             const Entry& e = entries_[bucket(hash, way)];
-            if (e.hash == hash && e.slot != kNoFlow && same_flow(e.key, flow) &&
-                megaflows.valid(e.slot, e.generation)) {
+            // An empty entry's tag (kEmptyTag) is no flow's, so the tag
+            // compare also rules it out.
+            if (e.tag == tag_of(hash, flow) && same_words(e, flow) && megaflows.valid(e.slot, e.generation)) {
                 return e.slot;
             }
         }
@@ -282,15 +296,37 @@ public:
     /// Entries that name a live megaflow (a scan: for statistics, not per packet).
     uint32_t valid_entries(const MegaflowCache& megaflows) const;
 
+    /// Words an entry holds in its first cache line, and in all.
+    static constexpr unsigned kEntryHeadWords = 6;
+    static constexpr unsigned kEntryWords = 13;
+
 private:
-    struct Entry {
-        uint32_t hash = 0;
+    // The tag: the hash in the high half, the map in the low (a map has
+    // kFlowWords < 32 bits). An empty entry's tag has a map no flow has.
+    static_assert(kFlowWords < 32);
+    static constexpr uint64_t kEmptyTag = ~uint64_t{0};
+    static uint64_t tag_of(uint32_t hash, const Miniflow& flow) { return uint64_t{hash} << 32 | flow.map; }
+
+    struct alignas(64) Entry {
+        // Line 0: what a hit of a flow of up to kEntryHeadWords words reads.
+        uint64_t tag = kEmptyTag;  // tag_of(the flow's hash, its map)
         uint32_t slot = kNoFlow;
         uint32_t generation = 0;
+        uint64_t words[kEntryWords];  // the flow's words (the rest in line 1)
+        // Line 1: the rest of the words, then what only insert reads.
         uint32_t stamp = 0;  // insertion order, to pick the older way
-        Miniflow key;
     };
-    static bool same_flow(const Miniflow& a, const Miniflow& b);
+    static_assert(sizeof(Entry) == 128 && offsetof(Entry, words) + 8 * kEntryHeadWords == 64);
+
+    /// The entry's words equal the flow's (tags already equal). Inline,
+    /// OR-accumulated, no call: the count is the same for every packet of a
+    /// parse path, so the loop's exit is predicted.
+    static bool same_words(const Entry& e, const Miniflow& flow) {
+        const unsigned n = flow.size();
+        uint64_t diff = 0;
+        for (unsigned i = 0; i < n; ++i) diff |= e.words[i] ^ flow.words[i];
+        return diff == 0;
+    }
     // A set is two adjacent entries: the hash picks the set, so two flows
     // compete only when their sets agree, and both ways sit side by side.
     uint32_t bucket(uint32_t hash, unsigned way) const { return ((hash << 1) & mask_) | way; }

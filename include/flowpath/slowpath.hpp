@@ -347,6 +347,7 @@ struct SlowPathPlan {
 /// What the slow path counted, summed over its threads.
 struct SlowPathTotals {
     uint64_t upcalls = 0, translations = 0, installed = 0, evicted = 0, expired = 0, batches = 0;
+    uint64_t widened = 0;  ///< installs under a wider mask than translated (mask limit)
     uint64_t revalidations = 0, revalidated = 0, updated = 0, invalidated = 0;
     uint64_t last_revalidation_us = 0;
 };

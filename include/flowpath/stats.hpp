@@ -84,6 +84,7 @@ struct StatsSnapshot {
     std::vector<Worker> workers;
     uint64_t drops[kDropReasons] = {};
     uint64_t upcalls = 0, installed = 0, evicted = 0, expired = 0, batches = 0, revalidations = 0;
+    uint64_t widened = 0;  ///< megaflows installed under a wider mask than their translation (mask limit)
     double last_revalidation_ms = 0;
     uint64_t cache_entries = 0, cache_subtables = 0, cache_bytes = 0;
     uint64_t ct_connections = 0, ct_created = 0, ct_expired = 0, ct_flushed = 0, ct_refused = 0, ct_invalid = 0;

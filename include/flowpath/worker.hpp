@@ -187,6 +187,7 @@ private:
     void housekeeping(uint64_t now);
     void drop(rte_mbuf* packet, DropReason reason);
     void enqueue(unsigned port_index, rte_mbuf* packet);
+    void enqueue_group(unsigned port_index, const InFlight* group, unsigned count);
     void flush(unsigned port_index);
     void flush_all();
     void flush_due(uint64_t now);

@@ -20,40 +20,40 @@ uint32_t ExactCache::hash_of(const Miniflow& flow) {
     return hash_finish(hash);
 }
 
-bool ExactCache::same_flow(const Miniflow& a, const Miniflow& b) {
-    return a.map == b.map && std::memcmp(a.words, b.words, a.size() * sizeof(uint64_t)) == 0;
-}
-
 void ExactCache::insert(const Miniflow& flow, uint32_t hash, uint32_t slot, const MegaflowCache& megaflows) {
+    const unsigned n = flow.size();
+    if (n > kEntryWords) return;  // a rare long key (VLAN + IPv6 ND): the other caches serve it
     Entry* target = nullptr;
     for (unsigned way = 0; way < 2 && !target; ++way) {
         Entry& e = entries_[bucket(hash, way)];
-        if (e.slot != kNoFlow && e.hash == hash && same_flow(e.key, flow)) target = &e;
+        if (e.tag == tag_of(hash, flow) && same_words(e, flow)) target = &e;
     }
     for (unsigned way = 0; way < 2 && !target; ++way) {
         Entry& e = entries_[bucket(hash, way)];
-        if (e.slot == kNoFlow || !megaflows.valid(e.slot, e.generation)) target = &e;
+        if (e.tag == kEmptyTag || !megaflows.valid(e.slot, e.generation)) target = &e;
     }
     if (!target) {
         Entry& a = entries_[bucket(hash, 0)];
         Entry& b = entries_[bucket(hash, 1)];
         target = static_cast<int32_t>(a.stamp - b.stamp) <= 0 ? &a : &b;
     }
-    target->hash = hash;
+    target->tag = tag_of(hash, flow);
     target->slot = slot;
     target->generation = megaflows.flow(slot).generation;
     target->stamp = ++stamp_;
-    target->key.map = flow.map;
-    std::memcpy(target->key.words, flow.words, flow.size() * sizeof(uint64_t));
+    std::memcpy(target->words, flow.words, n * sizeof(uint64_t));
 }
 
 void ExactCache::clear() {
-    for (Entry& e : entries_) e.slot = kNoFlow;
+    for (Entry& e : entries_) {
+        e.tag = kEmptyTag;
+        e.slot = kNoFlow;
+    }
 }
 
 uint32_t ExactCache::valid_entries(const MegaflowCache& megaflows) const {
     uint32_t n = 0;
-    for (const Entry& e : entries_) n += e.slot != kNoFlow && megaflows.valid(e.slot, e.generation);
+    for (const Entry& e : entries_) n += e.tag != kEmptyTag && megaflows.valid(e.slot, e.generation);
     return n;
 }
 

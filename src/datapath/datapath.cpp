@@ -296,6 +296,7 @@ StatsSnapshot Datapath::snapshot() const {
         stats.upcalls = slow.upcalls;
         stats.installed = slow.installed;
         stats.evicted = slow.evicted;
+        stats.widened = slow.widened;
         stats.expired = slow.expired;
         stats.batches = slow.batches;
         stats.revalidations = slow.revalidations;

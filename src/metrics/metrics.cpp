@@ -97,6 +97,9 @@ std::vector<pm::MetricFamily> metric_families(const StatsSnapshot& stats) {
     single(counter("flowpath_slow_path_upcalls_total", "Packets the slow path answered."), stats.upcalls);
     single(counter("flowpath_slow_path_installed_total", "Megaflows installed."), stats.installed);
     single(counter("flowpath_slow_path_evicted_total", "Megaflows evicted by the flow limit."), stats.evicted);
+    single(counter("flowpath_slow_path_widened_total",
+                   "Megaflows installed under a wider mask than translated (mask limit)."),
+           stats.widened);
     single(counter("flowpath_slow_path_expired_total", "Megaflows expired unused (max-idle)."), stats.expired);
     single(counter("flowpath_slow_path_batches_total", "Upcall batches the slow path handled."), stats.batches);
     single(counter("flowpath_slow_path_revalidations_total", "Revalidations after rule changes."),

@@ -397,6 +397,7 @@ SlowPathTotals SlowPath::totals() const {
             totals.translations += c.translations.get();
             totals.installed += c.installed.get();
             totals.evicted += c.evicted.get();
+            totals.widened += c.widened.get();
             totals.expired += c.expired.get();
             totals.batches += c.batches.get();
             totals.revalidated += c.revalidated.get();

@@ -59,6 +59,7 @@ std::string stats_to_json(const StatsSnapshot& stats) {
     }
     out << "\n  ],\n  \"slow_path\": {\"upcalls\": " << stats.upcalls << ", \"installed\": " << stats.installed
         << ", \"evicted\": " << stats.evicted << ", \"expired\": " << stats.expired
+        << ", \"widened\": " << stats.widened
         << ", \"queue_drops\": " << stats.drops[static_cast<unsigned>(DropReason::upcall_queue_full)]
         << ", \"batches\": " << stats.batches << ", \"revalidations\": " << stats.revalidations
         << ", \"last_revalidation_ms\": " << number(stats.last_revalidation_ms)

@@ -73,7 +73,7 @@ def expected(stats):
         want[("flowpath_worker_lost_total", frozenset({lcore}))] = w["lost"]
     for reason, count in stats["drops"].items():
         want[("flowpath_drops_total", frozenset({("reason", reason)}))] = count
-    for key in ("upcalls", "installed", "evicted", "expired", "batches", "revalidations"):
+    for key in ("upcalls", "installed", "evicted", "expired", "widened", "batches", "revalidations"):
         want[(f"flowpath_slow_path_{key}_total", frozenset())] = stats["slow_path"][key]
     assert stats["slow_path"]["queue_drops"] == stats["drops"]["upcall_queue_full"]
     for key in ("entries", "subtables", "bytes"):

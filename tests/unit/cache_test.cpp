@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -215,6 +217,56 @@ TEST(ExactCache, TwoWaysThenTheOlderIsReplaced) {
     EXPECT_EQ(exact.lookup(flows[0], ExactCache::hash_of(flows[0]), megaflows), kNoFlow);
     EXPECT_EQ(exact.lookup(flows[1], ExactCache::hash_of(flows[1]), megaflows), slots[1]);
     EXPECT_EQ(exact.lookup(flows[2], ExactCache::hash_of(flows[2]), megaflows), slots[2]);
+}
+
+// The two-line entries and their inline compare against the plain rule
+// (same map, same words: memcmp) for keys of every length, a difference in
+// every word (the first line's and the second's), and keys too long to hold.
+TEST(ExactCache, InlineCompareAgreesWithMemcmpAtEveryLength) {
+    MegaflowCache megaflows(4096);
+    std::mt19937_64 rng(77);
+    FlowMask exact_mask;
+    std::memset(&exact_mask, 0xff, sizeof exact_mask);
+    const auto same = [](const Miniflow& a, const Miniflow& b) {
+        return a.map == b.map && std::memcmp(a.words, b.words, a.size() * sizeof(uint64_t)) == 0;
+    };
+    for (unsigned n = 1; n <= kFlowWords; ++n) {
+        for (unsigned round = 0; round < 20; ++round) {
+            // A random map of n words, word 0 (in_port) always in it.
+            uint64_t map = 1;
+            while (static_cast<unsigned>(std::popcount(map)) < n) map |= uint64_t{1} << (rng() % kFlowWords);
+            Miniflow flow;
+            flow.map = map;
+            for (unsigned i = 0; i < n; ++i) flow.words[i] = rng() & (round % 2 ? ~uint64_t{0} : 0xff);
+            flow.words[0] = 1 + rng() % 4;
+            ExactCache exact(64);
+            const uint32_t slot = megaflows.insert(miniflow_expand(flow), exact_mask, output_to(2), 1);
+            ASSERT_NE(slot, kNoFlow);
+            const uint32_t hash = ExactCache::hash_of(flow);
+            exact.insert(flow, hash, slot, megaflows);
+            EXPECT_EQ(exact.lookup(flow, hash, megaflows), n <= ExactCache::kEntryWords ? slot : kNoFlow) << n;
+            // Another flow in the same set (same hash given): a hit exactly when the plain compare agrees.
+            for (unsigned k = 0; k < n; ++k) {
+                Miniflow other = flow;
+                other.words[k] ^= uint64_t{1} << (rng() % 64);
+                EXPECT_EQ(exact.lookup(other, hash, megaflows) != kNoFlow, same(other, flow)) << n << " " << k;
+            }
+            if (n >= 2 && n < kFlowWords) {
+                // The same words under another map of as many words: a miss.
+                const uint64_t set = map & ~uint64_t{1}, unset = ~map & ((uint64_t{1} << kFlowWords) - 1);
+                Miniflow moved = flow;
+                moved.map = map ^ (set & -set) ^ (unset & -unset);
+                EXPECT_EQ(exact.lookup(moved, hash, megaflows), kNoFlow) << n;
+            }
+            megaflows.remove(slot);
+        }
+    }
+    // An empty cache (and a flow without words) never hits.
+    ExactCache empty(64);
+    Miniflow none;
+    none.map = 0;
+    EXPECT_EQ(empty.lookup(none, ExactCache::hash_of(none), megaflows), kNoFlow);
+    EXPECT_EQ(empty.valid_entries(megaflows), 0u);
 }
 
 // --- FlowCache against translating every packet ---

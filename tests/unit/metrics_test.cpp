@@ -28,6 +28,7 @@ StatsSnapshot sample_stats() {
     stats.installed = 4;
     stats.evicted = 2;
     stats.expired = 6;
+    stats.widened = 9;
     stats.batches = 8;
     stats.revalidations = 1;
     stats.last_revalidation_ms = 2.5;
@@ -69,6 +70,7 @@ TEST(Metrics, EveryStatisticUnderItsPrometheusName) {
              "flowpath_slow_path_upcalls_total 5",
              "flowpath_slow_path_installed_total 4",
              "flowpath_slow_path_evicted_total 2",
+             "flowpath_slow_path_widened_total 9",
              "flowpath_slow_path_expired_total 6",
              "flowpath_slow_path_batches_total 8",
              "flowpath_slow_path_revalidations_total 1",
