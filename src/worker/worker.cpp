@@ -756,6 +756,10 @@ void Worker::enqueue(unsigned port_index, rte_mbuf* packet) {
 }
 
 void Worker::enqueue_group(unsigned port_index, const InFlight* group, unsigned count) {
+    if (plan_.tx[port_index].mtu != kNoTxMtu) [[unlikely]] {  // frames may be too big for it: one at a time
+        for (unsigned i = 0; i < count; ++i) enqueue(port_index, group[i].packet);
+        return;
+    }
     TxBuffer& buffer = tx_buffers_[port_index];
     if (buffer.count == 0 && tx_flush_ticks_ && count) buffer.oldest = rte_rdtsc();
     for (unsigned i = 0; i < count; ++i) {
