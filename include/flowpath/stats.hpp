@@ -79,6 +79,7 @@ struct StatsSnapshot {
         uint64_t packets = 0, exact_hits = 0, cache_hits = 0, misses = 0, lost = 0;
         double cycles_per_packet = 0;
         uint64_t recirculations = 0;
+        uint64_t in_flight = 0;  ///< received (or copied) and not yet sent or dropped
     };
     std::vector<Port> ports;
     std::vector<Worker> workers;

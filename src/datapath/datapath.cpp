@@ -288,6 +288,10 @@ StatsSnapshot Datapath::snapshot() const {
         stats.cache_subtables += c.cache_subtables.get();
         stats.cache_bytes += c.cache_bytes.get();
         w.lost = c.lost();
+        // Read after the port counters: a worker adds to in_flight before it
+        // counts a burst as received, so a snapshot whose rx counts include a
+        // packet and whose in_flight is 0 has seen that packet's fate.
+        w.in_flight = c.in_flight.get();
         w.cycles_per_packet = w.packets ? static_cast<double>(c.busy_cycles.get()) / static_cast<double>(w.packets) : 0;
         stats.workers.push_back(w);
     }

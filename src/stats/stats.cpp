@@ -55,6 +55,7 @@ std::string stats_to_json(const StatsSnapshot& stats) {
         out << (i ? ",\n    " : "\n    ") << "{\"lcore\": " << w.lcore << ", \"packets\": " << w.packets
             << ", \"exact_hits\": " << w.exact_hits << ", \"cache_hits\": " << w.cache_hits
             << ", \"misses\": " << w.misses << ", \"recirculations\": " << w.recirculations << ", \"lost\": " << w.lost
+            << ", \"in_flight\": " << w.in_flight
             << ", \"cycles_per_packet\": " << number(w.cycles_per_packet) << "}";
     }
     out << "\n  ],\n  \"slow_path\": {\"upcalls\": " << stats.upcalls << ", \"installed\": " << stats.installed

@@ -8,17 +8,32 @@ the same frames on every port (compare.py).
     difftest.py --flowpath BUILD/flowpath --cases 200 --seed 1 [--keep DIR]
     difftest.py --flowpath BUILD/flowpath --case-seed N        # one case again
     difftest.py --ovs-only --cases 50                           # check the harness
+    difftest.py --flowpath BUILD/flowpath --ct --cases 40       # conntrack cases (root)
 
 --ovs-only runs every case through Open vSwitch twice, the second time with
 the ports injected in another order and in other chunk sizes, and requires
 identical results; it also audits that Open vSwitch kept every match field of
 every generated rule (it silently drops a field that lacks its prerequisite).
 
+Conntrack (--ct: stateful firewall cases from gen_ct.py; --with-ct: random
+rules with ct actions): connection state carries across packets and ports,
+so each case is one global order of frames, fed to both sides in that order.
+Open vSwitch gets each run of one port's frames once the previous run was
+received (its main thread forwards dummy ports' frames to the end before
+reading more); flowpath runs on net_af_packet ports over veth pairs in a
+private network namespace (live_flowpath.py: needs root) and gets each run
+once every earlier frame met its fate. Besides the frames, the connection
+tables must agree (`dpctl/dump-conntrack` against `flowpath-ctl ct-dump`,
+sorted); then flowpath's table is flushed (`ct-flush`), must dump empty, and
+the same frames again must give the same frames out (its caches now warm).
+
 The last line printed is "N passed, N failed".
 """
 
 import argparse
+import difflib
 import os
+import signal
 import re
 import shutil
 import subprocess
@@ -29,7 +44,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402
 import gen_case  # noqa: E402
+import gen_ct  # noqa: E402
 import gen_packets as gp  # noqa: E402
+import live_flowpath  # noqa: E402
 import ovs_oracle  # noqa: E402
 import pcapfile  # noqa: E402
 
@@ -92,6 +109,17 @@ def drop_unsafe_truncations(case, oracle):
     return len(unsafe)
 
 
+def drop_kernel_dropped(case):
+    """Ordered cases go through veth pairs: the kernel drops a frame with a
+    VLAN TPID (0x8100, 0x88a8) that is cut within 6 bytes of its tag (it
+    cannot read the tag and the next type), so such templates are dropped
+    from the case; returns how many."""
+    short = {t for (_, frame), t in zip(case.frames, case.frame_templates)
+             if len(frame) < 20 and frame[12:14] in (b"\x81\x00", b"\x88\xa8")}
+    case.drop_templates(short)
+    return len(short)
+
+
 def rules_hit(trace, rule_lines):
     """Rule-file lines named (by cookie) in an ofproto/trace."""
     out = []
@@ -113,13 +141,15 @@ def rules_hit(trace, rule_lines):
 def explain(case, oracle, result, limit=3):
     """Input frames behind the first differences, with the rules they hit."""
     lines = []
-    by_tag = {gp.parse_tag(f): (p, f) for p, f in case.frames}
+    by_tag = {gp.parse_tag(f): (p, f, t) for (p, f), t in zip(case.frames, case.frame_templates)}
     rule_lines = case.rules_text.splitlines()
     for tag in result.bad_inputs[:limit]:
         if tag not in by_tag:
             continue
-        port, frame = by_tag[tag]
-        lines.append(f"  input on {case.ports[port]}: {compare.describe(frame)}")
+        port, frame, t_id = by_tag[tag]
+        notes = case.templates[t_id].get("notes")
+        lines.append(f"  input on {case.ports[port]}: {compare.describe(frame)}"
+                     + (f" ({', '.join(notes)})" if notes else ""))
         lines.append(f"    hex {frame.hex()}")
         try:
             lines += rules_hit(oracle.trace(port, frame), rule_lines)
@@ -164,6 +194,47 @@ def run_flowpath(args, case, case_dir, index):
         except (OSError, pcapfile.PcapError) as e:
             return None, f"flowpath output: {e}"
     return out, None
+
+
+def run_flowpath_live(args, live, case, case_dir, ovs_conns):
+    """Conntrack cases: flowpath on live ports (live_flowpath.py) fed the
+    case's frames in their global order. Returns (first pass {port:
+    frames}, problems, second pass {port: frames} or None): problems when
+    flowpath failed, its connection table differs from Open vSwitch's, or
+    it is not empty after ct-flush."""
+    rules = os.path.join(case_dir, "rules.txt")
+    log = os.path.join(case_dir, "flowpath.log")
+    problems, first, second = [], None, None
+    try:
+        live.start(rules, case.ports, log_path=log)
+        with open(os.path.join(case_dir, "flowpath.cmd"), "w") as f:
+            f.write(" ".join(live.ns.exec_prefix() + live.cmd) + "\n")
+        first = live.feed(case.frames)
+        conns = live.ct_dump() if args.ct or args.with_ct else []
+        if conns != ovs_conns:
+            problems.append("connection tables differ (ovs dpctl/dump-conntrack vs flowpath ct-dump, "
+                            "sorted):\n    " + "\n    ".join(
+                                difflib.unified_diff(ovs_conns, conns, "ovs", "flowpath", n=0,
+                                                     lineterm="")))
+        if args.flush_repeat:
+            if args.ct or args.with_ct:
+                ok, text = live.ctl("ct-flush")
+                if not ok:
+                    problems.append(f"ct-flush failed: {text.strip()}")
+                left = live.ct_dump()
+                if left:
+                    problems.append(f"ct-dump after ct-flush lists {len(left)} connections: {left[:3]}")
+            second = live.feed(case.frames)
+        status = live.stop()
+        if status != 0:
+            problems.append(f"flowpath exit status {status}\n    " + "\n    ".join(live.log_tail()))
+    except (live_flowpath.FeedError, OSError) as e:
+        live.stop()
+        problems.append(f"flowpath: {e}")
+    for passed, out in (("", first), ("2", second)):
+        for name, frames in (out or {}).items():
+            pcapfile.write_pcap(os.path.join(case_dir, f"out{passed}_{name}.pcap"), frames)
+    return first, problems, second
 
 
 def forwarded_stats(case, ovs_out):
@@ -226,12 +297,24 @@ def end_of_run(args, passed, failed, keep_root):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common_arguments(ap, 200)
-    ap.add_argument("--with-ct", action="store_true", help="include conntrack rules")
+    ap.add_argument("--with-ct", action="store_true",
+                    help="random cases with conntrack rules (frames fed in one global order)")
+    ap.add_argument("--ct", action="store_true",
+                    help="conntrack cases: stateful firewall rule sets and connections (gen_ct.py)")
+    ap.add_argument("--no-flush-repeat", dest="flush_repeat", action="store_false",
+                    help="conntrack cases: skip the ct-flush and second pass")
+    ap.add_argument("--ordered", action="store_true",
+                    help="feed any case in one global order through live ports, as conntrack "
+                         "cases are (checks that plumbing without conntrack)")
     ap.add_argument("--no-vlan-tci-set", action="store_true",
                     help="generate no set_field:...->vlan_tci")
     ap.add_argument("--no-odd-vlan-masks", action="store_true",
                     help="generate vlan_tci masks with the PCP bits all or none only")
     args = checked_arguments(ap, argv)
+    ordered = args.ct or args.with_ct or args.ordered
+    # SIGTERM (meson's timeout) unwinds too: flowpath, Open vSwitch and the
+    # network namespace are stopped by the finally blocks.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("difftest: terminated"))
 
     seeds = args.case_seed or [case_seed(args.seed, i) for i in range(args.cases)]
     keep_root = keep_dir(args, "flowpath-difftest")
@@ -240,17 +323,24 @@ def main(argv=None):
     rerun = [sys.argv[0]] + (["--ovs-only"] if args.ovs_only else
                              ["--flowpath", args.flowpath])
     rerun += [f"--flowpath-arg={a}" for a in args.flowpath_arg]
-    for flag in ("with_ct", "no_vlan_tci_set", "no_odd_vlan_masks", "no_frag_twins"):
+    for flag in ("with_ct", "ct", "ordered", "no_vlan_tci_set", "no_odd_vlan_masks", "no_frag_twins"):
         if getattr(args, flag):
             rerun.append("--" + flag.replace("_", "-"))
     if args.vlan_limit is not None:
         rerun += ["--vlan-limit", str(args.vlan_limit)]
+    if not args.flush_repeat:
+        rerun.append("--no-flush-repeat")
 
     passed = failed = 0
     times = {"generate": 0.0, "ovs": 0.0, "other": 0.0, "compare": 0.0}
     n_in = n_fwd = n_out = 0
     oracle = None
+    ns = live = None
     try:
+        if ordered and not args.ovs_only:
+            ns = live_flowpath.Netns("diff").create()
+            live = live_flowpath.LiveFlowpath(args.flowpath, ns, 4, keep_root,
+                                              extra_args=args.flowpath_arg, run_timeout=args.timeout)
         for index, cs in enumerate(seeds):
             if oracle is None:
                 oracle = ovs_oracle.OvsOracle(vlan_limit=args.vlan_limit)
@@ -259,16 +349,19 @@ def main(argv=None):
             if os.path.isdir(case_dir):
                 shutil.rmtree(case_dir)
             t0 = time.monotonic()
-            case = gen_case.generate(cs, opts)
+            case = gen_ct.generate(cs) if args.ct else gen_case.generate(cs, opts)
             t1 = time.monotonic()
             problems = []
+            if ordered and not args.ovs_only:
+                drop_kernel_dropped(case)
             case.write(case_dir)
             try:
                 if drop_unsafe_truncations(case, oracle):
                     shutil.rmtree(case_dir)
                     case.write(case_dir)
                 ovs_out = oracle.run(case.ports, os.path.join(case_dir, "rules.txt"),
-                                     case.frames, out_dir=case_dir)
+                                     case.frames, out_dir=case_dir, in_order=ordered)
+                ovs_conns = oracle.dump_conntrack() if ordered else []
                 problems += [f"ovs-ofctl: {w}" for w in oracle.last_warnings]
                 problems += audit_rules(case, oracle.dump_flows())
             except ovs_oracle.RuleLoadError as e:
@@ -278,25 +371,36 @@ def main(argv=None):
                 oracle.stop()
                 oracle = None
             t2 = time.monotonic()
-            result, other_err = None, None
+            result, other_err, second = None, None, None
             if ovs_out is not None:
                 if args.ovs_only:
                     # Same case, other port order and chunking: same result.
                     # (Not with conntrack: there the order across ports
                     # legitimately changes connection states.)
-                    order = None if args.with_ct else list(reversed(range(len(case.ports))))
+                    order = None if ordered else list(reversed(range(len(case.ports))))
                     other = oracle.run(case.ports, os.path.join(case_dir, "rules.txt"),
-                                       case.frames, chunk=100 if args.with_ct else 37,
-                                       port_order=order)
+                                       case.frames, chunk=100 if ordered else 37,
+                                       port_order=order, in_order=ordered)
+                    if ordered and oracle.dump_conntrack() != ovs_conns:
+                        problems.append("Open vSwitch's connection table differs the second time")
                     for name, frames in other.items():
                         pcapfile.write_pcap(os.path.join(case_dir, f"ovs2_{name}.pcap"), frames)
                     label_b = "ovs-again"
+                elif ordered:
+                    other, live_problems, second = run_flowpath_live(args, live, case, case_dir,
+                                                                     ovs_conns)
+                    problems += live_problems
+                    label_b = "flowpath"
                 else:
                     other, other_err = run_flowpath(args, case, case_dir, index)
                     label_b = "flowpath"
                 t3 = time.monotonic()
                 if other is not None:
                     result = compare.compare(ovs_out, other, "ovs", label_b,
+                                             port_names=case.ports, max_shown=args.max_shown)
+                if second is not None and (result is None or result.ok):
+                    # The same frames after ct-flush: as from a fresh start.
+                    result = compare.compare(ovs_out, second, "ovs", "flowpath after ct-flush",
                                              port_names=case.ports, max_shown=args.max_shown)
                 t4 = time.monotonic()
                 times["other"] += t3 - t2
@@ -307,8 +411,9 @@ def main(argv=None):
             times["ovs"] += t2 - t1
 
             ok = not problems and other_err is None and result is not None and result.ok
-            header = (f"case {index + 1}/{len(seeds)} seed {cs}: {len(case.rules)} rules, "
-                      f"{len(case.frames)} frames")
+            header = (f"case {index + 1}/{len(seeds)} seed {cs}: "
+                      + (f"profile {case.profile}, " if args.ct else "")
+                      + f"{len(case.rules)} rules, {len(case.frames)} frames")
             if ok:
                 passed += 1
                 if args.verbose:
@@ -332,6 +437,10 @@ def main(argv=None):
     finally:
         if oracle is not None:
             oracle.stop()
+        if live is not None:
+            live.close()
+        if ns is not None:
+            ns.close()
 
     n = passed + failed
     if n:

@@ -6,7 +6,7 @@ frames injected on 3-4 ports. The same seed always gives the same case.
 
 Rules cover every match field and action of interface.md except conntrack
 (`--with-ct` adds ct_state/ct_zone/ct_mark matches and ct()/ct_clear
-actions, for when flowpath has conntrack). Every rule satisfies interface.md's
+actions; gen_ct.py makes stateful firewall cases). Every rule satisfies interface.md's
 prerequisites (flowpath rejects a field or action without them), priorities
 are distinct within a table (Open vSwitch leaves the order of overlapping
 equal-priority rules undefined), and resubmit/goto_table only go to higher
@@ -76,7 +76,7 @@ DUMP_NAMES = {
 class Options:
     """Knobs of the generator (defaults are what the differential test uses)."""
     ports: int = 0               # 0: 3 or 4 at random
-    with_ct: bool = False        # conntrack matches/actions (a later issue)
+    with_ct: bool = False        # conntrack matches/actions (fed in one global order)
     alt_forms: bool = True       # spell prerequisites as dl_type=/nw_proto= too
     vlan_tci_set: bool = True    # set_field:...->vlan_tci (pushes/pops a tag)
     odd_vlan_masks: bool = True  # vlan_tci masks covering some PCP bits only
@@ -711,8 +711,6 @@ def add_fragment_twins(seed, specs, templates, opts):
     are classified with ports 0), so a megaflow one of them installs must not
     answer the other. A separate generator keeps the other templates as the
     seed made them before twins existed."""
-    if opts.with_ct:
-        return  # no fragments with conntrack (see generate)
     rng = random.Random(seed ^ 0x6672_6167)
     for t_id in range(len(specs)):
         spec = specs[t_id]
@@ -749,10 +747,6 @@ def generate(seed, opts=None):
             kind = "llc" if opts.llc and rng.random() < 0.15 else None
             spec = gp.random_spec(rng, pools, kind)
             spec["port"] = rng.randrange(n_ports)
-        if opts.with_ct and spec.get("frag", "no") != "no":
-            # Open vSwitch's conntrack holds fragments for reassembly across
-            # cases (flush-conntrack keeps them): no fragments with ct.
-            spec["frag"] = "no"
         if rng.random() < opts.malformed:
             gp.choose_malformation(rng, spec)
         specs.append(spec)

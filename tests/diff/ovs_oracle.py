@@ -190,6 +190,13 @@ class OvsOracle:
             # lets a packet reuse an entry installed for another packet whose
             # translation depended on bits the entry does not match on).
             self._ctl("upcall/disable-megaflows")  # registered once the bridge's datapath exists
+            # No IP reassembly in conntrack (flowpath has none): fragments
+            # are +inv+trk, and none is held back across cases.
+            self._ctl("dpctl/ipf-set-disabled", "v4")
+            self._ctl("dpctl/ipf-set-disabled", "v6")
+            status = self._ctl("dpctl/ipf-get-status")
+            if not re.search(r"v4 enabled: 0", status) or not re.search(r"v6 enabled: 0", status):
+                self._fail(f"IP reassembly still enabled:\n{status}")
         except BaseException:
             self.stop()
             raise
@@ -336,6 +343,10 @@ class OvsOracle:
         self.last_warnings = [l for l in res.stderr.splitlines() if l.strip()]
         return self.last_warnings
 
+    def dump_conntrack(self):
+        """`dpctl/dump-conntrack`: one line per connection, sorted."""
+        return sorted(l.strip() for l in self._ctl("dpctl/dump-conntrack").splitlines() if l.strip())
+
     def dump_flows(self):
         """The installed rules as ovs-ofctl prints them (OpenFlow 1.3)."""
         return self._ofctl("dump-flows", BRIDGE, "--no-stats").stdout
@@ -430,6 +441,32 @@ class OvsOracle:
                 self._fail(f"tx counters still moving after {timeout} s")
             prev = cur
 
+    def inject_in_order(self, frames):
+        """Send `frames` [(port index, bytes)] in exactly this global order:
+        each run of consecutive frames of one port (at most MAX_CHUNK) goes
+        in, and the next only once it has been received. ovs-vswitchd's main
+        thread receives and forwards dummy ports' frames (upcalls, conntrack
+        and recirculation included) one batch at a time, so a frame received
+        has been forwarded before the next run is read."""
+        stats = self.port_stats()
+        want = {n: stats[n][0] for n in self.ports}
+        i = 0
+        while i < len(frames):
+            port = frames[i][0]
+            j = i
+            while j < len(frames) and frames[j][0] == port and j - i < MAX_CHUNK:
+                j += 1
+            batch = []
+            for p, frame in frames[i:j]:
+                if len(frame) < MIN_FRAME:
+                    raise ValueError(f"frame of {len(frame)} bytes: netdev-dummy needs {MIN_FRAME}")
+                batch.append(bytes(frame).hex())
+            name = self.ports[port]
+            self._ctl("netdev-dummy/receive", name, *batch)
+            want[name] += len(batch)
+            self._wait_counters(want)
+            i = j
+
     def inject(self, frames, chunk=MAX_CHUNK, port_order=None):
         """Send `frames` [(port index, bytes)] into the bridge and wait until
         every one has been received. Frames of one port keep their order;
@@ -463,9 +500,12 @@ class OvsOracle:
         return self._ofctl(kind, BRIDGE, *args, check=False)
 
     def run(self, ports, rules_path, frames, out_dir=None, chunk=MAX_CHUNK,
-            port_order=None, then=()):
+            port_order=None, then=(), in_order=False):
         """Forward one case: returns {port name: [frames sent, in order]}.
-        With `out_dir`, also writes out_dir/ovs_<name>.pcap per port.
+        With `out_dir`, also writes out_dir/ovs_<name>.pcap per port. With
+        `in_order`, the frames go in in exactly their global order
+        (inject_in_order: what conntrack cases need), else port by port in
+        chunks (inject).
 
         `then` adds phases: (apply, frames) pairs; once the frames before
         are forwarded, apply() runs (e.g. rule changes through change()),
@@ -479,7 +519,10 @@ class OvsOracle:
         paths = self._new_pcaps()
         t2 = time.monotonic()
         before = self.port_stats()
-        self.inject(frames, chunk=chunk, port_order=port_order)
+        if in_order:
+            self.inject_in_order(frames)
+        else:
+            self.inject(frames, chunk=chunk, port_order=port_order)
         after = self._wait_tx_settled()
         for apply, more in then:
             apply()
