@@ -29,7 +29,8 @@ import workloads  # noqa: E402
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
-WORKLOAD_ORDER = ["emc", "megaflow", "tss", "upcall", "conntrack"]
+WORKLOAD_ORDER = ["emc", "megaflow", "tss", "upcall", "conntrack", "ct_new"]
+CT_KINDS = ("conntrack", "ct_new", "ct_sweep")
 # Issue 8's measurements, after the sweeps: group -> what runs them.
 LIVE_GROUPS = ("storm", "rulechange", "ruleload")
 # ovs_smc: Open vSwitch with other_config:smc-enable=true (issue 10), in the
@@ -76,6 +77,9 @@ class Config:
         self.flow_points_on_request = [1000000] if args.quick else []
         self.mask_points = [1, 16, 256] if args.quick else [1, 4, 16, 64, 128, 256]
         self.sweep_flows_for_masks = 16384
+        self.conn_points = ([1000, 10000, 100000] if args.quick
+                            else [1000, 10000, 100000, 1000000])
+        self.ct_setup_timeout = 60.0 if args.quick else 180.0
 
 
 def log(message):
@@ -140,8 +144,10 @@ def settle(system, workload, config):
     return time.monotonic() - start
 
 
-def measure_window(system, config, want_details=True, workload=None):
-    """One round of one system: warm-up, then counters over a fixed window."""
+def measure_window(system, config, want_details=True, workload=None, count_commits=False):
+    """One round of one system: warm-up, then counters over a fixed window.
+    With `count_commits`, also the rules' ct(commit) counters (new
+    connections per second)."""
     system.resume()
     settled = None
     try:
@@ -149,12 +155,17 @@ def measure_window(system, config, want_details=True, workload=None):
         if workload is not None:
             settled = settle(system, workload, config)
         before = system.sample()
+        commits_before = system.commits() if count_commits else None
         time.sleep(config.window)
+        commits_after = system.commits() if count_commits else None
         after = system.sample()
         details = system.details() if want_details else {}
     finally:
         system.pause()
     result = window_result(before, after, details)
+    if commits_before is not None and commits_after is not None:
+        # The rule counters are read inside the window's two samples.
+        result["new_conns_per_s"] = (commits_after - commits_before) / (after["t"] - before["t"])
     if settled is not None:
         result["settle_seconds"] = settled
     return result
@@ -211,21 +222,48 @@ def start_system(name, workload, config, results):
     return system
 
 
+def set_up_connections(system, workload, config, entry):
+    """ct_sweep: lets the system read its set-up pcap (p2) until it tracks
+    the workload's connections; records how long that took."""
+    want = workload.meta["connections"]
+    system.resume()
+    start = time.monotonic()
+    try:
+        while True:
+            have = system.connections()
+            if have is not None and have >= want:
+                break
+            if time.monotonic() - start > config.ct_setup_timeout:
+                entry["setup_note"] = "%s of %d connections after %.0f s" % (have, want, config.ct_setup_timeout)
+                break
+            time.sleep(0.05)
+    finally:
+        system.pause()
+    entry["setup_seconds"] = time.monotonic() - start
+    entry["setup_connections"] = have
+    log("    %-8s %s connections set up in %.1f s" % (system.name, have, entry["setup_seconds"]))
+
+
 def run_alternating(workload, config, rounds, names=None):
     """Starts every system (or those of `names`), then measures A B C,
     A B C, ... for `rounds` rounds."""
     results = {}
     systems = []
+    count_commits = workload.kind in CT_KINDS
     try:
         for name in names or config.systems:
             system = start_system(name, workload, config, results)
             if system:
                 systems.append(system)
+        if workload.kind == "ct_sweep":
+            for system in systems:
+                set_up_connections(system, workload, config, results[system.name])
         for round_index in range(rounds):
             for system in list(systems):
                 try:
                     result = measure_window(system, config,
-                                            workload=workload if round_index == 0 else None)
+                                            workload=workload if round_index == 0 else None,
+                                            count_commits=count_commits and system.name != "testpmd")
                 except Exception as error:
                     results[system.name].update(status="failed", message="round %d: %s" % (
                         round_index + 1, str(error)[:300]))
@@ -234,8 +272,10 @@ def run_alternating(workload, config, rounds, names=None):
                     systems.remove(system)
                     continue
                 results[system.name]["rounds"].append(result)
-                log("    round %d %-8s %7.3f Mpps processed, %7.3f Mpps forwarded" % (
-                    round_index + 1, system.name, result["rx_pps"] / 1e6, result["tx_pps"] / 1e6))
+                log("    round %d %-8s %7.3f Mpps processed, %7.3f Mpps forwarded%s" % (
+                    round_index + 1, system.name, result["rx_pps"] / 1e6, result["tx_pps"] / 1e6,
+                    ", %.0fk new connections/s" % (result["new_conns_per_s"] / 1e3)
+                    if result.get("new_conns_per_s") is not None else ""))
     finally:
         for system in systems:
             system.stop()
@@ -309,23 +349,59 @@ def summarize(system_results):
         summary = {}
         for key in ("rx_pps", "tx_pps", "forwarded_fraction", "exact_hit_rate", "cache_hit_rate", "benign_pps",
                     "miss_rate", "setups_per_s", "installs_per_s_first_pass", "first_pass_pps",
-                    "upcalls_per_s", "tx_p2_pps", "queue_drops_per_s"):
+                    "upcalls_per_s", "tx_p2_pps", "queue_drops_per_s", "new_conns_per_s"):
             value = spread([r.get(key) for r in rounds])
             if value:
                 summary[key] = value
         if rounds:
             last = rounds[-1]
-            for key in ("megaflows", "subtables", "rss_kib", "connections", "cache_bytes", "widened"):
+            for key in ("megaflows", "subtables", "rss_kib", "connections", "cache_bytes", "widened", "ct_bytes"):
                 if last.get(key) is not None:
                     summary[key] = last[key]
+        for key in ("setup_seconds", "setup_connections", "setup_note"):
+            if entry.get(key) is not None:
+                summary[key] = entry[key]
             notes = sorted({r.get(key) for r in rounds for key in ("first_pass_note", "note") if r.get(key)})
             if notes:
                 summary["notes"] = notes
         entry["summary"] = summary
 
 
+def connection_memory(all_results):
+    """The connection sweep: per system and point, bytes per connection as
+    the RSS difference to the smallest point over the connections added
+    (every point holds the same traffic pcap, rules and mbufs), and, for
+    flowpath, its tracker's own account (stats-json) per connection."""
+    points = sorted((r["x"], r) for r in all_results.values() if r["group"] == "conns")
+    if not points:
+        return
+    base_x, base = points[0]
+    for x, result in points:
+        for system, entry in result["systems"].items():
+            summary = entry.get("summary", {})
+            memory = summary.setdefault("memory", {})
+            conns = summary.get("connections")
+            base_summary = base["systems"].get(system, {}).get("summary", {})
+            if (x != base_x and summary.get("rss_kib") is not None and base_summary.get("rss_kib") is not None
+                    and conns and base_summary.get("connections") is not None
+                    and conns > base_summary["connections"]):
+                delta = (summary["rss_kib"] - base_summary["rss_kib"]) * 1024
+                added = conns - base_summary["connections"]
+                memory["per_connection"] = {
+                    "bytes": delta / added, "rss_delta_bytes": delta, "entries": added,
+                    "how": "(RSS at %s connections - RSS at %s) / connections added" % (
+                        "{:,}".format(conns), "{:,}".format(base_summary["connections"]))}
+            if summary.get("ct_bytes") and conns:
+                memory["tracker_per_connection"] = {
+                    "bytes": summary["ct_bytes"] / conns, "rss_delta_bytes": summary["ct_bytes"],
+                    "entries": conns, "how": "stats-json conntrack memory / connections"}
+            if not memory:
+                summary.pop("memory")
+
+
 def memory_estimates(all_results):
     """RSS delta against the emc run of the same system, per megaflow / connection."""
+    connection_memory(all_results)
     base = all_results.get("emc", {}).get("systems", {})
     for name, per_entry, key in (("upcall", "per_megaflow", "megaflows"),
                                  ("megaflow", "per_megaflow", "megaflows"),
@@ -564,6 +640,9 @@ def plan(config, only):
     for masks in config.mask_points:
         params = dict(workloads.default_params("tss"), masks=masks, flows=config.sweep_flows_for_masks)
         items.append(("masks-%d" % masks, "tss", params, "masks", masks))
+    for conns in config.conn_points:
+        params = dict(workloads.default_params("ct_sweep"), connections=conns)
+        items.append(("conns-%d" % conns, "ct_sweep", params, "conns", conns))
     # Issue 8: the storm (calm reference, then the flood), rule-change
     # latency at 10,000 and 100,000 megaflows, rule load.
     for flood in (False, True):
@@ -582,13 +661,13 @@ def plan(config, only):
     if only:
         wanted = only.split(",")
         items = [i for i in items if i[0] in wanted or i[3] in wanted or
-                 (i[3] in ("flows", "masks") and "sweeps" in wanted)]
+                 (i[3] in ("flows", "masks", "conns") and "sweeps" in wanted)]
         # A point on request is measured as a point of the flows sweep.
         items = [i[:3] + ("flows",) + i[4:] if i[3] == "flows-on-request" else i for i in items]
     else:
         items = [i for i in items if i[3] != "flows-on-request"]
         if not items:
-            raise SystemExit("--only: nothing matches %s (workloads: %s, flows, masks, sweeps, tse, %s)"
+            raise SystemExit("--only: nothing matches %s (workloads: %s, flows, masks, conns, sweeps, tse, %s)"
                              % (only, ", ".join(WORKLOAD_ORDER), ", ".join(LIVE_GROUPS)))
     return items
 
@@ -610,8 +689,9 @@ def run_item(item, rounds, pass_index, config, work_dir, all_results):
         systems = rulechanges.run_rule_change(workload, config, log)
     elif kind == "ruleload":
         systems = rulechanges.run_rule_load(workload, config, log)
-    elif kind == "storm":
-        # Three ports and a flow limit: testpmd has nothing to compare here.
+    elif kind in ("storm", "ct_sweep"):
+        # Three ports (storm: and a flow limit; ct_sweep: a set-up pcap read
+        # once): testpmd has nothing to compare here.
         systems = run_alternating(workload, config, rounds,
                                   [n for n in config.systems if n not in ("testpmd",) + HIT_PATH_ONLY])
     elif kind == "tse":
@@ -639,6 +719,9 @@ def run_item(item, rounds, pass_index, config, work_dir, all_results):
             merged["message"] = entry.get("message")
         if "startup_seconds" in entry:
             merged.setdefault("startup_seconds", entry["startup_seconds"])
+        for key in ("setup_seconds", "setup_connections", "setup_note"):
+            if key in entry:
+                merged[key] = entry[key]
 
 
 def _terminate(signum, _frame):
@@ -651,9 +734,10 @@ def main():
     signal.signal(signal.SIGHUP, _terminate)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short windows, fewer sweep points (< 5 min)")
-    parser.add_argument("--only", help="comma list of workloads (emc, megaflow, tss, upcall, conntrack), "
-                        "sweep points (flows-1000, masks-16), flows / masks / sweeps, or issue 8's "
-                        "storm / rulechange (rulechange-10000, rulechange-100000) / ruleload")
+    parser.add_argument("--only", help="comma list of workloads (emc, megaflow, tss, upcall, conntrack, "
+                        "ct_new), sweep points (flows-1000, masks-16, conns-1000), flows / masks / conns / "
+                        "sweeps, or issue 8's storm / rulechange (rulechange-10000, rulechange-100000) / "
+                        "ruleload")
     parser.add_argument("--rounds", type=int, help="rounds per workload (default: quick 3, full 5)")
     parser.add_argument("--sweep-rounds", type=int, help="rounds per sweep point (quick 1, full 2)")
     parser.add_argument("--passes", type=int, help="passes through the workloads that their rounds are spread "

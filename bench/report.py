@@ -80,7 +80,105 @@ def _headline_metrics(result):
         return [("setups_per_s", "slow-path misses/s, 1st pass", _spread_k),
                 ("installs_per_s_first_pass", "megaflow installs/s, 1st pass", _spread_k),
                 ("rx_pps", "Mpps after 1st pass", _spread_mpps)]
+    if result["workload"]["kind"] in ("conntrack", "ct_new"):
+        return [("rx_pps", "Mpps", _spread_mpps), ("new_conns_per_s", "new connections/s", _spread_k)]
     return [("rx_pps", "Mpps", _spread_mpps)]
+
+
+# Issue 9's targets: (workload, metric, least flowpath / OVS ratio).
+TARGETS = [("conntrack", "rx_pps", 5.0, "packets per second"),
+           ("ct_new", "new_conns_per_s", 3.0, "new connections per second")]
+
+
+def _median(results, workload, system, key):
+    spread = (results.get(workload, {}).get("systems", {}).get(system, {})
+              .get("summary", {}).get(key))
+    return spread["median"] if spread else None
+
+
+def _targets_section(results):
+    """The conntrack targets against Open vSwitch, and memory per connection."""
+    if not any(name in results for name, _k, _r, _l in TARGETS) and not any(
+            r["group"] == "conns" for r in results.values()):
+        return []
+    md = ["## Conntrack targets", "",
+          "| target | OVS-DPDK | flowpath | flowpath / OVS | met |", "|---|---|---|---|---|"]
+    for workload, key, ratio, label in TARGETS:
+        ovs = _median(results, workload, "ovs", key)
+        fp = _median(results, workload, "flowpath", key)
+        fmt = (lambda v: "%.2f Mpps" % (v / 1e6)) if key == "rx_pps" else (lambda v: "%.0fk/s" % (v / 1e3))
+        if ovs and fp:
+            verdict = "**yes**" if fp / ovs >= ratio else "**no**"
+            md.append("| %s: %s ≥ %.0f× OVS | %s | %s | %.2f× | %s |" % (
+                workload, label, ratio, fmt(ovs), fmt(fp), fp / ovs, verdict))
+        else:
+            status = (results.get(workload, {}).get("systems", {}).get("flowpath", {}).get("status")
+                      if workload in results else "not run")
+            md.append("| %s: %s ≥ %.0f× OVS | %s | %s | – | not measured |" % (
+                workload, label, ratio, fmt(ovs) if ovs else "–", fmt(fp) if fp else (status or "–")))
+    largest = max((r for r in results.values() if r["group"] == "conns"), key=lambda r: r["x"], default=None)
+    if largest:
+        per = {}
+        for system in ("ovs", "flowpath"):
+            memory = largest["systems"].get(system, {}).get("summary", {}).get("memory", {})
+            per[system] = memory.get("per_connection", {}).get("bytes")
+        cells = ["%.0f B" % per[s] if per[s] else "–" for s in ("ovs", "flowpath")]
+        met = ("**yes**" if per["ovs"] and per["flowpath"] and per["flowpath"] < per["ovs"]
+               else "**no**" if per["ovs"] and per["flowpath"] else "not measured")
+        md.append("| memory per connection below OVS's (RSS, %s connections) | %s | %s | %s | %s |" % (
+            "{:,}".format(largest["x"]), cells[0], cells[1],
+            "%.2f×" % (per["flowpath"] / per["ovs"]) if per["ovs"] and per["flowpath"] else "–", met))
+    md += ["", "New connections per second: the packets the rules' `ct(commit)` matched per second "
+           "(rule counters, `dump-flows` of each datapath) over the window; in `ct_new` every pass "
+           "sets every connection up again (SYN, SYN-ACK, ACK, RST; the next SYN reuses the "
+           "closed connection's ports).", ""]
+    return md
+
+
+def _conns_sweep_table(results):
+    """The connection-count sweep: rate and memory for both datapaths."""
+    points = sorted((r["x"], name) for name, r in results.items() if r["group"] == "conns")
+    if not points:
+        return []
+    lines = ["| connections | OVS-DPDK Mpps | flowpath Mpps | flowpath / OVS | tracked OVS / flowpath "
+             "| RSS MiB OVS / flowpath | bytes per connection OVS / flowpath (RSS) "
+             "| flowpath tracker bytes per connection | set-up s OVS / flowpath |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for x, name in points:
+        systems = results[name]["systems"]
+        cells, spreads, extra = [], {}, {}
+        for system in ("ovs", "flowpath"):
+            entry = systems.get(system)
+            status = _status_cell(entry)
+            s = entry.get("summary", {}) if entry else {}
+            spreads[system] = s.get("rx_pps")
+            cells.append((status or _spread_mpps(spreads[system]))
+                         + (_flags(system, systems) if spreads[system] else ""))
+            memory = s.get("memory", {})
+            extra[system] = {
+                "conns": "{:,}".format(s["connections"]) if s.get("connections") is not None else "–",
+                "rss": "%.0f" % (s["rss_kib"] / 1024) if s.get("rss_kib") else "–",
+                "per": "%.0f" % memory["per_connection"]["bytes"] if "per_connection" in memory else "–",
+                "tracker": "%.0f" % memory["tracker_per_connection"]["bytes"]
+                if "tracker_per_connection" in memory else "–",
+                "setup": "%.1f" % s["setup_seconds"] if s.get("setup_seconds") is not None else "–"}
+            if s.get("setup_note"):
+                notes.append("- %s at %s: %s" % (system, "{:,}".format(x), s["setup_note"]))
+            if entry and entry.get("message"):
+                notes.append("- %s at %s: **%s** — `%s`" % (system, "{:,}".format(x), entry.get("status"),
+                                                            entry["message"].replace("`", "'")))
+        o, f = extra["ovs"], extra["flowpath"]
+        lines.append("| %s | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s | %s / %s |" % (
+            "{:,}".format(x), cells[0], cells[1], _ratio(spreads["flowpath"], spreads["ovs"]),
+            o["conns"], f["conns"], o["rss"], f["rss"], o["per"], f["per"], f["tracker"], o["setup"], f["setup"]))
+    base = "{:,}".format(points[0][0])
+    lines += ["", "Each point: port p2 reads a set-up pcap once (SYN, SYN-ACK, ACK of every connection; "
+              "*set-up s* is how long until the datapath tracked them all, with the traffic port "
+              "running too), then p0 replays the same-sized traffic pcap (data segments spread over "
+              "all connections) and the rate is measured. Bytes per connection: RSS difference to "
+              "the %s-connection point over the connections added (same pcaps, rules and mbufs)." % base]
+    return lines + notes
 
 
 def _summary_table(results, names):
@@ -181,7 +279,7 @@ def _connection_memory_note(micro):
         if sizes:
             line = ", ".join("%s at %s connections" % ("%.0f B" % v, "{:,}".format(n)) for n, v in sorted(set(sizes)))
             return ["- flowpath: memory per connection (connection table and its index, measured by "
-                    "`micro_conntrack`; flowpath does not run `ct` rules yet): " + line + "."]
+                    "`micro_conntrack`): " + line + "."]
     return []
 
 
@@ -631,7 +729,7 @@ def write(out_dir, data):
                    w["rules"], ", ".join("%.2f" % v for v in result.get("loadavg_passes")
                                          or [result.get("loadavg_before", 0)])), ""]
         md += _detail_table(result) + [""]
-        if w["kind"] == "conntrack":
+        if w["kind"] in ("conntrack", "ct_new"):
             md += _connection_memory_note(data.get("micro")) + [""]
     for group, label, plot in (("flows", "flows", "sweep_flows.png"), ("masks", "masks (prefix pairs)",
                                                                        "sweep_masks.png")):
@@ -645,6 +743,12 @@ def write(out_dir, data):
             if plot in plots:
                 md += ["![%s](%s)" % (title, plot), ""]
     md += _flows_memory_section(results) + _tse_section(results)
+    table = _conns_sweep_table(results)
+    if table:
+        md += ["## Sweep: rate and memory vs number of connections (conntrack)", ""] + table + [""]
+        md += [line for note in FOOTNOTES if note[0] in "\n".join(table) for line in (note, "")]
+        if "sweep_conns.png" in plots:
+            md += ["![rate and memory vs connections](sweep_conns.png)", ""]
     md += _storm_section(results) + _rulechange_section(results)
     md += _ruleload_section(results)
     md += _reproducibility_section(data.get("reproducibility"))
@@ -677,7 +781,46 @@ def make_plots(out_dir, results):
         if any(r["group"] == group for r in results.values()):
             _sweep_plot(plt, out_dir, results, group, xlabel, filename, title)
             made.append(filename)
+    if any(r["group"] == "conns" for r in results.values()):
+        _conns_plot(plt, out_dir, results)
+        made.append("sweep_conns.png")
     return made
+
+
+def _conns_plot(plt, out_dir, results):
+    """Rate and bytes per connection against the number of connections."""
+    points = sorted((r["x"], name) for name, r in results.items() if r["group"] == "conns")
+    fig, (rate_ax, mem_ax) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for system, label in SYSTEMS[1:]:
+        xs, ys, mx, my = [], [], [], []
+        for x, name in points:
+            s = results[name]["systems"].get(system, {}).get("summary", {})
+            if s.get("rx_pps"):
+                xs.append(x)
+                ys.append(s["rx_pps"]["median"] / 1e6)
+            per = s.get("memory", {}).get("per_connection", {}).get("bytes")
+            if per:
+                mx.append(x)
+                my.append(per)
+        if xs:
+            rate_ax.plot(xs, ys, marker="o", color=COLORS[system], label=label)
+        if mx:
+            mem_ax.plot(mx, my, marker="o", color=COLORS[system], label=label)
+    for ax, ylabel in ((rate_ax, "processed packets (Mpps)"), (mem_ax, "bytes per connection (RSS)")):
+        ax.set_xscale("log")
+        ax.set_xticks([x for x, _n in points])
+        ax.set_xticklabels(["{:,}".format(x) for x, _n in points])
+        ax.minorticks_off()
+        ax.set_xlabel("tracked connections")
+        ax.set_ylabel(ylabel)
+        ax.grid(which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    rate_ax.set_title("conntrack rate vs connections", fontsize=10)
+    mem_ax.set_title("memory per connection vs connections", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "sweep_conns.png"), dpi=110)
+    plt.close(fig)
 
 
 def _workload_plot(plt, out_dir, results, names):

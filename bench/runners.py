@@ -152,6 +152,15 @@ class System:
         """Costlier state read once per round after the window (caches, memory)."""
         return {"rss_kib": rss_kib(self.pid())}
 
+    def connections(self):
+        """Tracked connections now (None when the system cannot say)."""
+        return None
+
+    def commits(self):
+        """Packets the rules' ct(commit) actions have handled so far (the
+        rule counters): new connections set up, in a conntrack workload."""
+        return None
+
     def stop(self):
         raise NotImplementedError
 
@@ -348,6 +357,13 @@ class Ovs(System):
                     "ofport_request=1")
         if self._port_error("p0"):
             raise StartFailure("failed", "OVS: p0: %s" % self._port_error("p0"))
+        setup = workload.meta.get("pcaps", {}).get("setup")
+        if setup:
+            # Read once (no infinite_rx): the connections it opens stay.
+            self._vsctl("add-port", "br0", "p2", "--", "set", "Interface", "p2", "type=dpdk",
+                        "options:dpdk-devargs=net_pcap2,rx_pcap=%s" % setup, "ofport_request=3")
+            if self._port_error("p2"):
+                raise StartFailure("failed", "OVS: p2: %s" % self._port_error("p2"))
 
     @staticmethod
     def numbered_ports(text):
@@ -418,6 +434,15 @@ class Ovs(System):
         return {"t": (t0 + t1) / 2, "rx": stats["packets"], "upcalls":
                 stats["upcalls_ok"] + stats["upcalls_failed"], "installed": stats["upcalls_ok"]}
 
+    def connections(self):
+        try:
+            return int(self.appctl("dpctl/ct-get-nconns").strip() or 0)
+        except (RuntimeError, ValueError):
+            return None
+
+    def commits(self):
+        return _commit_packets(self.ofctl("dump-flows", "br0"))
+
     def details(self):
         result = {"rss_kib": rss_kib(self.pid())}
         flows = self.appctl("dpctl/dump-flows", timeout=120).splitlines()
@@ -434,10 +459,7 @@ class Ovs(System):
             masks.add(signature)
         result["megaflows"] = megaflows
         result["subtables"] = len(masks)
-        try:
-            result["connections"] = int(self.appctl("dpctl/ct-get-nconns").strip() or 0)
-        except (RuntimeError, ValueError):
-            result["connections"] = None
+        result["connections"] = self.connections()
         return result
 
     def stop(self):
@@ -501,6 +523,9 @@ class Flowpath(System):
             # The slow-path thread on the main lcore's core 0, the worker on
             # core 1: another core than the worker (issue 8).
             cmd += ["--slow-path-cores", "0"]
+        setup = workload.meta.get("pcaps", {}).get("setup")
+        if setup:
+            cmd += ["--port", "p2=net_pcap2,rx_pcap=%s" % setup]
         self.log_path = os.path.join(self.dir, "flowpath.log")
         self.started_at = time.monotonic()
         with open(self.log_path, "w") as log:
@@ -562,11 +587,21 @@ class Flowpath(System):
     def fast_sample(self):
         return self.sample()
 
+    def connections(self):
+        return self.sample()["connections"]
+
+    def commits(self):
+        return _commit_packets(self.ctl("dump-flows"))
+
     def details(self):
-        sample = self.sample()
+        t, data = self.stats()
+        sample = self._flatten(t, data)
+        ct = data.get("conntrack", {})
+        # The tracker's own account of its memory, if stats-json gives one.
+        ct_bytes = next((ct[k] for k in ("bytes", "memory_bytes") if isinstance(ct.get(k), (int, float))), None)
         return {"rss_kib": rss_kib(self.pid()), "megaflows": sample["cache_entries"],
                 "subtables": sample["cache_subtables"], "connections": sample["connections"],
-                "cache_bytes": sample["cache_bytes"], "widened": sample["widened"]}
+                "cache_bytes": sample["cache_bytes"], "widened": sample["widened"], "ct_bytes": ct_bytes}
 
     def stop(self):
         if self.alive():
@@ -594,6 +629,17 @@ class OvsSmc(Ovs):
     def __init__(self, config):
         super().__init__(config)
         self.prefix = "fpbench_ovssmc%d" % os.getpid()
+
+
+def _commit_packets(dump):
+    """Sum of n_packets over the rules whose actions commit (ct(commit...)),
+    from `ovs-ofctl dump-flows` or `flowpath-ctl dump-flows` text."""
+    total = 0
+    for line in dump.splitlines():
+        match = re.search(r"n_packets=(\d+)", line)
+        if match and "ct(commit" in line.split("actions=", 1)[-1]:
+            total += int(match.group(1))
+    return total
 
 
 SYSTEMS = {"testpmd": Testpmd, "ovs": Ovs, "ovs_smc": OvsSmc, "flowpath": Flowpath}

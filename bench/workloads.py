@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 
 # Bump when the byte output of any generator changes: invalidates the cache.
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
 FRAME_LEN = 60  # + 4 bytes FCS = 64-byte frames on the wire
 
 DST_MAC = bytes.fromhex("020000000002")
@@ -82,7 +82,7 @@ def udp_frame(src_ip, dst_ip, sport, dport, src_mac=SRC_MAC):
     return ipv4_frame(src_ip, dst_ip, 17, bytes(seg), src_mac=src_mac)
 
 
-TCP_FIN, TCP_SYN, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x08, 0x10
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
 def tcp_frame(src_ip, dst_ip, sport, dport, seq, ack, flags, payload_len=0):
@@ -357,6 +357,39 @@ def gen_upcall(params):
     return frames, rules, params["flows"], {}
 
 
+# The firewall of the conntrack workloads: every TCP packet through ct, a
+# new connection committed, established ones forwarded. The number of
+# packets the commit rule matched (its rule counter, in both datapaths) is
+# the number of connections set up.
+CT_RULES = (
+    "table=0,priority=100,tcp,ct_state=-trk actions=ct(table=1)\n"
+    "table=0,priority=1 actions=output:p1\n"
+    "table=1,priority=100,tcp,ct_state=+trk+new actions=ct(commit),output:p1\n"
+    "table=1,priority=100,tcp,ct_state=+trk+est actions=output:p1\n"
+    "table=1,priority=1 actions=output:p1\n")
+
+
+def _ct_endpoints(rng, count):
+    """`count` distinct (client, server, client port, server port, client
+    ISN, server ISN) tuples."""
+    conns = []
+    for i in range(count):
+        client = 0x0A000000 | (i + 1)
+        server = 0xC0A80000 | rng.getrandbits(8)
+        conns.append((client, server, 10000 + i % 50000, 80, rng.getrandbits(32), rng.getrandbits(32)))
+    return conns
+
+
+def _handshakes(batch):
+    """SYN, SYN-ACK and ACK of each connection of a batch, phase by phase."""
+    for c, s, cp, sp, cseq, sseq in batch:
+        yield tcp_frame(c, s, cp, sp, cseq, 0, TCP_SYN)
+    for c, s, cp, sp, cseq, sseq in batch:
+        yield tcp_frame(s, c, sp, cp, sseq, cseq + 1, TCP_SYN | TCP_ACK)
+    for c, s, cp, sp, cseq, sseq in batch:
+        yield tcp_frame(c, s, cp, sp, cseq + 1, sseq + 1, TCP_ACK)
+
+
 def gen_conntrack(params):
     """TCP connections (handshake + data) through a ct(commit) firewall.
 
@@ -365,33 +398,75 @@ def gen_conntrack(params):
     on p0.  The pcap loops, so after the first pass the handshakes replay
     against existing connections, as a retransmission would.
     """
-    rng = random.Random(params["seed"])
-    conns = []
-    for i in range(params["connections"]):
-        client = 0x0A000000 | (i + 1)
-        server = 0xC0A80000 | rng.getrandbits(8)
-        conns.append((client, server, 10000 + i % 50000, 80, rng.getrandbits(32), rng.getrandbits(32)))
+    conns = _ct_endpoints(random.Random(params["seed"]), params["connections"])
     frames = []
     data = params["data_packets"]
     for base in range(0, len(conns), 64):
         batch = conns[base:base + 64]
-        for c, s, cp, sp, cseq, sseq in batch:
-            frames.append(tcp_frame(c, s, cp, sp, cseq, 0, TCP_SYN))
-        for c, s, cp, sp, cseq, sseq in batch:
-            frames.append(tcp_frame(s, c, sp, cp, sseq, cseq + 1, TCP_SYN | TCP_ACK))
-        for c, s, cp, sp, cseq, sseq in batch:
-            frames.append(tcp_frame(c, s, cp, sp, cseq + 1, sseq + 1, TCP_ACK))
+        frames += _handshakes(batch)
         for k in range(data):
             for c, s, cp, sp, cseq, sseq in batch:
                 frames.append(tcp_frame(c, s, cp, sp, cseq + 1 + 6 * k, sseq + 1,
                                         TCP_PSH | TCP_ACK, payload_len=6))
-    rules = RULE_HEADER % "conntrack" + (
+    rules = RULE_HEADER % "conntrack" + CT_RULES
+    return frames, rules, params["connections"], {"connections": params["connections"]}
+
+
+def gen_conntrack_new(params):
+    """Short TCP connections: SYN, SYN-ACK, ACK, RST, in batches of 64 with
+    the phases interleaved. After the RST a connection is closed, so the
+    next pass's SYN on the same ports replaces it (a reuse, in Open vSwitch
+    and in flowpath): every pass sets up every connection again, and the
+    commit rule's packet counter over a window is new connections per
+    second."""
+    conns = _ct_endpoints(random.Random(params["seed"]), params["connections"])
+    frames = []
+    for base in range(0, len(conns), 64):
+        batch = conns[base:base + 64]
+        frames += _handshakes(batch)
+        for c, s, cp, sp, cseq, sseq in batch:
+            frames.append(tcp_frame(c, s, cp, sp, cseq + 1, sseq + 1, TCP_RST | TCP_ACK))
+    rules = RULE_HEADER % "ct_new" + CT_RULES
+    return frames, rules, params["connections"], {"connections": params["connections"],
+                                                  "new_per_pass": params["connections"]}
+
+
+def gen_ct_sweep(params):
+    """N established connections, then traffic over them.
+
+    Two pcaps: `setup` (read once, on port p2) opens N connections (SYN,
+    SYN-ACK, ACK, batches of 64); the traffic pcap (replayed forever on p0)
+    is `traffic` data segments spread evenly over the N connections (one
+    segment per connection when N >= traffic, else several, identical:
+    retransmissions, valid forever). The traffic pcap has the same size
+    whatever N, so every sweep point holds the same mbufs and an RSS
+    difference between points is the connections. Only a SYN may open a
+    connection (a data segment arriving before its handshake is dropped,
+    not picked up mid-stream), so the table ends with exactly N."""
+    rng = random.Random(params["seed"])
+    n, traffic = params["connections"], params["traffic"]
+    conns = _ct_endpoints(rng, n)
+
+    def setup():
+        for base in range(0, n, 64):
+            yield from _handshakes(conns[base:base + 64])
+
+    frames = []
+    for k in range(traffic):
+        c, s, cp, sp, cseq, sseq = conns[(k * n // traffic) % n if n >= traffic else k % n]
+        if k % 2:
+            frames.append(tcp_frame(s, c, sp, cp, sseq + 1, cseq + 1, TCP_PSH | TCP_ACK, payload_len=6))
+        else:
+            frames.append(tcp_frame(c, s, cp, sp, cseq + 1, sseq + 1, TCP_PSH | TCP_ACK, payload_len=6))
+    rules = RULE_HEADER % ("ct sweep, %d connections" % n) + (
         "table=0,priority=100,tcp,ct_state=-trk actions=ct(table=1)\n"
         "table=0,priority=1 actions=output:p1\n"
-        "table=1,priority=100,tcp,ct_state=+trk+new actions=ct(commit),output:p1\n"
+        "table=1,priority=100,tcp,ct_state=+trk+new,tcp_flags=+syn-ack actions=ct(commit),output:p1\n"
+        "table=1,priority=90,tcp,ct_state=+trk+new actions=drop\n"
         "table=1,priority=100,tcp,ct_state=+trk+est actions=output:p1\n"
         "table=1,priority=1 actions=output:p1\n")
-    return frames, rules, params["connections"], {"connections": params["connections"]}
+    return frames, rules, n, {"connections": n, "extra_pcaps": {"setup": setup()},
+                              "setup_packets": 3 * n}
 
 
 # A dl_src that every generated MAC below shares but in its last four bytes:
@@ -496,6 +571,8 @@ GENERATORS = {
     "storm": gen_storm,
     "ruleload": gen_ruleload,
     "tse": gen_tse,
+    "ct_new": gen_conntrack_new,
+    "ct_sweep": gen_ct_sweep,
 }
 
 DESCRIPTIONS = {
@@ -508,6 +585,8 @@ DESCRIPTIONS = {
     "storm": "cached flows mixed with a flood of new flows (flow limit below the flood)",
     "ruleload": "rules over as many distinct masks: load time and add-flows time",
     "tse": "the megaflow workload's flows with a stream of crafted packets that install masks",
+    "ct_new": "short TCP connections (SYN, SYN-ACK, ACK, RST), each pass sets all up again",
+    "ct_sweep": "N established connections (set up once), data over all of them",
 }
 
 
@@ -522,6 +601,9 @@ def default_params(kind):
         "storm": {"cached": 1024, "packets": 200000, "flood": True, "flow_limit": 10000, "seed": 29},
         "ruleload": {"rules": 100000, "seed": 31},
         "tse": {"flows": 100000, "attack": 1024, "seed": 11},
+        # 4 packets per connection, 240,000 in all: just inside OVS's mempool.
+        "ct_new": {"connections": 60000, "seed": 23},
+        "ct_sweep": {"connections": 1000, "traffic": 131072, "seed": 29},
     }[kind]
 
 
@@ -540,6 +622,10 @@ def generate(work_dir, name, kind, params, log=print):
     pcap = os.path.join(directory, "traffic.pcap")
     rules_path = os.path.join(directory, "rules.txt")
     write_pcap(pcap, frames)
+    # More pcaps (for other ports): {name: frames} becomes meta["pcaps"][name] = path.
+    for extra, extra_frames in meta.pop("extra_pcaps", {}).items():
+        meta.setdefault("pcaps", {})[extra] = os.path.join(directory, extra + ".pcap")
+        write_pcap(meta["pcaps"][extra], extra_frames)
     with open(rules_path, "w") as f:
         f.write(rules)
     workload = Workload(name=name, kind=kind, params=params, pcap=pcap, rules=rules_path,
@@ -556,7 +642,7 @@ def self_check(work_dir):
     failures = 0
     for kind in GENERATORS:
         params = dict(default_params(kind))
-        for key in ("flows", "connections", "megaflows", "packets", "rules", "attack"):
+        for key in ("flows", "connections", "megaflows", "packets", "rules", "attack", "traffic"):
             if key in params:
                 params[key] = min(params[key], 200)
         wl = generate(work_dir, "check-" + kind, kind, params)

@@ -310,6 +310,8 @@ def main(argv=None):
                     help="generate no set_field:...->vlan_tci")
     ap.add_argument("--no-odd-vlan-masks", action="store_true",
                     help="generate vlan_tci masks with the PCP bits all or none only")
+    ap.add_argument("--run-timeout", type=float, default=10,
+                    help="conntrack cases: seconds flowpath may take over one run of frames")
     args = checked_arguments(ap, argv)
     ordered = args.ct or args.with_ct or args.ordered
     # SIGTERM (meson's timeout) unwinds too: flowpath, Open vSwitch and the
@@ -340,7 +342,7 @@ def main(argv=None):
         if ordered and not args.ovs_only:
             ns = live_flowpath.Netns("diff").create()
             live = live_flowpath.LiveFlowpath(args.flowpath, ns, 4, keep_root,
-                                              extra_args=args.flowpath_arg, run_timeout=args.timeout)
+                                              extra_args=args.flowpath_arg, run_timeout=args.run_timeout)
         for index, cs in enumerate(seeds):
             if oracle is None:
                 oracle = ovs_oracle.OvsOracle(vlan_limit=args.vlan_limit)

@@ -99,16 +99,18 @@ class Netns:
         """argv prefix that runs a program inside the namespace."""
         return ["ip", "netns", "exec", self.name]
 
-    def add_veth(self, a, b, offloads_off=True):
-        """A veth pair a <-> b inside the namespace, both ends up, offloads off
-        (checksums computed in software, no segmentation or VLAN acceleration:
-        frames cross unchanged)."""
-        self.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b])
-        self.ifaces += [a, b]
-        for name in (a, b):
+    def add_veth(self, a, b, peer_ns=None, offloads_off=True):
+        """A veth pair: `a` in this namespace, `b` in `peer_ns` (default this
+        one too); both ends up, offloads off (checksums computed in software,
+        no segmentation or VLAN acceleration: frames cross unchanged)."""
+        peer_ns = peer_ns or self
+        self.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b, "netns", peer_ns.name])
+        self.ifaces.append(a)
+        peer_ns.ifaces.append(b)
+        for ns, name in ((self, a), (peer_ns, b)):
             if offloads_off:
-                self.ethtool_off(name)
-            self.run(["ip", "link", "set", name, "up"])
+                ns.ethtool_off(name)
+            ns.run(["ip", "link", "set", name, "up"])
 
     def ethtool_off(self, name):
         """Turns off checksum offloads, segmentation, GRO and VLAN acceleration."""
