@@ -80,7 +80,7 @@ def _headline_metrics(result):
         return [("setups_per_s", "slow-path misses/s, 1st pass", _spread_k),
                 ("installs_per_s_first_pass", "megaflow installs/s, 1st pass", _spread_k),
                 ("rx_pps", "Mpps after 1st pass", _spread_mpps)]
-    if result["workload"]["kind"] in ("conntrack", "ct_new"):
+    if result["workload"]["kind"] == "ct_new":
         return [("rx_pps", "Mpps", _spread_mpps), ("new_conns_per_s", "new connections/s", _spread_k)]
     return [("rx_pps", "Mpps", _spread_mpps)]
 
@@ -128,10 +128,12 @@ def _targets_section(results):
         md.append("| memory per connection below OVS's (RSS, %s connections) | %s | %s | %s | %s |" % (
             "{:,}".format(largest["x"]), cells[0], cells[1],
             "%.2f×" % (per["flowpath"] / per["ovs"]) if per["ovs"] and per["flowpath"] else "–", met))
-    md += ["", "New connections per second: the packets the rules' `ct(commit)` matched per second "
-           "(rule counters, `dump-flows` of each datapath) over the window; in `ct_new` every pass "
-           "sets every connection up again (SYN, SYN-ACK, ACK, RST; the next SYN reuses the "
-           "closed connection's ports).", ""]
+    md += ["", "New connections per second: packets that went through `ct(commit)` per second over "
+           "the window (flowpath: its rules' counters, `flowpath-ctl dump-flows`; OVS: its datapath "
+           "flows' counters, `dpctl/dump-flows`, which are live where its rules' lag behind the "
+           "revalidators). In `ct_new` every pass sets every connection up again (SYN, SYN-ACK, ACK, "
+           "RST; the next SYN reuses the closed connection's ports), so it should be the processed "
+           "rate / 4.", ""]
     return md
 
 

@@ -359,6 +359,14 @@ class Ovs(System):
             raise StartFailure("failed", "OVS: p0: %s" % self._port_error("p0"))
         setup = workload.meta.get("pcaps", {}).get("setup")
         if setup:
+            # Only once p0's traffic is forwarded: frames that arrive while
+            # the new datapath is still being configured are lost, and the
+            # set-up pcap is read only once.
+            deadline = time.monotonic() + 20
+            while self._port_counters()[1] == 0:
+                if time.monotonic() > deadline:
+                    raise StartFailure("failed", "OVS forwarded nothing from p0 within 20 s")
+                time.sleep(0.05)
             # Read once (no infinite_rx): the connections it opens stay.
             self._vsctl("add-port", "br0", "p2", "--", "set", "Interface", "p2", "type=dpdk",
                         "options:dpdk-devargs=net_pcap2,rx_pcap=%s" % setup, "ofport_request=3")
@@ -441,7 +449,9 @@ class Ovs(System):
             return None
 
     def commits(self):
-        return _commit_packets(self.ofctl("dump-flows", "br0"))
+        # The datapath flows' counters: live, unlike the OpenFlow rules'
+        # (the revalidators push those about twice a second).
+        return _commit_packets(self.appctl("dpctl/dump-flows"))
 
     def details(self):
         result = {"rss_kib": rss_kib(self.pid())}
@@ -632,12 +642,14 @@ class OvsSmc(Ovs):
 
 
 def _commit_packets(dump):
-    """Sum of n_packets over the rules whose actions commit (ct(commit...)),
-    from `ovs-ofctl dump-flows` or `flowpath-ctl dump-flows` text."""
+    """Packets of the flows whose actions commit (ct(commit...)): from
+    `flowpath-ctl dump-flows` (rules, n_packets=N ... actions=...) or
+    `ovs-appctl dpctl/dump-flows` (datapath flows, packets:N ... actions:...)."""
     total = 0
     for line in dump.splitlines():
-        match = re.search(r"n_packets=(\d+)", line)
-        if match and "ct(commit" in line.split("actions=", 1)[-1]:
+        match = re.search(r"(?:n_packets=|packets:)(\d+)", line)
+        actions = re.split(r"actions[=:]", line, maxsplit=1)[-1]
+        if match and "ct(commit" in actions:
             total += int(match.group(1))
     return total
 

@@ -463,7 +463,7 @@ def gen_ct_sweep(params):
         "table=0,priority=1 actions=output:p1\n"
         "table=1,priority=100,tcp,ct_state=+trk+new,tcp_flags=+syn-ack actions=ct(commit),output:p1\n"
         "table=1,priority=90,tcp,ct_state=+trk+new actions=drop\n"
-        "table=1,priority=100,tcp,ct_state=+trk+est actions=output:p1\n"
+        "table=1,priority=80,tcp,ct_state=+trk+est actions=output:p1\n"
         "table=1,priority=1 actions=output:p1\n")
     return frames, rules, n, {"connections": n, "extra_pcaps": {"setup": setup()},
                               "setup_packets": 3 * n}
