@@ -223,23 +223,26 @@ def start_system(name, workload, config, results):
 
 
 def set_up_connections(system, workload, config, entry):
-    """ct_sweep: lets the system read its set-up pcap (p2) until it tracks
-    the workload's connections; records how long that took."""
+    """ct_sweep: lets the system read its whole set-up pcap (p2) and track
+    the workload's connections, then deletes the gate rule that held p0's
+    traffic back; records how long the set-up took."""
     want = workload.meta["connections"]
     system.resume()
     start = time.monotonic()
     try:
         while True:
             have = system.connections()
-            if have is not None and have >= want:
+            if have is not None and have >= want and system.setup_rx() == workload.meta["setup_packets"]:
                 break
             if time.monotonic() - start > config.ct_setup_timeout:
-                entry["setup_note"] = "%s of %d connections after %.0f s" % (have, want, config.ct_setup_timeout)
+                entry["setup_note"] = "%s of %d connections, %s of %d set-up packets read after %.0f s" % (
+                    have, want, system.setup_rx(), workload.meta["setup_packets"], config.ct_setup_timeout)
                 break
             time.sleep(0.05)
+        entry["setup_seconds"] = time.monotonic() - start
+        system.delete_rules(workload.meta["gate"])
     finally:
         system.pause()
-    entry["setup_seconds"] = time.monotonic() - start
     entry["setup_connections"] = have
     log("    %-8s %s connections set up in %.1f s" % (system.name, have, entry["setup_seconds"]))
 

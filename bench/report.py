@@ -144,8 +144,8 @@ def _conns_sweep_table(results):
         return []
     lines = ["| connections | OVS-DPDK Mpps | flowpath Mpps | flowpath / OVS | tracked OVS / flowpath "
              "| RSS MiB OVS / flowpath | bytes per connection OVS / flowpath (RSS) "
-             "| flowpath tracker bytes per connection | set-up s OVS / flowpath |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| flowpath tracker bytes per connection |",
+             "|---|---|---|---|---|---|---|---|"]
     notes = []
     for x, name in points:
         systems = results[name]["systems"]
@@ -163,23 +163,23 @@ def _conns_sweep_table(results):
                 "rss": "%.0f" % (s["rss_kib"] / 1024) if s.get("rss_kib") else "–",
                 "per": "%.0f" % memory["per_connection"]["bytes"] if "per_connection" in memory else "–",
                 "tracker": "%.0f" % memory["tracker_per_connection"]["bytes"]
-                if "tracker_per_connection" in memory else "–",
-                "setup": "%.1f" % s["setup_seconds"] if s.get("setup_seconds") is not None else "–"}
+                if "tracker_per_connection" in memory else "–"}
             if s.get("setup_note"):
                 notes.append("- %s at %s: %s" % (system, "{:,}".format(x), s["setup_note"]))
             if entry and entry.get("message"):
                 notes.append("- %s at %s: **%s** — `%s`" % (system, "{:,}".format(x), entry.get("status"),
                                                             entry["message"].replace("`", "'")))
         o, f = extra["ovs"], extra["flowpath"]
-        lines.append("| %s | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s | %s / %s |" % (
+        lines.append("| %s | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s |" % (
             "{:,}".format(x), cells[0], cells[1], _ratio(spreads["flowpath"], spreads["ovs"]),
-            o["conns"], f["conns"], o["rss"], f["rss"], o["per"], f["per"], f["tracker"], o["setup"], f["setup"]))
+            o["conns"], f["conns"], o["rss"], f["rss"], o["per"], f["per"], f["tracker"]))
     base = "{:,}".format(points[0][0])
-    lines += ["", "Each point: port p2 reads a set-up pcap once (SYN, SYN-ACK, ACK of every connection; "
-              "*set-up s* is how long until the datapath tracked them all, with the traffic port "
-              "running too), then p0 replays the same-sized traffic pcap (data segments spread over "
-              "all connections) and the rate is measured. Bytes per connection: RSS difference to "
-              "the %s-connection point over the connections added (same pcaps, rules and mbufs)." % base]
+    lines += ["", "Each point: port p2 reads a set-up pcap once (SYN, SYN-ACK, ACK of every connection, "
+              "repeated) while a gate rule drops p0's traffic; once the datapath tracks them all, the "
+              "gate rule is deleted, p0 replays the same-sized traffic pcap (data segments spread over "
+              "all connections) and the rate is measured. Bytes per connection: RSS difference to the "
+              "%s-connection point over the connections added (same pcaps, rules and mbufs). "
+              "Connection set-up speed is `ct_new`'s measure." % base]
     return lines + notes
 
 

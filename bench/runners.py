@@ -161,6 +161,14 @@ class System:
         rule counters): new connections set up, in a conntrack workload."""
         return None
 
+    def delete_rules(self, match):
+        """del-flows MATCH (non-strict) in the running system."""
+        raise NotImplementedError
+
+    def setup_rx(self):
+        """Packets received on the set-up port p2 so far."""
+        raise NotImplementedError
+
     def stop(self):
         raise NotImplementedError
 
@@ -359,14 +367,6 @@ class Ovs(System):
             raise StartFailure("failed", "OVS: p0: %s" % self._port_error("p0"))
         setup = workload.meta.get("pcaps", {}).get("setup")
         if setup:
-            # Only once p0's traffic is forwarded: frames that arrive while
-            # the new datapath is still being configured are lost, and the
-            # set-up pcap is read only once.
-            deadline = time.monotonic() + 20
-            while self._port_counters()[1] == 0:
-                if time.monotonic() > deadline:
-                    raise StartFailure("failed", "OVS forwarded nothing from p0 within 20 s")
-                time.sleep(0.05)
             # Read once (no infinite_rx): the connections it opens stay.
             self._vsctl("add-port", "br0", "p2", "--", "set", "Interface", "p2", "type=dpdk",
                         "options:dpdk-devargs=net_pcap2,rx_pcap=%s" % setup, "ofport_request=3")
@@ -452,6 +452,13 @@ class Ovs(System):
         # The datapath flows' counters: live, unlike the OpenFlow rules'
         # (the revalidators push those about twice a second).
         return _commit_packets(self.appctl("dpctl/dump-flows"))
+
+    def delete_rules(self, match):
+        self.ofctl("del-flows", "br0", self.numbered_ports(match))
+
+    def setup_rx(self):
+        match = re.search(r"port\s+3: rx pkts=(\d+)", self.ofctl("dump-ports", "br0", "3"))
+        return int(match.group(1)) if match else None
 
     def details(self):
         result = {"rss_kib": rss_kib(self.pid())}
@@ -602,6 +609,13 @@ class Flowpath(System):
 
     def commits(self):
         return _commit_packets(self.ctl("dump-flows"))
+
+    def delete_rules(self, match):
+        self.ctl("del-flows", match)
+
+    def setup_rx(self):
+        ports = {p.get("name"): p for p in self.stats()[1].get("ports", [])}
+        return ports.get("p2", {}).get("rx_packets")
 
     def details(self):
         t, data = self.stats()

@@ -20,7 +20,7 @@ rules with ct actions): connection state carries across packets and ports,
 so each case is one global order of frames, fed to both sides in that order.
 Open vSwitch gets each run of one port's frames once the previous run was
 received (its main thread forwards dummy ports' frames to the end before
-reading more); flowpath runs on net_af_packet ports over veth pairs in a
+reading more); flowpath runs on net_pcap ports (libpcap on veth interfaces) in a
 private network namespace (live_flowpath.py: needs root) and gets each run
 once every earlier frame met its fate. Besides the frames, the connection
 tables must agree (`dpctl/dump-conntrack` against `flowpath-ctl ct-dump`,

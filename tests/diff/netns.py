@@ -1,5 +1,5 @@
 """Private network namespaces with veth pairs, for tests that run flowpath
-on real (virtual) interfaces through `net_af_packet` ports.
+on real (virtual) interfaces (`net_af_packet` or `net_pcap` ports with `iface=`).
 
 A `Netns` is created under a unique name (`fp<tag>-<pid>`), holds veth
 pairs whose both ends live inside it, and is deleted by `close()` (also at
@@ -18,6 +18,7 @@ raises otherwise, so a test fails instead of skipping.
 import atexit
 import ctypes
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -62,6 +63,7 @@ class Netns:
     """One private network namespace (see the module comment)."""
 
     def __init__(self, tag):
+        self.tag = tag
         self.name = f"fp{tag}-{os.getpid()}"
         self.created = False
         self.ifaces = []
@@ -75,6 +77,7 @@ class Netns:
 
     def create(self):
         require_root(f"namespace {self.name}")
+        self.remove_stale()
         _run(["ip", "netns", "add", self.name])
         self.created = True
         atexit.register(self.close)
@@ -84,6 +87,14 @@ class Netns:
             self.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6=1"])
         self.run(["ip", "link", "set", "lo", "up"])
         return self
+
+    def remove_stale(self):
+        """Deletes namespaces of this tag left by a test process that no
+        longer exists (killed with SIGKILL: no exit handler ran)."""
+        listing = _run(["ip", "netns", "list"], check=False).stdout
+        for name in re.findall(rf"^(fp{re.escape(self.tag)}-(\d+))\b", listing, re.M):
+            if not os.path.exists(f"/proc/{name[1]}"):
+                _run(["ip", "netns", "del", name[0]], check=False)
 
     def close(self):
         """Deletes the namespace (its veths go with it). Idempotent."""

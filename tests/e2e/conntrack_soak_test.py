@@ -98,15 +98,22 @@ def rss_mib(pid):
 
 
 class Soak:
-    """One run: generate, replay, expire; the samples and timings."""
+    """One run: generate, replay, expire. Each phase leaves what it saw
+    (samples, timings, the statistics after the replay and at the end), so
+    that every check runs on what there is even when a phase failed."""
 
     def __init__(self):
         self.samples = []
         self.times = {}
         self.total = CONNECTIONS * PACKETS_PER_CONNECTION
         self.fp = None
+        self.after_replay = None
         self.final = None
+        self.dump_after = None
         self.bad_samples = []
+        self.peak = self.peak_rss = 0
+        self.rss_end = None
+        self.status = None
 
     def sample(self):
         reply = self.fp.ctl("stats-json")
@@ -118,85 +125,80 @@ class Soak:
         if ct["created"] != ct["expired"] + ct.get("flushed", 0) + ct["connections"]:
             self.bad_samples.append(dict(ct))
         self.samples.append((time.monotonic(), stats))
+        self.peak = max(self.peak, ct["connections"])
+        self.peak_rss = max(self.peak_rss, rss_mib(self.fp.proc.pid) or 0)
         return stats
 
-    def run(self):
-        pcap = os.path.join(WORK, "soak.pcap")
+    def start(self):
+        self.pcap = os.path.join(WORK, "soak.pcap")
         t0 = time.monotonic()
-        workloads.write_pcap(pcap, frames(CONNECTIONS))
+        workloads.write_pcap(self.pcap, frames(CONNECTIONS))
         self.times["generate"] = time.monotonic() - t0
         rules = os.path.join(WORK, "soak.rules")
         with open(rules, "w") as f:
             f.write(RULES)
-        args = ["--rules", rules, "--port", f"p0=net_pcap0,rx_pcap={pcap}", "--port", "p1=net_null0"]
+        args = ["--rules", rules, "--port", f"p0=net_pcap0,rx_pcap={self.pcap}", "--port", "p1=net_null0,no-rx=1"]
         for name, seconds in TIMEOUTS.items():
             args += [f"--ct-timeout-{name}", str(seconds)]
         self.fp = Flowpath(BUILD, WORK, args, name="soak").start()
+        self.fp.wait_ready(timeout=120)
+
+    def replay(self):
+        """Until every packet was received and taken to its fate."""
+        t1 = time.monotonic()
+        deadline = t1 + max(600, CONNECTIONS / 500)
+        while True:
+            stats = self.sample()
+            rx = stats["ports"][0]["rx_packets"]
+            done = stats["ports"][1]["tx_packets"] + sum(stats["drops"].values())
+            if rx >= self.total and done >= self.total:
+                break
+            assert time.monotonic() < deadline, f"replay not done: {rx} of {self.total} received"
+            assert self.fp.proc.poll() is None, "flowpath died during the replay"
+            time.sleep(0.1)
+        self.times["replay"] = time.monotonic() - t1
+        self.after_replay = stats
+
+    def expire(self):
+        """Until no connection is left. Every timeout is at most 2 s and the
+        cleanup sleeps at most 5 s between rounds; a million reclaimed in
+        rounds of bounded work take a while longer."""
+        t2 = time.monotonic()
+        deadline = t2 + 30 + CONNECTIONS / 20000
         try:
-            self.fp.wait_ready(timeout=120)
-            t1 = time.monotonic()
-            # The replay: until every packet was received and taken to its fate.
-            deadline = t1 + max(600, CONNECTIONS / 500)
-            self.peak = 0
-            self.peak_rss = 0
             while True:
-                stats = self.sample()
-                self.peak = max(self.peak, stats["conntrack"]["connections"])
-                self.peak_rss = max(self.peak_rss, rss_mib(self.fp.proc.pid) or 0)
-                rx = stats["ports"][0]["rx_packets"]
-                done = stats["ports"][1]["tx_packets"] + sum(stats["drops"].values())
-                if rx >= self.total and done >= self.total:
+                self.final = self.sample()
+                if self.final["conntrack"]["connections"] == 0 or time.monotonic() > deadline:
                     break
-                assert time.monotonic() < deadline, f"replay not done: {rx} of {self.total} received"
-                assert self.fp.proc.poll() is None, "flowpath died during the replay"
-                time.sleep(0.1)
-            t2 = time.monotonic()
-            self.times["replay"] = t2 - t1
-            self.after_replay = stats
-            # The expiry: every timeout is at most 2 s, the cleanup sleeps at
-            # most 5 s between rounds; a million reclaimed in rounds of
-            # bounded work take a while longer.
-            deadline = t2 + 30 + CONNECTIONS / 20000
-            while True:
-                stats = self.sample()
-                if stats["conntrack"]["connections"] == 0:
-                    break
-                assert time.monotonic() < deadline, \
-                    f"{stats['conntrack']['connections']} connections left after {deadline - t2:.0f} s"
                 time.sleep(0.1)
             self.times["expiry"] = time.monotonic() - t2
-            self.final = stats
             self.rss_end = rss_mib(self.fp.proc.pid)
+        finally:
             dump = self.fp.ctl("ct-dump")
             self.dump_after = dump.stdout if dump.returncode == 0 else f"ct-dump failed: {dump.stderr}"
-        finally:
+
+    def stop(self):
+        if self.fp is not None:
             if self.fp.proc.poll() is None:
                 self.fp.ctl("exit")
             self.status = self.fp.wait(timeout=300)
-            try:
-                os.unlink(pcap)
-            except OSError:
-                pass
+        try:
+            os.unlink(self.pcap)
+        except (OSError, AttributeError):
+            pass
 
 
 SOAK = Soak()
 
 
-def test_soak_runs():
-    SOAK.run()
-    rate = SOAK.total / SOAK.times["replay"]
+def test_replay():
+    SOAK.start()
+    SOAK.replay()
     print(f"     {CONNECTIONS:,} connections ({SOAK.total:,} packets): generated in "
           f"{SOAK.times['generate']:.1f} s, replayed in {SOAK.times['replay']:.1f} s "
-          f"({rate / 1e3:.0f} kpps, {CONNECTIONS / SOAK.times['replay'] / 1e3:.1f}k connections/s), "
-          f"expired to zero {SOAK.times['expiry']:.1f} s later; peak {SOAK.peak:,} live connections, "
-          f"RSS peak {SOAK.peak_rss:.0f} MiB, after expiry {SOAK.rss_end or 0:.0f} MiB; "
-          f"{len(SOAK.samples)} samples", flush=True)
-
-
-def test_counters_add_up_at_every_sample():
-    assert SOAK.samples, "no samples"
-    assert not SOAK.bad_samples, (f"{len(SOAK.bad_samples)} of {len(SOAK.samples)} samples with "
-                                  f"created != expired + flushed + connections, first: {SOAK.bad_samples[0]}")
+          f"({SOAK.total / SOAK.times['replay'] / 1e3:.0f} kpps, "
+          f"{CONNECTIONS / SOAK.times['replay'] / 1e3:.1f}k connections/s); peak {SOAK.peak:,} "
+          f"live connections, RSS peak {SOAK.peak_rss:.0f} MiB", flush=True)
 
 
 def test_every_connection_tracked_and_forwarded():
@@ -209,13 +211,26 @@ def test_every_connection_tracked_and_forwarded():
 
 
 def test_expired_to_zero():
+    SOAK.expire()
     ct = SOAK.final["conntrack"]
-    assert ct["connections"] == 0 and ct["expired"] == ct["created"] == CONNECTIONS, ct
+    dump = SOAK.dump_after.splitlines()
+    assert ct["connections"] == 0, (f"{ct['connections']} connections left after {SOAK.times['expiry']:.0f} s: "
+                                    f"{ct}; ct-dump lists {len(dump)}: " + "; ".join(dump[:3]))
+    assert ct["expired"] == ct["created"] == CONNECTIONS, ct
     assert ct.get("flushed", 0) == 0, ct
-    assert SOAK.dump_after.strip() == "", f"ct-dump after expiry: {SOAK.dump_after[:300]}"
+    assert not dump, f"ct-dump after expiry: {dump[:3]}"
+    print(f"     expired to zero {SOAK.times['expiry']:.1f} s after the replay; RSS then "
+          f"{SOAK.rss_end or 0:.0f} MiB; {len(SOAK.samples)} samples", flush=True)
+
+
+def test_counters_add_up_at_every_sample():
+    assert SOAK.samples, "no samples"
+    assert not SOAK.bad_samples, (f"{len(SOAK.bad_samples)} of {len(SOAK.samples)} samples with "
+                                  f"created != expired + flushed + connections, first: {SOAK.bad_samples[0]}")
 
 
 def test_clean_exit_no_sanitizer_report():
+    SOAK.stop()
     assert SOAK.status == 0, f"flowpath exit status {SOAK.status}: {SOAK.fp.stderr[-3000:]}"
     for marker in ("LeakSanitizer", "AddressSanitizer", "runtime error:"):
         assert marker not in SOAK.fp.stderr, SOAK.fp.stderr[-3000:]
@@ -223,12 +238,17 @@ def test_clean_exit_no_sanitizer_report():
 
 if __name__ == "__main__":
     run = TestRun()
-    run.case(test_soak_runs)
-    if SOAK.final is not None:
-        for test in (test_counters_add_up_at_every_sample, test_every_connection_tracked_and_forwarded,
-                     test_expired_to_zero):
-            run.case(test)
-    if SOAK.fp is not None and SOAK.fp.proc.returncode is not None:
-        run.case(test_clean_exit_no_sanitizer_report)
-    shutil.rmtree(WORK, ignore_errors=True)
+    try:
+        run.case(test_replay)
+        if SOAK.after_replay is not None:
+            run.case(test_every_connection_tracked_and_forwarded)
+            run.case(test_expired_to_zero)
+        if SOAK.samples:
+            run.case(test_counters_add_up_at_every_sample)
+    finally:
+        if SOAK.fp is not None:
+            run.case(test_clean_exit_no_sanitizer_report)
+        else:
+            SOAK.stop()
+        shutil.rmtree(WORK, ignore_errors=True)
     run.finish()
