@@ -85,8 +85,8 @@ def _headline_metrics(result):
     return [("rx_pps", "Mpps", _spread_mpps)]
 
 
-# Issue 9's targets: (workload, metric, least flowpath / OVS ratio).
-TARGETS = [("conntrack", "rx_pps", 5.0, "packets per second"),
+# Issue 9's targets: (workload, metric, least flowpath / OVS ratio, what).
+CT_TARGETS = [("conntrack", "rx_pps", 5.0, "packets per second"),
            ("ct_new", "new_conns_per_s", 3.0, "new connections per second")]
 
 
@@ -96,14 +96,14 @@ def _median(results, workload, system, key):
     return spread["median"] if spread else None
 
 
-def _targets_section(results):
+def _conntrack_targets_section(results):
     """The conntrack targets against Open vSwitch, and memory per connection."""
-    if not any(name in results for name, _k, _r, _l in TARGETS) and not any(
+    if not any(name in results for name, _k, _r, _l in CT_TARGETS) and not any(
             r["group"] == "conns" for r in results.values()):
         return []
     md = ["## Conntrack targets", "",
           "| target | OVS-DPDK | flowpath | flowpath / OVS | met |", "|---|---|---|---|---|"]
-    for workload, key, ratio, label in TARGETS:
+    for workload, key, ratio, label in CT_TARGETS:
         ovs = _median(results, workload, "ovs", key)
         fp = _median(results, workload, "flowpath", key)
         fmt = (lambda v: "%.2f Mpps" % (v / 1e6)) if key == "rx_pps" else (lambda v: "%.0fk/s" % (v / 1e3))
@@ -722,6 +722,7 @@ def write(out_dir, data):
             md += ["![throughput per workload](workloads.png)", ""]
     md += _targets_section(results)
     md += _issue10_targets(results)
+    md += _conntrack_targets_section(results)
     for name in workload_names:
         result = results[name]
         w = result["workload"]

@@ -47,6 +47,7 @@ import gen_case  # noqa: E402
 import gen_ct  # noqa: E402
 import gen_packets as gp  # noqa: E402
 import live_flowpath  # noqa: E402
+import netns  # noqa: E402
 import ovs_oracle  # noqa: E402
 import pcapfile  # noqa: E402
 
@@ -340,7 +341,7 @@ def main(argv=None):
     ns = live = None
     try:
         if ordered and not args.ovs_only:
-            ns = live_flowpath.Netns("diff").create()
+            ns = netns.Netns("diff").create()
             live = live_flowpath.LiveFlowpath(args.flowpath, ns, 4, keep_root,
                                               extra_args=args.flowpath_arg, run_timeout=args.run_timeout)
         for index, cs in enumerate(seeds):

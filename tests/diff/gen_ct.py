@@ -46,7 +46,6 @@ in the sequence numbers like any data).
 import argparse
 import os
 import random
-import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -1,18 +1,19 @@
 """flowpath on live interfaces, fed frames in one global order.
 
 With conntrack, a frame's fate depends on the frames before it on every
-port (A's SYN on p1 before B's SYN-ACK on p2). `net_pcap` ports read their
-files independently, so the order across ports would be flowpath's polling
-order, not the case's. Here flowpath runs in a private network namespace on
-ports over veth pairs; the test writes frames into the other ends, one run of consecutive same-port frames at a time, and sends the next
+port (A's SYN on p1 before B's SYN-ACK on p2). Ports reading pcap files
+read them independently, so the order across ports would be flowpath's
+polling order, not the case's. Here flowpath runs in a private network
+namespace on ports over veth pairs; the test writes frames into the other
+ends, one run of consecutive same-port frames at a time, and sends the next
 run only once every frame so far has met its fate: `stats-json` shows the
 port's rx count reached and `workers[].in_flight` 0 (a worker counts a
 frame in flight before it counts it received, so one snapshot showing both
 has seen the fate). Frames flowpath sends are read from the test's ends.
 
-    with Netns("diff") as ns:
-        live = LiveFlowpath(exe, ns, ["p1", "p2"], workdir)   # veths made once
-        live.start(rules_path)
+    with netns.Netns("diff") as ns:
+        live = LiveFlowpath(exe, ns, 4, workdir)           # 4 veth pairs, made once
+        live.start(rules_path, ["p1", "p2"])
         out = live.feed([(0, frame), (1, reply), ...])     # {"p1": [...], "p2": [...]}
         live.ctl("ct-flush")
         live.stop()
@@ -32,8 +33,6 @@ import os
 import socket
 import subprocess
 import time
-
-from netns import Netns, NetnsError  # noqa: F401  (Netns re-exported for callers)
 
 
 class FeedError(RuntimeError):

@@ -194,7 +194,7 @@ def test_connections_are_those_a_opened():
     lines = ct_lines()
     tcp = [l for l in lines if l.startswith("tcp,")]
     assert any(f"orig=(src={A_IP},dst={B_IP}," in l and f"dport={IPERF_PORT})" in l for l in tcp), \
-        f"no A -> B iperf3 connection in ct-dump:\n" + "\n".join(lines)
+        "no A -> B iperf3 connection in ct-dump:\n" + "\n".join(lines)
     assert not [l for l in lines if f"orig=(src={B_IP}," in l], \
         "B opened connections:\n" + "\n".join(lines)
     assert any(l.startswith("icmp,") and f"src={A_IP},dst={B_IP}" in l and "type=8" in l for l in lines), \
