@@ -6,11 +6,11 @@ frames injected on 3-4 ports. The same seed always gives the same case.
 
 Rules cover every match field and action of interface.md except conntrack
 (`--with-ct` adds ct_state/ct_zone/ct_mark matches and ct()/ct_clear
-actions; gen_ct.py makes stateful firewall cases). Every rule satisfies interface.md's
-prerequisites (flowpath rejects a field or action without them), priorities
-are distinct within a table (Open vSwitch leaves the order of overlapping
-equal-priority rules undefined), and resubmit/goto_table only go to higher
-tables, so there are no loops. Each rule's cookie is its line number, so an
+actions; gen_ct.py makes stateful firewall cases). Every rule satisfies
+interface.md's prerequisites (flowpath rejects a field or action without
+them), priorities are distinct within a table (Open vSwitch leaves the order
+of overlapping equal-priority rules undefined), and resubmit/goto_table only
+go to higher tables, so there are no loops. Each rule's cookie is its line number, so an
 ofproto/trace names rule-file lines.
 
 Packets are built from the same value pools as the rules and most are aimed

@@ -135,9 +135,10 @@ class TcpConn:
                 seq_of=None, seq_delta=0, ack_delta=0, restart=None):
         """A segment's bytes. Its sequence number is the sender's next one
         (plus seq_delta; or its initial one with seq_of="isn"), its ack the
-        peer's next (plus ack_delta); `restart` gives the sender a new initial
-        sequence number first (a new connection on the same ports). Advances the sender's next sequence number by the
-        data (the tag) and SYN/FIN when `advance`."""
+        peer's next (plus ack_delta); `restart` gives the sender a new
+        initial sequence number first (a new connection on the same ports).
+        Advances the sender's next sequence number by the data (the tag) and
+        SYN/FIN when `advance` (not for a shifted or initial sequence number)."""
         if restart is not None:
             self.isn[from_client] = self.nxt[from_client] = restart
         src, dst = (self.c, self.s) if from_client else (self.s, self.c)
