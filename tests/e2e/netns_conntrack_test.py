@@ -27,6 +27,7 @@ Usage: netns_conntrack_test.py BUILD_DIR
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -228,6 +229,7 @@ if __name__ == "__main__":
         print(f"FAIL setup: {error}", flush=True)
     finally:
         TOPO.close()
+        shutil.rmtree(WORK, ignore_errors=True)
     if TOPO.fp and TOPO.fp.proc and TOPO.fp.proc.returncode not in (0, None):
         run.failed += 1
         print(f"FAIL flowpath exit status {TOPO.fp.proc.returncode}:\n{TOPO.fp.stderr[-2000:]}")
