@@ -216,8 +216,15 @@ public:
     /// Runs one ct action over `count` packets, in order, as Open vSwitch's
     /// conntrack_execute: reads and updates metas[i] (ct_state, ct_zone,
     /// ct_mark, the remembered connection), commits, applies the mark. Takes
-    /// no lock, allocates nothing, throws nothing.
-    void execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now);
+    /// no lock, allocates nothing, throws nothing. Returns how many packets
+    /// it ran: all, unless `stop_at_dependency`, which stops before the
+    /// first packet whose verdict may depend on what an earlier one of the
+    /// call does after this ct (it found no connection and may commit it
+    /// later; or marks are rewritten and both have one connection): the
+    /// caller finishes the earlier ones' pipelines first, as Open vSwitch
+    /// runs each packet's alone, then calls again with the rest.
+    unsigned execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now,
+                     bool stop_at_dependency = false);
 
     /// The worker's share of expiry: frees the connections the cleanup thread
     /// found expired (unless refreshed since). Call it every poll round, with

@@ -165,8 +165,8 @@ private:
     void execute(uint32_t slot, InFlight* group, unsigned count, size_t from, unsigned level, uint64_t now);
     unsigned run_range(InFlight* group, unsigned count, const ActionList& actions, size_t from, size_t to,
                        size_t taker);
-    void conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now);
-    void track(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now);
+    unsigned conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now);
+    unsigned track(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now);
     unsigned drop_split(PassScratch& pass, unsigned count, uint32_t split);
     void recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bool take, unsigned level, uint64_t now);
 

@@ -94,19 +94,77 @@ ShardState::ShardState(TrackerShared& shared_state, uint32_t capacity, int socke
 
 // ---- The ct action ----
 
-void ShardState::execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
-                         uint64_t now) {
-    while (count > 0) {
-        const unsigned n = std::min(count, kChunk);
-        execute_chunk(action, packets, metas, n, now);
-        packets += n;
-        metas += n;
-        count -= n;
+unsigned ShardState::execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
+                             uint64_t now, bool stop_at_dependency) {
+    unsigned done = 0;
+    while (done < count) {
+        const unsigned n = std::min(count - done, kChunk);
+        const unsigned ran = execute_chunk(action, packets + done, metas + done, n, now, stop_at_dependency);
+        done += ran;
+        if (ran < n) break;
+        // A later chunk's packets may depend on this chunk's too.
+        if (stop_at_dependency && done < count) break;
     }
+    return done;
 }
 
-void ShardState::execute_chunk(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
-                               uint64_t now) {
+namespace {
+
+// The packets of one call that an earlier packet's later actions may change
+// the verdict of (ShardState::execute, stop_at_dependency): keys of packets
+// that found no connection and may commit one after this ct, connections
+// whose mark a later ct may rewrite. A 64-bit filter keeps the common case
+// (no such packet) to a bit test.
+struct Dependencies {
+    const ConnKey* open_keys[kChunk];
+    uint32_t open_hashes[kChunk];
+    unsigned open = 0;
+    uint64_t open_filter = 0;
+    uint32_t conns[kChunk];
+    unsigned conn_count = 0;
+    uint64_t conn_filter = 0;
+
+    static uint64_t bit(uint32_t h) { return uint64_t{1} << (h & 63); }
+
+    void add_open(const ConnKey& key, uint32_t hash) {
+        open_keys[open] = &key;
+        open_hashes[open++] = hash;
+        open_filter |= bit(hash);
+    }
+    void add_conn(uint32_t index) {
+        conns[conn_count++] = index;
+        conn_filter |= bit(index);
+    }
+    bool opened(const ConnKey& key, uint32_t hash) const {
+        if (!(open_filter & bit(hash))) return false;
+        for (unsigned k = 0; k < open; ++k) {
+            if (open_hashes[k] == hash && *open_keys[k] == key) return true;
+        }
+        return false;
+    }
+    // An ICMP error: about a connection an earlier packet may open, in
+    // either direction (rare: a scan).
+    bool opened_either_way(const ConnKey& key) const {
+        if (open == 0) return false;
+        const ConnKey reply = key.reversed();
+        for (unsigned k = 0; k < open; ++k) {
+            if (*open_keys[k] == key || *open_keys[k] == reply) return true;
+        }
+        return false;
+    }
+    bool shares(uint32_t index) const {
+        if (!(conn_filter & bit(index))) return false;
+        for (unsigned k = 0; k < conn_count; ++k) {
+            if (conns[k] == index) return true;
+        }
+        return false;
+    }
+};
+
+}  // namespace
+
+unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
+                                   uint64_t now, bool stop_at_dependency) {
     CtParsed parsed[kChunk];
     Path path[kChunk];
     const ConnKey* keys[kChunk];
@@ -141,6 +199,8 @@ void ShardState::execute_chunk(const CtAction& action, const CtPacket* packets, 
         __builtin_prefetch(line + 64);
     }
 
+    Dependencies deps;
+    const bool track_conns = stop_at_dependency && marks_rewritten;
     const uint64_t changes_at_lookup = structural_changes;
     unsigned j = 0;
     for (unsigned i = 0; i < count; ++i) {
@@ -148,12 +208,14 @@ void ShardState::execute_chunk(const CtAction& action, const CtPacket* packets, 
         switch (path[i]) {
             case Path::fast:
                 if (remembered(meta.conn, action.zone)) {
+                    if (track_conns && i > 0 && deps.shares(meta.conn.index)) return i;
                     process_fast(action, meta);
                 } else if (!extract_conn_key(packets[i], action.zone, parsed[i])) {
                     // An earlier packet of the burst removed the connection.
                     invalid_packet(action, meta);
                 } else {
                     const uint32_t hash = table.hash(parsed[i].key);
+                    if (stop_at_dependency && i > 0 && deps.opened(parsed[i].key, hash)) return i;
                     process_one(action, parsed[i], hash, table.lookup(parsed[i].key, hash), meta, now);
                 }
                 break;
@@ -161,16 +223,27 @@ void ShardState::execute_chunk(const CtAction& action, const CtPacket* packets, 
                 invalid_packet(action, meta);
                 break;
             case Path::lookup: {
+                if (stop_at_dependency && i > 0 &&
+                    (parsed[i].related ? deps.opened_either_way(parsed[i].key)
+                                       : deps.opened(parsed[i].key, hashes[j]))) {
+                    return i;
+                }
                 // An earlier packet of the burst created or removed a
                 // connection: the burst lookup may be stale.
                 const ConnRef ref =
                     structural_changes == changes_at_lookup ? refs[j] : table.lookup(parsed[i].key, hashes[j]);
+                if (track_conns && i > 0 && ref && deps.shares(ref.index())) return i;
                 process_one(action, parsed[i], hashes[j], ref, meta, now);
+                if (stop_at_dependency && !meta.conn.valid() && !(meta.state & kCtInvalid)) {
+                    deps.add_open(parsed[i].key, hashes[j]);
+                }
                 ++j;
                 break;
             }
         }
+        if (track_conns && meta.conn.valid()) deps.add_conn(meta.conn.index);
     }
+    return count;
 }
 
 bool ShardState::remembered(const ConnHandle& handle, uint16_t zone) const {
@@ -196,6 +269,7 @@ void ShardState::process_fast(const CtAction& action, CtMeta& meta) {
     if (action.set_mark) {
         meta.mark = action.mark_value | (meta.mark & ~action.mark_mask);
         store_shared(c.mark, meta.mark);
+        marks_rewritten = true;
     }
 }
 
@@ -218,6 +292,7 @@ void ShardState::process_one(const CtAction& action, const CtParsed& parsed, uin
     }
 
     bool create = false;
+    const bool existed = conn != UINT32_MAX;
     if (conn != UINT32_MAX) {
         if (parsed.related) {
             state |= kCtRelated;
@@ -271,6 +346,7 @@ void ShardState::process_one(const CtAction& action, const CtParsed& parsed, uin
         if (action.set_mark) {
             meta.mark = action.mark_value | (meta.mark & ~action.mark_mask);
             store_shared(c.mark, meta.mark);
+            if (existed && !create) marks_rewritten = true;
         }
         meta.conn = ConnHandle{conn, c.seq};
     } else {
@@ -299,9 +375,11 @@ CtUpdate ShardState::update(uint32_t index, bool reply, const CtParsed& parsed, 
         else if (state == kIcmpFirst) result = CtUpdate::valid_new;
         cls = state == kIcmpFirst ? TimeoutClass::icmp_first : TimeoutClass::icmp_reply;
     } else {
+        // Open vSwitch 3.1 keeps a connection +new until it saw a reply (as
+        // the kernel's): every packet of one direction only is new.
         if (reply && state != kOtherBidir) {
             state = kOtherBidir;
-        } else if (state == kOtherFirst) {
+        } else if (state != kOtherBidir) {
             state = kOtherMultiple;
             result = CtUpdate::valid_new;
         }

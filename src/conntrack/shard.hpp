@@ -126,6 +126,10 @@ struct ShardState {
     // Changes to the table's keys during the current burst: a lookup done
     // before one may be stale.
     uint64_t structural_changes = 0;
+    // A ct set the mark of a connection that existed before the packet
+    // (not one it committed): from then on, packets of one connection in
+    // one call may depend on each other's later actions (sticky).
+    bool marks_rewritten = false;
 
     // The cleanup thread's.
     ExpiryLists lists;
@@ -133,7 +137,8 @@ struct ShardState {
     uint32_t flush_cursor = UINT32_MAX;  // next slot the flush scan visits; UINT32_MAX: none
 
     // ---- Worker ----
-    void execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now);
+    unsigned execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now,
+                     bool stop_at_dependency);
     unsigned maintain(uint64_t now);
 
     // ---- Cleanup thread ----
@@ -151,8 +156,8 @@ struct ShardState {
     std::string check_lists() const;
 
 private:
-    void execute_chunk(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
-                       uint64_t now);
+    unsigned execute_chunk(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
+                           uint64_t now, bool stop_at_dependency);
     bool remembered(const ConnHandle& handle, uint16_t zone) const;
     void invalid_packet(const CtAction& action, CtMeta& meta);
     void process_fast(const CtAction& action, CtMeta& meta);

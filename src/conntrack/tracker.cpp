@@ -105,9 +105,9 @@ ConnTrackerConfig ConnTrackerConfig::from(const Config& config, unsigned shards)
 ConnShard::ConnShard(std::unique_ptr<ShardState> state) : state_(std::move(state)) {}
 ConnShard::~ConnShard() = default;
 
-void ConnShard::execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
-                        uint64_t now) {
-    state_->execute(action, packets, metas, count, now);
+unsigned ConnShard::execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
+                            uint64_t now, bool stop_at_dependency) {
+    return state_->execute(action, packets, metas, count, now, stop_at_dependency);
 }
 
 unsigned ConnShard::maintain(uint64_t now) { return state_->maintain(now); }

@@ -321,8 +321,11 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
             continue;
         }
         unsigned g = last_group;
+        // After a recirculation, packets of one flow may part into
+        // megaflows by their ct fields: groups are runs in arrival order
+        // there, so that none overtakes an earlier packet of its flow.
         if (g == kNoGroup || group_slot[g] != slot) {
-            for (g = 0; g < groups && group_slot[g] != slot; ++g) {
+            for (g = level ? groups : 0; g < groups && group_slot[g] != slot; ++g) {
             }
             if (g == groups) {
                 group_slot[groups] = slot;
@@ -403,7 +406,15 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
         if (to == n || count == 0) break;
         const Action& action = actions[to];
         if (action.type == ActionType::kCt) {
-            conntrack(action, group, count, now);
+            // A packet whose verdict depends on what an earlier one of the
+            // group does after this ct (commits the connection it belongs
+            // to, say): the earlier ones finish their pipelines first, as
+            // each packet's runs alone in Open vSwitch.
+            for (unsigned done; (done = conntrack(action, group, count, now)) < count;) {
+                execute(slot, group, done, to + 1, level, now);
+                group += done;
+                count -= done;
+            }
         } else if (action.type == ActionType::kCtClear) {
             for (unsigned i = 0; i < count; ++i) group[i].meta.ct.clear();
         } else if (to == taker) {
@@ -467,23 +478,24 @@ unsigned Worker::run_range(InFlight* group, unsigned count, const ActionList& ac
     return kept;
 }
 
-// The ct action for the group, in one call to the worker's shard (a call
-// per scratch-full of chained frames, which the tracker reads copied whole).
-void Worker::conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now) {
+// The ct action for the group, in one call to the worker's shard; returns
+// how many of the group's packets (the first ones) it ran: the tracker stops
+// before a packet that depends on what an earlier one does after the ct, and
+// chained frames are read copied whole from a scratch, a call's worth at a
+// time (the caller runs the first ones on, then calls again with the rest).
+unsigned Worker::conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now) {
     CtPacket packets[kBurst];
     CtMeta metas[kBurst];
     const CtAction ct_action = CtAction::from(action);
-    unsigned first = 0;       // of the packets not yet tracked
     uint32_t scratch_used = 0;
     for (unsigned i = 0; i < count; ++i) {
         const InFlight& p = group[i];
         CtPacket& ct = packets[i];
         ct.len = rte_pktmbuf_pkt_len(p.packet);
         if (p.packet->nb_segs > 1) [[unlikely]] {
-            if (scratch_used + ct.len > kCtScratchBytes) {
-                track(ct_action, packets + first, metas + first, i - first, now);
-                first = i;
-                scratch_used = 0;
+            if (i > 0 && scratch_used + ct.len > kCtScratchBytes) {
+                count = i;  // the scratch is full: the rest in the next call
+                break;
             }
             ct.data = contiguous_frame(p.packet, ct_scratch_.get() + scratch_used);
             scratch_used += ct.len;
@@ -497,15 +509,14 @@ void Worker::conntrack(const Action& action, InFlight* group, unsigned count, ui
         ct.checksum = checksum_flags(p.packet);
         metas[i] = p.meta.ct;
     }
-    track(ct_action, packets + first, metas + first, count - first, now);
+    count = track(ct_action, packets, metas, count, now);
     for (unsigned i = 0; i < count; ++i) group[i].meta.ct = metas[i];
+    return count;
 }
 
-void Worker::track(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now) {
-    if (shard_) {
-        shard_->execute(action, packets, metas, count, now);
-        return;
-    }
+unsigned Worker::track(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
+                       uint64_t now) {
+    if (shard_) return shard_->execute(action, packets, metas, count, now, true);
     // No tracker (cannot happen: the datapath gives every worker its shard
     // before it starts): tracked as a packet it cannot track.
     for (unsigned i = 0; i < count; ++i) {
@@ -513,6 +524,7 @@ void Worker::track(const CtAction& action, const CtPacket* packets, CtMeta* meta
         metas[i].state = kCtInvalid | kCtTracked;
         metas[i].zone = action.zone;
     }
+    return count;
 }
 
 // Drops the pass's packets in `split` (chains whose headers could not be
@@ -630,7 +642,7 @@ void Worker::prefetch_reply_op(const ReplyOp& op) const {
 void Worker::resume(const ReplyOp& op, uint64_t now) {
     const InFlight packet{static_cast<rte_mbuf*>(op.packet), op.layout, op.meta};
     Megaflow& flow = cache_.flow(op.slot);
-    if (flow.runs_ct && earlier_pending(packet.meta.stamp)) {
+    if ((flow.runs_ct || packet.meta.recirc_id) && earlier_pending(packet.meta.stamp)) {
         if (!hold(packet, op.slot, flow, 0, 0)) drop(packet.packet, DropReason::upcall_queue_full);
         return;
     }
@@ -651,9 +663,13 @@ bool Worker::earlier_pending(uint32_t stamp) const {
 // may be of the same connection, in another megaflow: the tracker sees
 // packets in arrival order, as Open vSwitch's, whose misses are handled
 // before later packets).
+// A recirculated packet waits likewise for any earlier packet: after a ct,
+// packets of one connection part into megaflows by their ct fields, so one
+// whose megaflow is ready must not overtake an earlier one of its flow that
+// missed in another.
 bool Worker::must_wait(const Megaflow& flow, const PacketMeta& meta) const {
     return flow.pending_seq > order_.answered_count() || flow.held ||
-           (flow.runs_ct && earlier_pending(meta.stamp));
+           ((flow.runs_ct || meta.recirc_id) && earlier_pending(meta.stamp));
 }
 
 // Holds a packet until every upcall up to `release_seq` is answered (and,
@@ -671,7 +687,8 @@ bool Worker::hold(const InFlight& packet, uint32_t slot, Megaflow& flow, uint64_
 bool Worker::releasable(const HeldPacket& held) const {
     if (held.release_seq > order_.answered_count()) return false;
     if (held.resume_at) return !order_.outstanding_up_to(held.meta.stamp);  // its copy's upcalls too
-    return !(cache_.megaflows().flow(held.slot).runs_ct && order_.earlier_outstanding(held.meta.stamp));
+    return !((cache_.megaflows().flow(held.slot).runs_ct || held.meta.recirc_id) &&
+             order_.earlier_outstanding(held.meta.stamp));
 }
 
 // The megaflow at `slot` goes while some of its packets are held: they go
