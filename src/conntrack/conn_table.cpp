@@ -194,8 +194,10 @@ void ConnTable::begin_write(Connection& c) {
 void ConnTable::end_write(Connection& c) { store_shared(c.seq, c.seq + 1, std::memory_order_release); }
 
 InsertResult ConnTable::insert(const ConnKey& forward, uint32_t forward_hash, const ConnKey& reply,
-                               const ConnInit& init) {
-    if (const ConnRef found = lookup(forward, forward_hash)) return {InsertStatus::exists, found};
+                               const ConnInit& init, bool forward_absent) {
+    if (!forward_absent) {
+        if (const ConnRef found = lookup(forward, forward_hash)) return {InsertStatus::exists, found};
+    }
     // A flow from an address and port to themselves has one key for both
     // directions: it gets one index entry, side 0.
     const bool one_key = forward == reply;

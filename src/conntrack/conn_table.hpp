@@ -259,7 +259,10 @@ public:
     /// A new connection: `forward` on side 0 (its hash given), `reply` on side
     /// 1, its fields from `init`, mark 0, in the lowest free slot. Refuses (no
     /// change) when either key is already indexed or no slot is free.
-    InsertResult insert(const ConnKey& forward, uint32_t forward_hash, const ConnKey& reply, const ConnInit& init);
+    /// `forward_absent`: the caller knows the forward key is not indexed (it
+    /// looked it up since the last change), so it is not looked up again.
+    InsertResult insert(const ConnKey& forward, uint32_t forward_hash, const ConnKey& reply, const ConnInit& init,
+                        bool forward_absent = false);
     /// Removes a live connection: its keys leave the index, its slot is free.
     void remove(uint32_t index);
 

@@ -161,6 +161,37 @@ struct Dependencies {
     }
 };
 
+// The index entries the burst will insert or delete are mostly cold (the
+// index of a large table is far bigger than the cache): a packet a
+// committing ct found no connection for inserts both keys; a SYN that found
+// one may reopen it, deleting both. One burst lookup of those other keys
+// (rte_hash prefetches every bucket first) brings their buckets in, where
+// each insert or delete alone would wait for one cache miss after another.
+void warm_index(const ConnTable& table, const CtAction& action, const CtParsed* parsed, const Path* path, unsigned count,
+                            const ConnKey* const* keys, const ConnRef* refs, unsigned lookups) {
+    ConnKey others[kChunk];
+    const ConnKey* other_keys[kChunk];
+    uint32_t hashes[kChunk];
+    unsigned n = 0;
+    for (unsigned i = 0, k = 0; i < count && k < lookups; ++i) {
+        if (path[i] != Path::lookup) continue;
+        if (!refs[k]) {
+            if (action.commit && !parsed[i].related) others[n++] = keys[k]->reversed();
+        } else if (parsed[i].key.nw_proto == kProtoTcp && (parsed[i].tcp.flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+            const Connection& c = table.slot(refs[k].index());
+            others[n++] = c.key[refs[k].side() ^ 1];
+        }
+        ++k;
+    }
+    if (n < 2) return;  // one: its own lookups are as good
+    for (unsigned k = 0; k < n; ++k) {
+        other_keys[k] = &others[k];
+        hashes[k] = table.hash(others[k]);
+    }
+    ConnRef found[kChunk];
+    table.lookup_burst(other_keys, hashes, n, found);
+}
+
 }  // namespace
 
 unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,
@@ -190,6 +221,7 @@ unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packe
         ++lookups;
     }
     if (lookups > 0) table.lookup_burst(keys, hashes, lookups, refs);
+    if (lookups > 1) warm_index(table, action, parsed, path, count, keys, refs, lookups);
     // The slots the packets will update: both lines (keys and expiry; the
     // TCP sides), while the first packets are processed.
     for (unsigned k = 0; k < lookups; ++k) {
@@ -292,6 +324,7 @@ void ShardState::process_one(const CtAction& action, const CtParsed& parsed, uin
     }
 
     bool create = false;
+    bool conn_removed = false;
     const bool existed = conn != UINT32_MAX;
     if (conn != UINT32_MAX) {
         if (parsed.related) {
@@ -308,6 +341,7 @@ void ShardState::process_one(const CtAction& action, const CtParsed& parsed, uin
                     break;
                 case CtUpdate::reopen:
                     remove(conn);
+                    conn_removed = true;
                     conn = UINT32_MAX;
                     create = true;
                     break;
@@ -334,7 +368,9 @@ void ShardState::process_one(const CtAction& action, const CtParsed& parsed, uin
             state = kCtInvalid;
         } else {
             state = kCtNew;
-            if (action.commit) conn = commit(parsed, hash, now);
+            // The lookup just now (or the removal of a reopened one) found
+            // the forward key absent: the insert need not look again.
+            if (action.commit) conn = commit(parsed, hash, now, !ref || conn_removed);
         }
     }
 
@@ -390,7 +426,7 @@ CtUpdate ShardState::update(uint32_t index, bool reply, const CtParsed& parsed, 
     return result;
 }
 
-uint32_t ShardState::commit(const CtParsed& parsed, uint32_t hash, uint64_t now) {
+uint32_t ShardState::commit(const CtParsed& parsed, uint32_t hash, uint64_t now, bool forward_absent) {
     ConnInit init;
     const Machine machine = machine_of(parsed.key.nw_proto);
     TimeoutClass cls;
@@ -417,7 +453,7 @@ uint32_t ShardState::commit(const CtParsed& parsed, uint32_t hash, uint64_t now)
     for (int attempt = 0; attempt < 3; ++attempt) {
         // The limit counts connections not yet reclaimed, as Open vSwitch's.
         if (shared.live_total() >= shared.limit.load(std::memory_order_relaxed)) break;
-        const InsertResult r = table.insert(parsed.key, hash, reply, init);
+        const InsertResult r = table.insert(parsed.key, hash, reply, init, forward_absent && attempt == 0);
         if (r) {
             counters.created_one();
             ++structural_changes;

@@ -164,7 +164,7 @@ private:
     void process_one(const CtAction& action, const CtParsed& parsed, uint32_t hash, ConnRef ref, CtMeta& meta,
                      uint64_t now);
     CtUpdate update(uint32_t index, bool reply, const CtParsed& parsed, uint64_t now);
-    uint32_t commit(const CtParsed& parsed, uint32_t hash, uint64_t now);
+    uint32_t commit(const CtParsed& parsed, uint32_t hash, uint64_t now, bool forward_absent);
     void refresh(uint32_t index, TimeoutClass timeout_class, uint64_t now);
     void request_relist(uint32_t index);
     void remove(uint32_t index);
