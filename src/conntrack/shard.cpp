@@ -167,8 +167,8 @@ struct Dependencies {
 // one may reopen it, deleting both. One burst lookup of those other keys
 // (rte_hash prefetches every bucket first) brings their buckets in, where
 // each insert or delete alone would wait for one cache miss after another.
-void warm_index(const ConnTable& table, const CtAction& action, const CtParsed* parsed, const Path* path, unsigned count,
-                            const ConnKey* const* keys, const ConnRef* refs, unsigned lookups) {
+void warm_index(const ConnTable& table, const CtAction& action, const CtParsed* parsed, const Path* path,
+                unsigned count, const ConnKey* const* keys, const ConnRef* refs, unsigned lookups) {
     ConnKey others[kChunk];
     const ConnKey* other_keys[kChunk];
     uint32_t hashes[kChunk];
@@ -249,6 +249,9 @@ unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packe
                     const uint32_t hash = table.hash(parsed[i].key);
                     if (stop_at_dependency && i > 0 && deps.opened(parsed[i].key, hash)) return i;
                     process_one(action, parsed[i], hash, table.lookup(parsed[i].key, hash), meta, now);
+                    if (stop_at_dependency && !meta.conn.valid() && !(meta.state & kCtInvalid)) {
+                        deps.add_open(parsed[i].key, hash);
+                    }
                 }
                 break;
             case Path::invalid:
