@@ -149,6 +149,8 @@ public:
 
     /// The ports, numbered 1..N as OpenFlow numbers them.
     virtual std::vector<of::PortDesc> port_descs() = 0;
+    /// N (the agent checks every port number in a flow_mod against it).
+    virtual uint32_t port_count() { return static_cast<uint32_t>(port_descs().size()); }
     virtual std::vector<of::PortStats> port_stats() = 0;
 
     /// Sends `packet` as received on `in_port` (of::kPortController when

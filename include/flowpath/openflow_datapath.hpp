@@ -51,6 +51,7 @@ public:
     void dump_flows(const FlowSelector& select, std::vector<FlowEntry>& out) override;
     std::vector<of::TableStats> table_stats() override;
     std::vector<of::PortDesc> port_descs() override;
+    uint32_t port_count() override { return static_cast<uint32_t>(view_.ports.size()); }
     std::vector<of::PortStats> port_stats() override;
     std::optional<of::OfError> packet_out(std::span<const uint8_t> packet, uint32_t in_port,
                                           const ActionList& actions) override;

@@ -427,6 +427,13 @@ public:
     /// workers did not confirm within `timeout_ms`.
     void change(const std::function<void(RuleSet&)>& fn, unsigned timeout_ms = 10000);
 
+    /// Applies `fn` as one change and returns at once: new misses are
+    /// translated by it from now on, the megaflows already in the workers'
+    /// caches are revalidated right after (asynchronously, as Open
+    /// vSwitch's revalidators do after a flow_mod). A packet injected
+    /// afterwards (inject) runs by it. Returns the change's generation.
+    uint64_t publish(const std::function<void(RuleSet&)>& fn);
+
     /// Every thread pushes its megaflows' statistics to the rules now
     /// (dump-flows is then exact). False on timeout.
     bool push_stats(unsigned timeout_ms = 2000);
@@ -459,6 +466,8 @@ private:
     void run(Thread& thread);
     void run_on(Thread& thread, const std::function<void()>& task, unsigned timeout_ms);
     void expire_rules(uint64_t now_ms);
+    void revalidate(Thread& thread, uint64_t ticks_per_ms);
+    void reclaim_revalidated();
 
     LiveRules rules_;
     SlowPathPlan plan_;

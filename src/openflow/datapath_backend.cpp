@@ -153,12 +153,9 @@ void DatapathBackend::apply_flow_mods(std::span<const FlowModRequest> requests,
             }
         }
     };
-    try {
-        view_.slow_path->change(apply);
-    } catch (const std::exception& e) {
-        // Applied, but a worker did not confirm in time: the change stands.
-        log(LogLevel::warn, "OpenFlow flow_mods: ", e.what());
-    }
+    // As Open vSwitch: the tables change now (the next miss, dump, barrier
+    // reply and packet-out see it); megaflows follow by revalidation.
+    view_.slow_path->publish(apply);
     if (removed.empty()) return;
     std::lock_guard guard(events_lock_);
     if (!events_) return;

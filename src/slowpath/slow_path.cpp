@@ -182,27 +182,7 @@ void SlowPath::run(Thread& thread) {
 
         // A rule change: every megaflow re-translated, then a fence each.
         if (rules_.generation() != thread.revalidated.load(std::memory_order_relaxed)) {
-            const uint64_t started = rte_rdtsc();
-            const uint64_t generation = rules_.read([&](const RuleSet& rules, uint64_t current) {
-                for (unsigned i = 0; i < thread.workers.size(); ++i) {
-                    UpcallChannel& channel = *channels_[thread.workers[i]];
-                    for (bool done = false; !done;) {
-                        Reply* reply = thread.take_reply(i, channel);
-                        done = thread.handlers[i]->revalidate(rules, current, *reply, kSliceOps);
-                        ReplyOp fence{ReplyOp::Kind::fence};
-                        fence.generation = current;
-                        if (done) reply->ops.push_back(fence);
-                        send(channel, reply, stop_);
-                    }
-                }
-                return current;
-            });
-            const uint64_t micros = (rte_rdtsc() - started) * 1000 / ticks_per_ms;
-            for (auto& handler : thread.handlers) {
-                handler->counters().revalidations.add(1);
-                handler->counters().last_revalidation_us.set(micros);
-            }
-            thread.revalidated.store(generation, std::memory_order_release);
+            revalidate(thread, ticks_per_ms);
             busy = true;
         }
 
@@ -297,6 +277,32 @@ void SlowPath::run(Thread& thread) {
     }
 }
 
+// Re-translates every megaflow of the thread's workers older than the
+// current rule generation and sends each worker a fence of it.
+void SlowPath::revalidate(Thread& thread, uint64_t ticks_per_ms) {
+    const uint64_t started = rte_rdtsc();
+    const uint64_t generation = rules_.read([&](const RuleSet& rules, uint64_t current) {
+        for (unsigned i = 0; i < thread.workers.size(); ++i) {
+            UpcallChannel& channel = *channels_[thread.workers[i]];
+            for (bool done = false; !done;) {
+                Reply* reply = thread.take_reply(i, channel);
+                done = thread.handlers[i]->revalidate(rules, current, *reply, kSliceOps);
+                ReplyOp fence{ReplyOp::Kind::fence};
+                fence.generation = current;
+                if (done) reply->ops.push_back(fence);
+                send(channel, reply, stop_);
+            }
+        }
+        return current;
+    });
+    const uint64_t micros = (rte_rdtsc() - started) * 1000 / ticks_per_ms;
+    for (auto& handler : thread.handlers) {
+        handler->counters().revalidations.add(1);
+        handler->counters().last_revalidation_us.set(micros);
+    }
+    thread.revalidated.store(generation, std::memory_order_release);
+}
+
 // Removes the rules whose hard or idle timeout passed at `now_ms`, telling
 // the events those that asked for it.
 void SlowPath::expire_rules(uint64_t now_ms) {
@@ -344,6 +350,11 @@ bool SlowPath::inject(const std::vector<Injected>& packets, unsigned timeout_ms)
     Thread& thread = *threads_[0];
     try {
         run_on(thread, [&thread, this, packets] {
+            // After the rule changes made before it (a packet-out after a
+            // flow_mod runs by the flow_mod): their fence goes first.
+            if (rules_.generation() != thread.revalidated.load(std::memory_order_relaxed)) {
+                revalidate(thread, std::max<uint64_t>(rte_get_tsc_hz() / 1000, 1));
+            }
             UpcallChannel& channel = *channels_[0];
             Reply* reply = thread.take_reply(0, channel);
             for (const Injected& p : packets) {
@@ -383,12 +394,27 @@ void SlowPath::run_on(Thread& thread, const std::function<void()>& task, unsigne
     finished.get();
 }
 
-void SlowPath::change(const std::function<void(RuleSet&)>& fn, unsigned timeout_ms) {
+uint64_t SlowPath::publish(const std::function<void(RuleSet&)>& fn) {
     const uint64_t generation = rules_.change(fn);
     if (!running_) {
         rules_.reclaim(generation);  // no megaflow yet
-        return;
+        return generation;
     }
+    reclaim_revalidated();
+    return generation;
+}
+
+// Entries retired by changes every thread has revalidated past are named by
+// no megaflow any more.
+void SlowPath::reclaim_revalidated() {
+    uint64_t oldest = rules_.generation();
+    for (const auto& thread : threads_) oldest = std::min(oldest, thread->revalidated.load(std::memory_order_acquire));
+    rules_.reclaim(oldest);
+}
+
+void SlowPath::change(const std::function<void(RuleSet&)>& fn, unsigned timeout_ms) {
+    const uint64_t generation = publish(fn);
+    if (!running_) return;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (UpcallChannel* channel : channels_) {
         while (channel->applied_generation.load(std::memory_order_acquire) < generation) {
@@ -400,9 +426,7 @@ void SlowPath::change(const std::function<void(RuleSet&)>& fn, unsigned timeout_
         }
     }
     // Every worker applied the fence, so every thread revalidated past it.
-    uint64_t oldest = generation;
-    for (const auto& thread : threads_) oldest = std::min(oldest, thread->revalidated.load(std::memory_order_acquire));
-    rules_.reclaim(oldest);
+    reclaim_revalidated();
 }
 
 bool SlowPath::push_stats(unsigned timeout_ms) {
