@@ -14,7 +14,8 @@ flowpath is the real binary (--openflow-listen; four net_null ports without
 traffic, as Open vSwitch's bridge has four ports without traffic): the
 flow_mods go through the agent into the slow path's live rule set.
 
-Usage: openflow_flow_mods.py BUILD_DIR [--rules N] [--rounds R]
+Usage: openflow_flow_mods.py BUILD_DIR [--rules N] [--rounds R] [--json FILE]
+(bench.py runs it as the `flowmods` item of the benchmark report.)
 Prints one line per system and measurement, and the ratio.
 """
 
@@ -36,7 +37,7 @@ from ovs_oracle import OvsOracle  # noqa: E402
 PORTS = ["p1", "p2", "p3", "p4"]
 
 
-def rules(n, seed=1):
+def rule_lines(n, seed=1):
     """n distinct rules over a few match shapes (exact and prefix IPv4,
     TCP ports, MACs) in 4 tables, as a controller's would look."""
     rng = random.Random(seed)
@@ -124,14 +125,10 @@ def wait_listening(port, proc, timeout=60):
     raise SystemExit("flowpath does not listen on its OpenFlow port")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("build_dir")
-    ap.add_argument("--rules", type=int, default=100000)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--json", help="also write the results to this file")
-    args = ap.parse_args()
-    binary = os.path.join(args.build_dir, "flowpath")
+def run(build_dir, rules=100000, rounds=3):
+    """Both systems started, `rounds` alternating rounds: {system: results}
+    (keys "Open vSwitch" and "flowpath")."""
+    binary = os.path.join(build_dir, "flowpath")
     with OvsOracle() as ovs, tempfile.TemporaryDirectory() as tmp:
         ovs.set_ports(PORTS)
         port = free_port()
@@ -143,18 +140,27 @@ def main():
         for i, name in enumerate(PORTS):
             argv += ["--port", f"{name}=net_null{i},no-rx=1"]
         flowpath = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        fp_target = f"tcp:127.0.0.1:{fp_port}"
-        wait_listening(fp_port, flowpath)
-        path = os.path.join(tmp, "rules.txt")
-        with open(path, "w") as f:
-            f.write("\n".join(rules(args.rules)) + "\n")
-        results = {}
         try:
-            systems = (("Open vSwitch", f"tcp:127.0.0.1:{port}", ovs.vswitchd.pid), ("flowpath", fp_target, flowpath.pid))
-            results = measure(systems, path, args.rules, args.rounds)
+            wait_listening(fp_port, flowpath)
+            path = os.path.join(tmp, "rules.txt")
+            with open(path, "w") as f:
+                f.write("\n".join(rule_lines(rules)) + "\n")
+            systems = (("Open vSwitch", f"tcp:127.0.0.1:{port}", ovs.vswitchd.pid),
+                       ("flowpath", f"tcp:127.0.0.1:{fp_port}", flowpath.pid))
+            return measure(systems, path, rules, rounds)
         finally:
             flowpath.terminate()
             flowpath.wait(timeout=60)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build_dir")
+    ap.add_argument("--rules", type=int, default=100000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args()
+    results = run(args.build_dir, args.rules, args.rounds)
     for name, r in results.items():
         print(f"{name:13s} add-flows {args.rules} rules: {r['add_seconds']:6.2f} s = {r['flow_mods_per_second']:7.0f} "
               f"flow_mods/s, switch CPU {r['cpu_seconds']:5.2f} s; dump-flows {r['dump_seconds']:5.2f} s "
