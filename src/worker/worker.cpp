@@ -662,6 +662,8 @@ void Worker::prefetch_reply_op(const ReplyOp& op) const {
         break;
     case ReplyOp::Kind::update:
     case ReplyOp::Kind::fence:
+    case ReplyOp::Kind::transmit:  // rare (packet-outs): nothing worth fetching early
+    case ReplyOp::Kind::inject:
         break;
     }
 }
