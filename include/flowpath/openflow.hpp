@@ -184,6 +184,10 @@ protected:
     ~PacketOutSink() = default;
 };
 
+/// The PACKET_IN of a packet-out's CONTROLLER action (reason ACTION, no
+/// table, cookie all ones, as Open vSwitch sends it).
+PacketInEvent packet_out_packet_in(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len);
+
 /// Runs a packet-out's `actions` (checked with check_rule) on `packet` from
 /// `in_port`, one by one as the executor does (set_field, push/pop VLAN,
 /// dec_ttl change the bytes the next outputs send), telling `sink` where

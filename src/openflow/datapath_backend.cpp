@@ -272,14 +272,7 @@ std::optional<of::OfError> DatapathBackend::packet_out(std::span<const uint8_t> 
         void send(uint32_t port, std::span<const uint8_t> bytes) override { add(bytes, port - 1, false); }
         void table(std::span<const uint8_t> bytes, uint32_t in_port) override { add(bytes, in_port, true); }
         void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len) override {
-            PacketInEvent in;
-            in.reason = of::kReasonAction;
-            in.table_id = of::kTableAll;  // no table sent it
-            in.cookie = ~uint64_t{0};
-            in.in_port = in_port;
-            in.max_len = max_len;
-            in.packet.assign(bytes.begin(), bytes.end());
-            packet_ins.push_back(std::move(in));
+            packet_ins.push_back(packet_out_packet_in(bytes, in_port, max_len));
         }
     } sink(*this);
     if (auto error = run_packet_out(packet, in_port, actions, static_cast<uint32_t>(view_.ports.size()), sink)) {

@@ -311,14 +311,7 @@ std::optional<of::OfError> MemoryBackend::packet_out(std::span<const uint8_t> pa
         void table(std::span<const uint8_t> bytes, uint32_t in_port) override { s.forward(in_port, bytes, now); }
         void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len) override {
             if (!s.events) return;
-            PacketInEvent in;
-            in.reason = of::kReasonAction;
-            in.table_id = of::kTableAll;  // no table sent it
-            in.cookie = ~uint64_t{0};
-            in.in_port = in_port;
-            in.max_len = max_len;
-            in.packet.assign(bytes.begin(), bytes.end());
-            s.events->packet_in(std::move(in));
+            s.events->packet_in(packet_out_packet_in(bytes, in_port, max_len));
         }
     } sink(s, now);
     return run_packet_out(packet, in_port, actions, static_cast<uint32_t>(s.ports.size()), sink);

@@ -14,6 +14,17 @@ namespace {
 constexpr size_t kRoom = 64;  // head- and tailroom of the working packet
 }
 
+PacketInEvent packet_out_packet_in(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len) {
+    PacketInEvent in;
+    in.reason = of::kReasonAction;
+    in.table_id = of::kTableAll;  // no table sent it
+    in.cookie = ~uint64_t{0};
+    in.in_port = in_port;
+    in.max_len = max_len;
+    in.packet.assign(bytes.begin(), bytes.end());
+    return in;
+}
+
 std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint32_t in_port,
                                           const ActionList& actions, uint32_t port_count, PacketOutSink& sink) {
     std::vector<uint8_t> buffer(kRoom + packet.size() + kRoom);

@@ -448,7 +448,9 @@ void Context::run_actions(const ActionList& actions, uint8_t table) {
                 if (a.port != flow.in_port) output(a.port);
                 break;
             case ActionType::kInPort:
-                output(flow.in_port);
+                // Not a port for a packet-out's packet run from the
+                // controller (in_port CONTROLLER, OUTPUT:TABLE).
+                if (flow.in_port >= 1 && flow.in_port <= rules.ports().size()) output(flow.in_port);
                 break;
             case ActionType::kFlood:
             case ActionType::kAll:

@@ -482,7 +482,7 @@ unsigned Worker::to_controller(const Action& action, InFlight* group, unsigned c
             continue;
         }
         PacketInUpcall message{packet, controller_cookie(action), group[i].meta.in_port,
-                                     static_cast<uint16_t>(action.port), action.table, action.ct_flags};
+                               static_cast<uint16_t>(action.port), action.table, action.ct_flags};
         if (rte_ring_sp_enqueue_elem(plan_.channel->packet_ins(), &message, sizeof message) == 0) {
             if (take) counters_.in_flight.set(counters_.in_flight.get() - 1);
         } else if (take) {

@@ -83,6 +83,14 @@ TEST(Translate, ControllerIsADatapathActionNamingTheRuleAfterTheHeaderChanges) {
     EXPECT_EQ(packet_taker(up_last.data(), up_last.size()), up_last.size());
 }
 
+TEST(Translate, InPortOfAPacketFromTheControllerIsNoPort) {
+    RuleSet rules(kPorts);
+    rules.add(rule(0, 1, {Action::of(ActionType::kInPort), Action::of(ActionType::kFlood)}));
+    Translation t;
+    translate(rules, udp_key(0xfffffffd), t);  // a packet-out's packet to TABLE, in_port CONTROLLER
+    EXPECT_EQ(outputs(t), (std::vector<uint32_t>{1, 2, 3, 4}));
+}
+
 TEST(Translate, FloodAndAllSkipInputPort) {
     RuleSet rules(kPorts);
     rules.add(rule(0, 1, {Action::of(ActionType::kFlood)}));
