@@ -71,7 +71,7 @@ private:
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     std::mutex events_lock_;  // slow-path threads and the link poller read events_
     OpenFlowEvents* events_ = nullptr;
-    std::vector<uint32_t> link_state_;  // of::kPortState* last reported, by port index (poll_links only)
+    std::vector<uint32_t> link_state_;  // of::kPortState* last seen, by port index (then poll_links only)
     std::jthread link_poller_;          // last: stops before the rest goes
 };
 

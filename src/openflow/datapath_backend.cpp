@@ -73,7 +73,7 @@ uint64_t default_datapath_id(const std::vector<const Port*>& ports) {
 }
 
 DatapathBackend::DatapathBackend(DatapathView view) : view_(std::move(view)) {
-    link_state_.assign(view_.ports.size(), 0);
+    for (size_t i = 0; i < view_.ports.size(); ++i) link_state_.push_back(describe(i).state);
     view_.slow_path->set_events(this);
     link_poller_ = std::jthread([this](std::stop_token stop) {
         std::mutex lock;
@@ -315,9 +315,7 @@ void DatapathBackend::poll_links() {
     for (size_t i = 0; i < view_.ports.size(); ++i) {
         of::PortDesc desc = describe(i);
         if (desc.state == link_state_[i]) continue;
-        const bool first = link_state_[i] == 0;
         link_state_[i] = desc.state;
-        if (first && desc.state == of::kPortStateLinkDown) continue;  // as it was at start: nothing changed
         std::lock_guard guard(events_lock_);
         if (events_) events_->port_status(PortStatusEvent{of::kPortModified, std::move(desc)});
     }

@@ -12,8 +12,9 @@ once the controller learned both hosts (PACKET_IN through the slow path,
 PACKET_OUT through worker 0) and the learned flows show in dump-flows with
 their idle timeout; iperf3 moves TCP across; `flowpath-ctl add-flow` and
 `ovs-ofctl add-flow` rules show in both dumps; with the controller gone,
-installed flows keep forwarding; idle flows time out (FLOW_REMOVED is
-covered by the agent's tests); the controller back, flowpath reconnects and
+installed flows keep forwarding; idle flows time out, and one added with
+send_flow_rem is reported to `ovs-ofctl monitor` as FLOW_REMOVED; the
+controller back, flowpath reconnects and
 learning starts over; an OpenFlow delete-all removes the rule file's rules
 too.
 
@@ -99,6 +100,7 @@ def skip_reason():
 
 class Setup:
     def __init__(self, work):
+        self.work = work
         self.controller_port = free_port()
         self.listen_port = free_port()
         self.target = f"tcp:127.0.0.1:{self.listen_port}"
@@ -178,7 +180,28 @@ def ctl_and_controller_rules(s):
     assert not any("9999" in l for l in s.ctl_flows()), s.ctl_flows()
 
 
+def flow_removed(s):
+    """A rule with send_flow_rem and an idle timeout: the slow path expires
+    it and a connection that asked for asynchronous messages (ovs-ofctl
+    monitor sets miss_send_len) gets FLOW_REMOVED, reason idle."""
+    monitor = subprocess.Popen(["ovs-ofctl", "-O", "OpenFlow13", f"--unixctl={s.work}/ofctl-monitor.ctl", "monitor",
+                                s.target, "65535"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(1)
+        s.ofctl("add-flow", "cookie=0x77,idle_timeout=1,send_flow_rem,priority=300,udp,tp_dst=9997,actions=drop")
+        time.sleep(3.5)
+    finally:
+        monitor.terminate()
+        out = monitor.communicate(timeout=10)[0]
+    removed = [l for l in out.splitlines() if "OFPT_FLOW_REMOVED" in l]
+    assert removed and "cookie:0x77" in out and "reason=idle" in removed[0], out[-2000:]
+    assert not any("9997" in f for f in s.flows()), s.flows()
+
+
 def controller_gone(s):
+    ping_until_answered(30)  # the learned flows may have timed out meanwhile: learned again
+    assert len(s.learned()) == 2, s.learned()
     s.controller.stop()
     assert ping(10) == 10, "installed flows stopped forwarding without the controller"
 
@@ -219,7 +242,8 @@ def main():
     s = None
     try:
         s = Setup(work)
-        for case in (one_table, ping_through_controller, iperf3_tcp, ctl_and_controller_rules, controller_gone,
+        for case in (one_table, ping_through_controller, iperf3_tcp, ctl_and_controller_rules, flow_removed,
+                     controller_gone,
                      idle_flows_expire, controller_back, delete_all, clean_exit):
             run.case(case, s)
     finally:
