@@ -176,6 +176,7 @@ void SlowPath::run(Thread& thread) {
     Miniflow flows[kUpcallBatch];
     PacketLayout layouts[kUpcallBatch];
     unsigned idle_rounds = 0;
+    std::vector<uint8_t> packet_in_bytes;  // a chained packet-in's frame, gathered
 
     while (!stop_.load(std::memory_order_relaxed)) {
         bool busy = false;
@@ -221,7 +222,13 @@ void SlowPath::run(Thread& thread) {
             SlowPathEvents* events = events_.load(std::memory_order_acquire);
             for (unsigned n = 0; n < count; ++n) {
                 rte_mbuf* mbuf = static_cast<rte_mbuf*>(packet_ins[n].packet);
-                if (events) events->packet_in(packet_ins[n], rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf));
+                if (events) {
+                    // A chained frame is gathered whole.
+                    const uint32_t len = rte_pktmbuf_pkt_len(mbuf);
+                    if (mbuf->nb_segs > 1) packet_in_bytes.resize(len);
+                    const void* data = rte_pktmbuf_read(mbuf, 0, len, packet_in_bytes.data());
+                    events->packet_in(packet_ins[n], static_cast<const uint8_t*>(data), len);
+                }
                 rte_pktmbuf_free(mbuf);
             }
         }
