@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import openflow_flow_mods  # noqa: E402
 import report  # noqa: E402
 import rulechanges  # noqa: E402
 import runners  # noqa: E402
@@ -32,7 +33,7 @@ REPO_DIR = os.path.dirname(BENCH_DIR)
 WORKLOAD_ORDER = ["emc", "megaflow", "tss", "upcall", "conntrack", "ct_new"]
 COUNTS_NEW_CONNECTIONS = ("ct_new",)  # workloads whose new connections per second are measured
 # Issue 8's measurements, after the sweeps: group -> what runs them.
-LIVE_GROUPS = ("storm", "rulechange", "ruleload")
+LIVE_GROUPS = ("storm", "rulechange", "ruleload", "flowmods")
 # ovs_smc: Open vSwitch with other_config:smc-enable=true (issue 10), in the
 # hit-path workloads, the sweeps and tse; not in the flow-setup, storm and
 # rule-change measurements, where the slow path decides.
@@ -657,6 +658,8 @@ def plan(config, only):
         items.append(("rulechange-%d" % megaflows, "rulechange", params, "rulechange", megaflows))
     params = workloads.default_params("ruleload")
     items.append(("ruleload", "ruleload", params, "ruleload", params["rules"]))
+    # Issue 12: flow_mods per second through the OpenFlow agent.
+    items.append(("flowmods", "flowmods", {"rules": 100000}, "flowmods", 100000))
     if config.quick and not only:
         # A few minutes each (OVS takes ~45 s to reach 100,000 megaflows and
         # more than a minute to load 100,000 masks): full mode, or --only.
@@ -683,6 +686,17 @@ def rounds_per_pass(rounds, passes):
 def run_item(item, rounds, pass_index, config, work_dir, all_results):
     """Measures one workload for `rounds` rounds and adds them to its results."""
     name, kind, params, group, x = item
+    if kind == "flowmods":  # no traffic: ovs-ofctl add-flows over TCP into both (bench/openflow_flow_mods.py)
+        load_before = loadavg()
+        try:
+            systems = openflow_flow_mods.run(config.build_dir, params["rules"], max(rounds, 3))
+        except (Exception, SystemExit) as error:
+            systems = {"error": str(error)[:300]}
+        log("flowmods: %s" % ", ".join("%s %.0f flow_mods/s" % (n, r["flow_mods_per_second"])
+                                       for n, r in systems.items() if isinstance(r, dict)) or systems)
+        all_results[name] = {"group": group, "x": x, "workload": {"kind": kind, "params": params},
+                             "loadavg_before": load_before, "loadavg_after": loadavg(), "systems": systems}
+        return
     workload = workloads.generate(work_dir, name, kind, params, log=log)
     log("%s: %d packets, %d flows, %d rounds" % (name, workload.packets, workload.flows, rounds))
     load_before = loadavg()
@@ -740,7 +754,7 @@ def main():
     parser.add_argument("--only", help="comma list of workloads (emc, megaflow, tss, upcall, conntrack, "
                         "ct_new), sweep points (flows-1000, masks-16, conns-1000), flows / masks / conns / "
                         "sweeps, or issue 8's storm / rulechange (rulechange-10000, rulechange-100000) / "
-                        "ruleload")
+                        "ruleload / flowmods")
     parser.add_argument("--rounds", type=int, help="rounds per workload (default: quick 3, full 5)")
     parser.add_argument("--sweep-rounds", type=int, help="rounds per sweep point (quick 1, full 2)")
     parser.add_argument("--passes", type=int, help="passes through the workloads that their rounds are spread "
@@ -784,7 +798,7 @@ def main():
             rounds = config.rounds if item[3] in ("storm", "tse") else config.sweep_rounds
             run_item(item, rounds, 0, config, work_dir, all_results)
     for result in all_results.values():
-        if result["group"] not in ("rulechange", "ruleload"):
+        if result["group"] not in ("rulechange", "ruleload", "flowmods"):
             summarize(result["systems"])
     memory_estimates(all_results)
     flows_memory(all_results)

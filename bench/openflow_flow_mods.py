@@ -6,18 +6,21 @@ command's start to its end (ovs-ofctl waits for the closing barrier, so
 every flow_mod has been applied; it sends each flow_mod with a barrier and
 waits for the reply, so the time is mostly round trips). Then dump-flows is
 timed the same way. Beside the wall-clock time, the CPU time the switch
-process spent (ovs-vswitchd, flowpath-of-testd): on a loaded machine the
-wall clock mostly measures the neighbours, the CPU time the switch.
+process spent (ovs-vswitchd; flowpath without its busy-polling worker): on
+a loaded machine the wall clock mostly measures the neighbours, the CPU
+time the switch. Rounds alternate between the two.
 
-flowpath here is flowpath-of-testd: the agent over a MemoryBackend (the
-rule store the tests use), not the datapath; the datapath's own rule-change
-path replaces the backend's part of the time.
+flowpath is the real binary (--openflow-listen; four net_null ports without
+traffic, as Open vSwitch's bridge has four ports without traffic): the
+flow_mods go through the agent into the slow path's live rule set.
 
-Usage: openflow_flow_mods.py BUILD_DIR [--rules N] [--rounds R]
+Usage: openflow_flow_mods.py BUILD_DIR [--rules N] [--rounds R] [--json FILE]
+(bench.py runs it as the `flowmods` item of the benchmark report.)
 Prints one line per system and measurement, and the ratio.
 """
 
 import argparse
+import json
 import os
 import random
 import socket
@@ -34,7 +37,7 @@ from ovs_oracle import OvsOracle  # noqa: E402
 PORTS = ["p1", "p2", "p3", "p4"]
 
 
-def rules(n, seed=1):
+def rule_lines(n, seed=1):
     """n distinct rules over a few match shapes (exact and prefix IPv4,
     TCP ports, MACs) in 4 tables, as a controller's would look."""
     rng = random.Random(seed)
@@ -65,9 +68,43 @@ def ofctl(target, *args):
 
 
 def cpu_seconds(pid):
-    """User + system CPU time of process `pid` and all its threads."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of process `pid`'s threads but its forwarding
+    workers (flowpath's rte-worker-N poll whether there is work or not;
+    Open vSwitch here has none)."""
+    ticks = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            if open(f"/proc/{pid}/task/{tid}/comm").read().startswith("rte-worker"):
+                continue
+            fields = open(f"/proc/{pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measure(systems, path, rules, rounds):
+    """Rounds alternate between the systems (the machine's drift hits both
+    alike). {name: medians and rounds}."""
+    raw = {name: {"add": [], "dump": [], "cpu": []} for name, _, _ in systems}
+    for _ in range(rounds):
+        for name, target, pid in systems:
+            ofctl(target, "del-flows")
+            cpu = cpu_seconds(pid)
+            seconds, _ = ofctl(target, "add-flows", path)
+            raw[name]["cpu"].append(cpu_seconds(pid) - cpu)
+            raw[name]["add"].append(seconds)
+            seconds, out = ofctl(target, "dump-flows")
+            raw[name]["dump"].append(seconds)
+            listed = sum(1 for line in out.splitlines() if "cookie=" in line)
+            if listed != rules:
+                raise SystemExit(f"{name}: dump-flows lists {listed} rules, {rules} added")
+    results = {}
+    for name, r in raw.items():
+        add = statistics.median(r["add"])
+        results[name] = {"add_seconds": add, "flow_mods_per_second": rules / add, "add_rounds": r["add"],
+                         "cpu_seconds": statistics.median(r["cpu"]), "dump_seconds": statistics.median(r["dump"])}
+    return results
 
 
 def free_port():
@@ -76,53 +113,64 @@ def free_port():
         return s.getsockname()[1]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("build_dir")
-    ap.add_argument("--rules", type=int, default=100000)
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
-    testd_path = os.path.join(args.build_dir, "tests", "openflow", "flowpath-of-testd")
+def wait_listening(port, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"flowpath exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit("flowpath does not listen on its OpenFlow port")
+
+
+def run(build_dir, rules=100000, rounds=3):
+    """Both systems started, `rounds` alternating rounds: {system: results}
+    (keys "Open vSwitch" and "flowpath")."""
+    binary = os.path.join(build_dir, "flowpath")
     with OvsOracle() as ovs, tempfile.TemporaryDirectory() as tmp:
         ovs.set_ports(PORTS)
         port = free_port()
         subprocess.run(["ovs-vsctl", f"--db=unix:{ovs.dir}/db.sock", "set-controller", "br0",
                         f"ptcp:{port}:127.0.0.1"], check=True)
         time.sleep(1)
-        testd = subprocess.Popen([testd_path, "--ports", ",".join(PORTS), "--listen", "ptcp:0"],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        fp_target = "tcp:127.0.0.1:" + testd.stdout.readline().split()[1]
-        path = os.path.join(tmp, "rules.txt")
-        with open(path, "w") as f:
-            f.write("\n".join(rules(args.rules)) + "\n")
-        results = {}
+        fp_port = free_port()
+        argv = [binary, "--ctl-socket", os.path.join(tmp, "fp.ctl"), "--openflow-listen", f"ptcp:{fp_port}"]
+        for i, name in enumerate(PORTS):
+            argv += ["--port", f"{name}=net_null{i},no-rx=1"]
+        flowpath = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            systems = (("Open vSwitch", f"tcp:127.0.0.1:{port}", ovs.vswitchd.pid), ("flowpath", fp_target, testd.pid))
-            for name, target, pid in systems:
-                adds, dumps, cpus = [], [], []
-                for _ in range(args.rounds):
-                    ofctl(target, "del-flows")
-                    cpu = cpu_seconds(pid)
-                    seconds, _ = ofctl(target, "add-flows", path)
-                    cpus.append(cpu_seconds(pid) - cpu)
-                    adds.append(seconds)
-                    seconds, out = ofctl(target, "dump-flows")
-                    dumps.append(seconds)
-                    listed = sum(1 for line in out.splitlines() if "cookie=" in line)
-                    if listed != args.rules:
-                        raise SystemExit(f"{name}: dump-flows lists {listed} rules, {args.rules} added")
-                results[name] = (statistics.median(adds), statistics.median(cpus))
-                print(f"{name:13s} add-flows {args.rules} rules: {statistics.median(adds):6.2f} s "
-                      f"= {args.rules / statistics.median(adds):7.0f} flow_mods/s, switch CPU "
-                      f"{statistics.median(cpus):5.2f} s = {args.rules / max(statistics.median(cpus), 1e-3):7.0f} "
-                      f"flow_mods per CPU second; dump-flows {statistics.median(dumps):5.2f} s "
-                      f"(medians of {args.rounds})")
+            wait_listening(fp_port, flowpath)
+            path = os.path.join(tmp, "rules.txt")
+            with open(path, "w") as f:
+                f.write("\n".join(rule_lines(rules)) + "\n")
+            systems = (("Open vSwitch", f"tcp:127.0.0.1:{port}", ovs.vswitchd.pid),
+                       ("flowpath", f"tcp:127.0.0.1:{fp_port}", flowpath.pid))
+            return measure(systems, path, rules, rounds)
         finally:
-            testd.stdin.close()
-            testd.wait(timeout=30)
-    (ovs_wall, ovs_cpu), (fp_wall, fp_cpu) = results["Open vSwitch"], results["flowpath"]
-    print(f"flowpath/Open vSwitch: flow_mods per second {ovs_wall / fp_wall:.2f}x, "
-          f"per switch CPU second {ovs_cpu / max(fp_cpu, 1e-3):.2f}x")
+            flowpath.terminate()
+            flowpath.wait(timeout=60)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build_dir")
+    ap.add_argument("--rules", type=int, default=100000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args()
+    results = run(args.build_dir, args.rules, args.rounds)
+    for name, r in results.items():
+        print(f"{name:13s} add-flows {args.rules} rules: {r['add_seconds']:6.2f} s = {r['flow_mods_per_second']:7.0f} "
+              f"flow_mods/s, switch CPU {r['cpu_seconds']:5.2f} s; dump-flows {r['dump_seconds']:5.2f} s "
+              f"(medians of {args.rounds}; each round {', '.join('%.2f' % x for x in r['add_rounds'])} s)")
+    ovs, fp = results["Open vSwitch"], results["flowpath"]
+    print(f"flowpath/Open vSwitch: flow_mods per second {fp['flow_mods_per_second'] / ovs['flow_mods_per_second']:.2f}x, "
+          f"per switch CPU second {ovs['cpu_seconds'] / max(fp['cpu_seconds'], 1e-3):.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rules": args.rules, "rounds": args.rounds, "systems": results}, f, indent=1)
     return 0
 
 

@@ -149,9 +149,10 @@ bool execute_range(PacketBuffer& pkt, PacketLayout& layout, const Action* action
 }
 
 /// The index of the action that takes the packet itself when
-/// `actions[0..n)` run: the last kOutput or kRecirc, unless a kCt follows
-/// it (the tracker reads the packet afterwards, so that output gets a copy);
-/// n when none does (the packet is dropped after the list).
+/// `actions[0..n)` run: the last kOutput or kRecirc, unless a kCt or a
+/// kController follows it (the tracker or the slow path reads the packet
+/// afterwards, so that output gets a copy); n when none does (the packet is
+/// dropped after the list, or a last kController takes it).
 inline size_t packet_taker(const Action* actions, size_t n) {
     for (size_t i = n; i-- > 0;) {
         switch (actions[i].type) {
@@ -159,6 +160,7 @@ inline size_t packet_taker(const Action* actions, size_t n) {
         case ActionType::kRecirc:
             return i;
         case ActionType::kCt:
+        case ActionType::kController:
             return n;
         default:
             break;

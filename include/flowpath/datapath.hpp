@@ -14,6 +14,8 @@
 #include "flowpath/io.hpp"
 #include "flowpath/ctl.hpp"
 #include "flowpath/metrics.hpp"
+#include "flowpath/openflow.hpp"
+#include "flowpath/openflow_datapath.hpp"
 #include "flowpath/pipeline.hpp"
 #include "flowpath/slowpath.hpp"
 #include "flowpath/stats.hpp"
@@ -57,8 +59,12 @@ public:
     /// and cycles per packet.
     std::string pmd_stats() const;
 
+    /// The OpenFlow agent's listening port (0: none); for logs and tests.
+    uint16_t openflow_port() const { return openflow_ ? openflow_->listen_port() : 0; }
+
 private:
     void start_conntrack(unsigned workers);
+    void start_openflow();
 
     Config config_;
     LcorePlan lcores_;
@@ -73,6 +79,10 @@ private:
     std::unique_ptr<ConnTracker> conntrack_;  // a shard per worker: outlives them, goes before the EAL
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unique_ptr<SlowPath> slow_path_;  // stopped after the workers, before the ports
+    // --controller, --openflow-listen: the agent goes first (stop()), then
+    // its backend, before the slow path and the ports. Null when off.
+    std::unique_ptr<DatapathBackend> openflow_backend_;
+    std::unique_ptr<OpenFlowAgent> openflow_;
     std::atomic<bool> stop_workers_{false};
     bool running_ = false;
     mutable std::mutex snapshot_lock_;  // one reader of the devices' counters at a time

@@ -149,6 +149,8 @@ public:
 
     /// The ports, numbered 1..N as OpenFlow numbers them.
     virtual std::vector<of::PortDesc> port_descs() = 0;
+    /// N (the agent checks every port number in a flow_mod against it).
+    virtual uint32_t port_count() { return static_cast<uint32_t>(port_descs().size()); }
     virtual std::vector<of::PortStats> port_stats() = 0;
 
     /// Sends `packet` as received on `in_port` (of::kPortController when
@@ -167,6 +169,32 @@ bool matches_overlap(const Match& a, const Match& b);
 /// Whether the actions output to `port` (kOutput, or in_port/flood/all when
 /// `port` is a reserved port of that name).
 bool actions_output_to(const ActionList& actions, uint32_t port);
+
+/// Where a packet-out's packet goes, as run_packet_out finds it.
+class PacketOutSink {
+public:
+    /// Out of `port` (1..N, never the packet's in_port unless IN_PORT said so).
+    virtual void send(uint32_t port, std::span<const uint8_t> bytes) = 0;
+    /// OUTPUT:TABLE: through the rules from table 0 as received on `in_port`.
+    virtual void table(std::span<const uint8_t> bytes, uint32_t in_port) = 0;
+    /// CONTROLLER: a PACKET_IN (reason ACTION, no table) of at most `max_len` bytes.
+    virtual void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len) = 0;
+
+protected:
+    ~PacketOutSink() = default;
+};
+
+/// The PACKET_IN of a packet-out's CONTROLLER action (reason ACTION, no
+/// table, cookie all ones, as Open vSwitch sends it).
+PacketInEvent packet_out_packet_in(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len);
+
+/// Runs a packet-out's `actions` (checked with check_rule) on `packet` from
+/// `in_port`, one by one as the executor does (set_field, push/pop VLAN,
+/// dec_ttl change the bytes the next outputs send), telling `sink` where
+/// it goes; a datapath with `port_count` ports. An error for what no
+/// packet-out can do here (resubmit, ct; a push without room).
+std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint32_t in_port,
+                                          const ActionList& actions, uint32_t port_count, PacketOutSink& sink);
 
 /// An OpenFlow endpoint: "tcp:IP:PORT" (active) or "ptcp:PORT[:IP]"
 /// (passive, 127.0.0.1 when IP is omitted). IPv4 or [IPv6].

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstring>
 #include <cstdint>
 #include <unordered_map>
 #include <memory>
@@ -43,6 +44,9 @@ struct RuleEntry {
     /// with a packet: the hard and idle timeouts count from them.
     uint64_t added_ms = 0;
     std::atomic<uint64_t> used_ms{0};
+    /// OpenFlow flow_mod flags (of::kFlag*: SEND_FLOW_REM, ...) the rule was
+    /// added with; 0 for rules from the file and flowpath-ctl.
+    uint16_t flags = 0;
 
     RuleEntry(Rule r, uint32_t i) : rule(std::move(r)), id(i) {}
 };
@@ -67,9 +71,10 @@ public:
     static void check(const Rule& rule);
 
     /// Adds a rule; a rule with the same table, match and priority is
-    /// replaced and its counters carried over (as ovs-ofctl add-flow does).
-    /// `now_ms` starts its timeouts.
-    void add(Rule rule, uint64_t now_ms = 0);
+    /// replaced and its counters carried over (as ovs-ofctl add-flow does)
+    /// unless `reset_counts`. `now_ms` starts its timeouts; `flags` are kept
+    /// with it (RuleEntry::flags). Returns the new entry.
+    RuleEntry& add(Rule rule, uint64_t now_ms = 0, uint16_t flags = 0, bool reset_counts = false);
 
     /// `del-flows`: removes the rules `filter` selects. Non-strict (the
     /// default, as ovs-ofctl del-flows): every rule at least as specific as
@@ -79,6 +84,15 @@ public:
 
     /// Removes the rule with this id (timeouts); false when gone already.
     bool remove_id(uint32_t id);
+
+    /// The live entry with this id, null when there is none.
+    const RuleEntry* find_id(uint32_t id) const;
+
+    /// Gives the entry with this id `actions`, keeping its id, place among
+    /// equal priorities, cookie, timeouts, flags, `added_ms` and (unless
+    /// `reset_counts`) counters: an OpenFlow modify of one selected rule.
+    /// False when there is no such entry.
+    bool modify_id(uint32_t id, const ActionList& actions, bool reset_counts = false);
 
     /// `mod-flows`: gives the rules that `rule`'s match selects (non-strict,
     /// or strict as above; `any_table`: ignore rule.table) its actions,
@@ -115,6 +129,7 @@ public:
 
 private:
     void retire(uint32_t id);
+    void modify_entry(RuleEntry& entry, const ActionList& actions, bool reset_counts);
     template <typename Fn>
     void select(const MatchFilter& filter, bool strict, Fn&& fn);
 
@@ -151,6 +166,28 @@ struct Translation {
     void clear();
     unsigned outputs() const;
 };
+
+/// A datapath kController, what the translator makes of a rule's
+/// `controller` action: `port` the bytes to send at most (the action's
+/// max_len), `table` the rule's table, bit kControllerTableMiss of
+/// `ct_flags` set for a table-miss rule (priority 0, catch-all: PACKET_IN
+/// reason NO_MATCH, else ACTION), value[0..8) the rule's cookie. The worker
+/// hands a copy of the packet to the slow path (PacketInUpcall), which
+/// sends the PACKET_IN.
+inline constexpr uint8_t kControllerTableMiss = 0x01;
+inline Action datapath_controller(uint16_t max_len, uint8_t table, uint64_t cookie, bool table_miss) {
+    Action a = Action::controller(max_len);
+    a.table = table;
+    a.ct_flags = table_miss ? kControllerTableMiss : 0;
+    std::memcpy(a.value, &cookie, sizeof cookie);
+    return a;
+}
+/// The cookie a datapath kController carries.
+inline uint64_t controller_cookie(const Action& a) {
+    uint64_t cookie;
+    std::memcpy(&cookie, a.value, sizeof cookie);
+    return cookie;
+}
 
 /// Translates `key` (a packet's parsed key, in_port set) through `rules`.
 /// `out` is cleared first; it keeps its capacity, so reusing one Translation

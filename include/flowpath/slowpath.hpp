@@ -50,14 +50,30 @@ struct Upcall {
 };
 static_assert(sizeof(Upcall) == 48);
 
+/// A packet for the OpenFlow controllers: a datapath kController (see
+/// datapath_controller) ran on it in a worker, which hands the packet (or a
+/// copy) to the slow path on its own ring, apart from the misses (nothing
+/// answers it, nothing waits for it). A ring element of 24 bytes.
+struct PacketInUpcall {
+    void* packet;     ///< an rte_mbuf the slow path frees
+    uint64_t cookie;  ///< of the rule whose action sent it
+    uint32_t in_port; ///< the port it came in on
+    uint16_t max_len; ///< bytes to send at most (kControllerAll: all)
+    uint8_t table;    ///< of that rule
+    uint8_t flags;    ///< kControllerTableMiss
+};
+static_assert(sizeof(PacketInUpcall) == 24);
+
 /// One instruction of a Reply.
 struct ReplyOp {
     enum class Kind : uint8_t {
-        install,  ///< megaflow translations[payload] at `slot` (free in the replica)
-        update,   ///< the megaflow at `slot` takes translations[payload]'s actions
-        remove,   ///< free `slot` (its actions are swapped into translations[payload])
-        packet,   ///< forward `packet` by the megaflow at `slot`
-        fence,    ///< every change of rule generation `generation` has come
+        install,   ///< megaflow translations[payload] at `slot` (free in the replica)
+        update,    ///< the megaflow at `slot` takes translations[payload]'s actions
+        remove,    ///< free `slot` (its actions are swapped into translations[payload])
+        packet,    ///< forward `packet` by the megaflow at `slot`
+        fence,     ///< every change of rule generation `generation` has come
+        transmit,  ///< send `packet` (a new mbuf) out of port index `slot` (OpenFlow packet-out)
+        inject,    ///< run `packet` (a new mbuf) through the pipeline as received on OpenFlow port `slot`
     };
     explicit ReplyOp(Kind k) : kind(k), packet(nullptr) {}
 
@@ -113,7 +129,8 @@ inline void extract_upcall(const uint8_t* data, uint32_t avail, uint32_t len, co
 }
 
 /// Applies a cache operation (install, update, remove) of `reply` to a
-/// worker's cache; false for the others (packet, fence: the worker's own).
+/// worker's cache; false for the others (packet, fence, transmit, inject:
+/// the worker's own).
 /// `pending_seq` is the worker's count of upcalls sent so far: any of them
 /// may carry a packet of a megaflow installed now.
 bool apply_cache_op(FlowCache& cache, const ReplyOp& op, Reply& reply, uint64_t now, uint64_t pending_seq);
@@ -297,6 +314,34 @@ struct InlineMissPath {
 /// Milliseconds on the clock rule timeouts use (steady).
 uint64_t rule_clock_ms();
 
+/// RuleEntry::flags bit asking to be told when the rule goes (OpenFlow's
+/// OFPFF_SEND_FLOW_REM).
+inline constexpr uint16_t kRuleFlagSendFlowRemoved = 0x0001;
+
+/// A rule that expired by its idle or hard timeout, as the slow path
+/// reports it (only rules with kRuleFlagSendFlowRemoved).
+struct RuleExpiry {
+    Rule rule;
+    bool hard = false;  ///< the hard timeout (else the idle one)
+    uint64_t age_ms = 0;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+};
+
+/// What the slow path reports to the OpenFlow agent's side. Called on a
+/// slow-path thread; must not block for long (the agent queues events).
+class SlowPathEvents {
+public:
+    /// A datapath kController ran on a packet: `data`/`len` are its bytes
+    /// (valid during the call only).
+    virtual void packet_in(const PacketInUpcall& upcall, const uint8_t* data, uint32_t len) = 0;
+    /// A rule with kRuleFlagSendFlowRemoved expired.
+    virtual void rule_expired(RuleExpiry expiry) = 0;
+
+protected:
+    ~SlowPathEvents() = default;
+};
+
 }  // namespace flowpath
 
 struct rte_ring;
@@ -307,7 +352,8 @@ namespace flowpath {
 /// (RAII). All single-producer, single-consumer:
 /// - upcalls: worker -> slow path, Upcall elements;
 /// - replies: slow path -> worker, Reply pointers;
-/// - recycled: worker -> slow path, Replies applied (for reuse).
+/// - recycled: worker -> slow path, Replies applied (for reuse);
+/// - packet_ins: worker -> slow path, PacketInUpcall elements.
 class UpcallChannel {
 public:
     /// `upcall_capacity` (a power of two) upcalls may wait.
@@ -319,6 +365,7 @@ public:
     rte_ring* upcalls() const { return upcalls_; }
     rte_ring* replies() const { return replies_; }
     rte_ring* recycled() const { return recycled_; }
+    rte_ring* packet_ins() const { return packet_ins_; }
 
     /// The newest rule generation whose fence the worker applied (the worker
     /// stores, release; rule changes wait on it).
@@ -328,7 +375,12 @@ private:
     rte_ring* upcalls_ = nullptr;
     rte_ring* replies_ = nullptr;
     rte_ring* recycled_ = nullptr;
+    rte_ring* packet_ins_ = nullptr;
 };
+
+/// Packet-ins one worker may have waiting for the slow path; more are
+/// dropped (counted as upcall_queue_full) while the controllers lag.
+inline constexpr unsigned kPacketInRingSize = 1024;
 
 /// Upcalls one worker may have waiting (its ring's size). Deep enough that
 /// a burst of new flows at line rate (a pcap read whole, a NIC ring's
@@ -375,9 +427,33 @@ public:
     /// workers did not confirm within `timeout_ms`.
     void change(const std::function<void(RuleSet&)>& fn, unsigned timeout_ms = 10000);
 
+    /// Applies `fn` as one change and returns at once: new misses are
+    /// translated by it from now on, the megaflows already in the workers'
+    /// caches are revalidated right after (asynchronously, as Open
+    /// vSwitch's revalidators do after a flow_mod). A packet injected
+    /// afterwards (inject) runs by it. Returns the change's generation.
+    uint64_t publish(const std::function<void(RuleSet&)>& fn);
+
     /// Every thread pushes its megaflows' statistics to the rules now
     /// (dump-flows is then exact). False on timeout.
     bool push_stats(unsigned timeout_ms = 2000);
+
+    /// Where packet-ins and expired rules are reported (null: nowhere).
+    void set_events(SlowPathEvents* events) { events_.store(events, std::memory_order_release); }
+
+    /// A packet for worker 0 to send (`pipeline` false: out of port index
+    /// `port`) or to run through the pipeline as received on OpenFlow port
+    /// `port` (OpenFlow packet-out). `packet` is an rte_mbuf.
+    struct Injected {
+        void* packet;
+        uint32_t port;
+        bool pipeline;
+    };
+    /// Hands `packets` to worker 0 through its reply ring (they then take
+    /// their turn with its other packets). While the datapath is not
+    /// running they are freed. False when the slow path did not take them
+    /// within `timeout_ms` (they are freed then too).
+    bool inject(const std::vector<Injected>& packets, unsigned timeout_ms = 2000);
 
     /// `dump-cache [WORKER]`: worker -1 for all.
     std::string dump_cache(int worker);
@@ -389,6 +465,9 @@ private:
     struct Thread;
     void run(Thread& thread);
     void run_on(Thread& thread, const std::function<void()>& task, unsigned timeout_ms);
+    void expire_rules(uint64_t now_ms);
+    void revalidate(Thread& thread, uint64_t ticks_per_ms);
+    void reclaim_revalidated();
 
     LiveRules rules_;
     SlowPathPlan plan_;
@@ -396,6 +475,7 @@ private:
     std::vector<const MegaflowCache*> replicas_;
     std::vector<std::unique_ptr<Thread>> threads_;
     std::atomic<bool> stop_{false};
+    std::atomic<SlowPathEvents*> events_{nullptr};
     bool running_ = false;
 };
 

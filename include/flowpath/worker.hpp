@@ -168,6 +168,8 @@ private:
     unsigned conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now);
     unsigned track(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now);
     unsigned drop_split(PassScratch& pass, unsigned count, uint32_t split);
+    unsigned to_controller(const Action& action, InFlight* group, unsigned count, bool take);
+    void inject(rte_mbuf* packet, uint32_t in_port, uint64_t now);
     void recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bool take, unsigned level, uint64_t now);
 
     // The slow path: upcalls, its answers, and the packets held behind them.

@@ -107,7 +107,7 @@ void Subtable::add_rule(RuleEntry* rule) {
     group.best_rank = group.best->rank;
 
     ranks.insert(rule->rank);
-    max_rank = *ranks.rbegin();
+    max_rank = ranks.max();
     rule->subtable = this;
 }
 
@@ -130,7 +130,7 @@ void Subtable::remove_rule(RuleEntry* rule) {
         }
     }
     ranks.erase(rule->rank);
-    max_rank = ranks.empty() ? 0 : *ranks.rbegin();
+    max_rank = ranks.max();
     rule->subtable = nullptr;
 }
 
@@ -143,7 +143,7 @@ void Subtable::refresh_ranks() {
             group.best_rank = group.best->rank;
         }
     }
-    max_rank = ranks.empty() ? 0 : *ranks.rbegin();
+    max_rank = ranks.max();
 }
 
 }  // namespace flowpath::classifier_detail

@@ -186,6 +186,7 @@ Datapath::Datapath(const Config& config)
         log(LogLevel::info, "port ", port.name, ": MTU ", port.mtu, ": longer frames are dropped as too_big (",
             port.mtu + kMtuEthernetHeader, " bytes untagged, ", max_frame_length(port.mtu), " with two VLAN tags)");
     }
+    start_openflow();
     // Scrapes take their snapshots on the exposer's threads, never a worker's.
     if (!config_.metrics_listen.empty()) {
         metrics_ = std::make_unique<MetricsServer>(config_.metrics_listen, config_.metrics_listen_source.place(),
@@ -211,9 +212,34 @@ void Datapath::start_conntrack(unsigned workers) {
         " shard(s), limit ", config.limit, ", ", conntrack_->memory_bytes() >> 20, " MB reserved");
 }
 
+// The OpenFlow agent over the slow path's rules, when --controller or
+// --openflow-listen asks for it: before any port starts, so that a listen
+// port already taken stops the start (ConfigError).
+void Datapath::start_openflow() {
+    if (config_.controllers.empty() && config_.openflow_listen.empty()) return;
+    DatapathView view;
+    view.slow_path = slow_path_.get();
+    for (const auto& port : ports_) view.ports.push_back(port.get());
+    view.pool = pool_->get();
+    view.snapshot = [this] { return snapshot(); };
+    OpenFlowOptions options;
+    const uint64_t datapath_id = config_.datapath_id ? *config_.datapath_id : default_datapath_id(view.ports);
+    options.datapath_id = datapath_id;
+    options.controllers = config_.controllers;
+    options.listen = config_.openflow_listen;
+    openflow_backend_ = std::make_unique<DatapathBackend>(std::move(view));
+    openflow_ = std::make_unique<OpenFlowAgent>(*openflow_backend_, std::move(options));
+    char dpid[20];
+    std::snprintf(dpid, sizeof dpid, "%016llx", static_cast<unsigned long long>(datapath_id));
+    log(LogLevel::info, "OpenFlow 1.3: datapath id ", dpid,
+        openflow_->listen_port() ? ", listening on port " + std::to_string(openflow_->listen_port()) : std::string(),
+        config_.controllers.empty() ? std::string() : ", " + std::to_string(config_.controllers.size()) + " controller(s)");
+}
+
 Datapath::~Datapath() {
     metrics_.reset();  // no scrape may run while the rest goes
     stop();
+    openflow_backend_.reset();  // before the slow path it reports from
 }
 
 void Datapath::start() {
@@ -228,6 +254,8 @@ void Datapath::start() {
 }
 
 void Datapath::stop() {
+    // No controller may change rules or send packets while the rest stops.
+    openflow_.reset();
     if (running_) {
         // Workers finish their round, flush their tx buffers and return;
         // only then do the ports stop, so every buffered packet is sent.

@@ -303,69 +303,18 @@ std::optional<of::OfError> MemoryBackend::packet_out(std::span<const uint8_t> pa
     std::lock_guard lock(state_->mutex);
     const Clock::time_point now = Clock::now();
     State& s = *state_;
-    const uint32_t port_count = static_cast<uint32_t>(s.ports.size());
-    std::vector<uint8_t> buffer(kRoom + packet.size() + kRoom);
-    std::memcpy(buffer.data() + kRoom, packet.data(), packet.size());
-    PacketBuffer pkt{buffer.data() + kRoom, static_cast<uint32_t>(packet.size()), kRoom, kRoom};
-    FlowKey key;
-    PacketLayout layout;
-    parse_flow_key(pkt.data, pkt.len, in_port, key, layout);
-    auto output = [&](uint32_t port) {
-        if (port >= 1 && port <= port_count && port != in_port) s.send(port, pkt.data, pkt.len);
-    };
-    // The actions one by one on the packet's bytes, as the executor does.
-    for (const Action& a : actions) {
-        switch (a.type) {
-        case ActionType::kOutput:
-            if (a.port == of::kPortTable) {
-                s.forward(in_port, std::span<const uint8_t>(pkt.data, pkt.len), now);
-            } else {
-                output(a.port);
-            }
-            break;
-        case ActionType::kInPort:
-            if (in_port >= 1 && in_port <= port_count) s.send(in_port, pkt.data, pkt.len);
-            break;
-        case ActionType::kFlood:
-        case ActionType::kAll:
-            for (uint32_t port = 1; port <= port_count; ++port) output(port);
-            break;
-        case ActionType::kController:
-            if (s.events) {
-                PacketInEvent in;
-                in.reason = of::kReasonAction;
-                in.table_id = of::kTableAll;  // no table sent it
-                in.cookie = ~uint64_t{0};
-                in.in_port = in_port;
-                in.max_len = a.port;
-                in.packet.assign(pkt.data, pkt.data + pkt.len);
-                s.events->packet_in(std::move(in));
-            }
-            break;
-        case ActionType::kSetField:
-            if (a.field == SetField::kInPort) {
-                in_port = a.port;
-            } else {
-                set_field(pkt, layout, a.field, a.value);
-            }
-            break;
-        case ActionType::kDecTtl:
-            if (key.nw_ttl <= 1) return std::nullopt;  // expired: nothing after it happens
-            dec_ttl(pkt, layout);
-            break;
-        case ActionType::kPushVlan:
-            if (!push_vlan(pkt, layout, a.ethertype)) return of::err::kBadActionArgument;
-            break;
-        case ActionType::kPopVlan:
-            pop_vlan(pkt, layout);
-            break;
-        default:
-            // resubmit, ct: this backend runs rules only from table 0.
-            return of::err::kBadActionType;
+    struct Sink final : PacketOutSink {
+        State& s;
+        Clock::time_point now;
+        Sink(State& state, Clock::time_point t) : s(state), now(t) {}
+        void send(uint32_t port, std::span<const uint8_t> bytes) override { s.send(port, bytes.data(), bytes.size()); }
+        void table(std::span<const uint8_t> bytes, uint32_t in_port) override { s.forward(in_port, bytes, now); }
+        void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len) override {
+            if (!s.events) return;
+            s.events->packet_in(packet_out_packet_in(bytes, in_port, max_len));
         }
-        parse_flow_key(pkt.data, pkt.len, in_port, key, layout);
-    }
-    return std::nullopt;
+    } sink(s, now);
+    return run_packet_out(packet, in_port, actions, static_cast<uint32_t>(s.ports.size()), sink);
 }
 
 void MemoryBackend::set_events(OpenFlowEvents* events) {

@@ -110,7 +110,7 @@ void Session::send_error(OfError error, uint32_t xid, ByteView request) {
 }
 
 uint32_t Session::port_count() {
-    if (!port_count_) port_count_ = static_cast<uint32_t>(host_.backend.port_descs().size());
+    if (!port_count_) port_count_ = host_.backend.port_count();
     return *port_count_;
 }
 

@@ -35,14 +35,16 @@ void RuleSet::check(const Rule&) {
     // limit lands in one place.
 }
 
-void RuleSet::add(Rule rule, uint64_t now_ms) {
+RuleEntry& RuleSet::add(Rule rule, uint64_t now_ms, uint16_t flags, bool reset_counts) {
     check(rule);
     Classifier& table = tables_.table(rule.table);
     uint64_t packets = 0, bytes = 0;
     if (const ClassifierRule* same = table.find_exact(rule.match.value, rule.match.mask, rule.priority)) {
         const RuleEntry& old = entry_of(*same);
-        packets = old.packets.load(std::memory_order_relaxed);
-        bytes = old.bytes.load(std::memory_order_relaxed);
+        if (!reset_counts) {
+            packets = old.packets.load(std::memory_order_relaxed);
+            bytes = old.bytes.load(std::memory_order_relaxed);
+        }
         const uint32_t old_id = same->id;
         table.remove(old_id);
         retire(old_id);
@@ -53,8 +55,10 @@ void RuleSet::add(Rule rule, uint64_t now_ms) {
     entry->bytes.store(bytes, std::memory_order_relaxed);
     entry->added_ms = now_ms;
     entry->used_ms.store(now_ms, std::memory_order_relaxed);
+    entry->flags = flags;
     RuleEntry& placed = *entries_.emplace(id, std::move(entry)).first->second;
     table.insert(placed.rule.match.value, placed.rule.match.mask, placed.rule.priority, id, &placed);
+    return placed;
 }
 
 void RuleSet::retire(uint32_t id) {
@@ -106,23 +110,42 @@ size_t RuleSet::modify(const Rule& rule, bool any_table, bool strict) {
     if (!any_table) filter.table = rule.table;
     if (strict) filter.priority = rule.priority;
     size_t changed = 0;
-    // The new actions go into a new entry: megaflows may still name the old
-    // one until they are revalidated.
     select(filter, strict, [&](RuleEntry& entry) {
-        Rule updated = entry.rule;
-        updated.actions = rule.actions;
-        auto fresh = std::make_unique<RuleEntry>(std::move(updated), entry.id);
-        fresh->packets.store(entry.packets.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        fresh->bytes.store(entry.bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        fresh->added_ms = entry.added_ms;
-        fresh->used_ms.store(entry.used_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        // Same id, same place among equal priorities.
-        tables_.table(entry.rule.table).modify(entry.id, fresh.get());
-        std::unique_ptr<RuleEntry>& slot = entries_.at(entry.id);
-        retired_.push_back(std::exchange(slot, std::move(fresh)));
+        modify_entry(entry, rule.actions, false);
         ++changed;
     });
     return changed;
+}
+
+bool RuleSet::modify_id(uint32_t id, const ActionList& actions, bool reset_counts) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return false;
+    modify_entry(*it->second, actions, reset_counts);
+    return true;
+}
+
+const RuleEntry* RuleSet::find_id(uint32_t id) const {
+    auto it = entries_.find(id);
+    return it == entries_.end() ? nullptr : it->second.get();
+}
+
+// The new actions go into a new entry: megaflows may still name the old one
+// until they are revalidated.
+void RuleSet::modify_entry(RuleEntry& entry, const ActionList& actions, bool reset_counts) {
+    Rule updated = entry.rule;
+    updated.actions = actions;
+    auto fresh = std::make_unique<RuleEntry>(std::move(updated), entry.id);
+    if (!reset_counts) {
+        fresh->packets.store(entry.packets.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        fresh->bytes.store(entry.bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    }
+    fresh->added_ms = entry.added_ms;
+    fresh->used_ms.store(entry.used_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    fresh->flags = entry.flags;
+    // Same id, same place among equal priorities.
+    tables_.table(entry.rule.table).modify(entry.id, fresh.get());
+    std::unique_ptr<RuleEntry>& slot = entries_.at(entry.id);
+    retired_.push_back(std::exchange(slot, std::move(fresh)));
 }
 
 RuleChangeResult RuleSet::replace(std::vector<Rule> rules, uint64_t now_ms) {

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "flowpath/pipeline.hpp"
 
@@ -71,6 +72,7 @@ struct Context {
     FlowKey flow;  ///< the key as the actions so far made it
     FlowKey base;  ///< the key as the packet's bytes hold it
     uint32_t packet_in_port;  ///< the port the packet came in on (the key's)
+    const Rule* rule = nullptr;  ///< whose actions run (a controller action names it)
     unsigned depth = 0;
     unsigned lookups = 0;
     bool too_deep = false;
@@ -334,6 +336,15 @@ struct Context {
         clear_conntrack();
     }
 
+    /// `controller`: the packet as the actions so far made it goes to the
+    /// slow path, which sends it to the controllers as a PACKET_IN naming
+    /// this rule (Open vSwitch commits the header changes first too).
+    void controller(const Action& a, uint8_t table) {
+        commit();
+        const bool table_miss = rule->priority == 0 && rule->match.is_catchall();
+        emit(datapath_controller(static_cast<uint16_t>(a.port), table, rule->cookie, table_miss));
+    }
+
     void set_field(const Action& action);
     void run_actions(const ActionList& actions, uint8_t table);
     bool run_table(uint8_t table);
@@ -437,7 +448,9 @@ void Context::run_actions(const ActionList& actions, uint8_t table) {
                 if (a.port != flow.in_port) output(a.port);
                 break;
             case ActionType::kInPort:
-                output(flow.in_port);
+                // Not a port for a packet-out's packet run from the
+                // controller (in_port CONTROLLER, OUTPUT:TABLE).
+                if (flow.in_port >= 1 && flow.in_port <= rules.ports().size()) output(flow.in_port);
                 break;
             case ActionType::kFlood:
             case ActionType::kAll:
@@ -490,8 +503,7 @@ void Context::run_actions(const ActionList& actions, uint8_t table) {
             case ActionType::kRecirc:
                 break;  // datapath only: no rule holds it
             case ActionType::kController:
-                // PACKET_IN needs the slow path's hand-off to the OpenFlow
-                // agent (issue 12); until it is wired, the copy goes nowhere.
+                controller(a, table);
                 break;
         }
     }
@@ -516,7 +528,9 @@ bool Context::run_table(uint8_t table) {
     if (!hit) return false;
     RuleEntry& entry = RuleSet::entry_of(*hit);
     if (out.matched_count < kMaxMatchedRules) out.matched[out.matched_count++] = &entry;
+    const Rule* outer = std::exchange(rule, &entry.rule);
     run_actions(entry.rule.actions, table);
+    rule = outer;
     return true;
 }
 
@@ -539,7 +553,8 @@ namespace {
 // Actions whose effect outlives the pass: everything behind the last of
 // them reaches no one.
 bool lasting(const Action& a) {
-    return a.type == ActionType::kOutput || a.type == ActionType::kCt || a.type == ActionType::kRecirc;
+    return a.type == ActionType::kOutput || a.type == ActionType::kCt || a.type == ActionType::kRecirc ||
+           a.type == ActionType::kController;
 }
 // Actions that take the packet somewhere.
 bool takes_packet(const Action& a) { return a.type == ActionType::kOutput || a.type == ActionType::kRecirc; }

@@ -71,7 +71,9 @@ bool apply_cache_op(FlowCache& cache, const ReplyOp& op, Reply& reply, uint64_t 
         case ReplyOp::Kind::update: cache.update(op.slot, reply.translations[op.payload].actions, op.drop); return true;
         case ReplyOp::Kind::remove: cache.remove(op.slot, reply.translations[op.payload].actions); return true;
         case ReplyOp::Kind::packet:
-        case ReplyOp::Kind::fence: return false;
+        case ReplyOp::Kind::fence:
+        case ReplyOp::Kind::transmit:
+        case ReplyOp::Kind::inject: return false;
     }
     return false;
 }

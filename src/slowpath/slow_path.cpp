@@ -51,12 +51,14 @@ UpcallChannel::UpcallChannel(unsigned worker_index, unsigned upcall_capacity) {
     // of changes; the reply rings are sized so the slow path never waits.
     replies_ = make_ring("fp_replies_" + suffix, upcall_capacity * 2, sizeof(Reply*));
     recycled_ = make_ring("fp_recycled_" + suffix, upcall_capacity * 2, sizeof(Reply*));
+    packet_ins_ = make_ring("fp_packet_ins_" + suffix, kPacketInRingSize, sizeof(PacketInUpcall));
 }
 
 UpcallChannel::~UpcallChannel() {
     rte_ring_free(upcalls_);
     rte_ring_free(replies_);
     rte_ring_free(recycled_);
+    rte_ring_free(packet_ins_);
 }
 
 /// One slow-path thread and what it owns.
@@ -140,8 +142,15 @@ void SlowPath::stop() {
         Reply* reply;
         while (rte_ring_sc_dequeue(channel->replies(), reinterpret_cast<void**>(&reply)) == 0) {
             for (const ReplyOp& op : reply->ops) {
-                if (op.kind == ReplyOp::Kind::packet) rte_pktmbuf_free(static_cast<rte_mbuf*>(op.packet));
+                if (op.kind == ReplyOp::Kind::packet || op.kind == ReplyOp::Kind::transmit ||
+                    op.kind == ReplyOp::Kind::inject) {
+                    rte_pktmbuf_free(static_cast<rte_mbuf*>(op.packet));
+                }
             }
+        }
+        PacketInUpcall packet_in;
+        while (rte_ring_sc_dequeue_elem(channel->packet_ins(), &packet_in, sizeof packet_in) == 0) {
+            rte_pktmbuf_free(static_cast<rte_mbuf*>(packet_in.packet));
         }
     }
 }
@@ -167,33 +176,14 @@ void SlowPath::run(Thread& thread) {
     Miniflow flows[kUpcallBatch];
     PacketLayout layouts[kUpcallBatch];
     unsigned idle_rounds = 0;
+    std::vector<uint8_t> packet_in_bytes;  // a chained packet-in's frame, gathered
 
     while (!stop_.load(std::memory_order_relaxed)) {
         bool busy = false;
 
         // A rule change: every megaflow re-translated, then a fence each.
         if (rules_.generation() != thread.revalidated.load(std::memory_order_relaxed)) {
-            const uint64_t started = rte_rdtsc();
-            const uint64_t generation = rules_.read([&](const RuleSet& rules, uint64_t current) {
-                for (unsigned i = 0; i < thread.workers.size(); ++i) {
-                    UpcallChannel& channel = *channels_[thread.workers[i]];
-                    for (bool done = false; !done;) {
-                        Reply* reply = thread.take_reply(i, channel);
-                        done = thread.handlers[i]->revalidate(rules, current, *reply, kSliceOps);
-                        ReplyOp fence{ReplyOp::Kind::fence};
-                        fence.generation = current;
-                        if (done) reply->ops.push_back(fence);
-                        send(channel, reply, stop_);
-                    }
-                }
-                return current;
-            });
-            const uint64_t micros = (rte_rdtsc() - started) * 1000 / ticks_per_ms;
-            for (auto& handler : thread.handlers) {
-                handler->counters().revalidations.add(1);
-                handler->counters().last_revalidation_us.set(micros);
-            }
-            thread.revalidated.store(generation, std::memory_order_release);
+            revalidate(thread, ticks_per_ms);
             busy = true;
         }
 
@@ -221,6 +211,26 @@ void SlowPath::run(Thread& thread) {
                 return 0;
             });
             send(channel, reply, stop_);
+        }
+
+        // Packet-ins, a burst per worker: to the agent's queue, then freed.
+        for (unsigned i = 0; i < thread.workers.size(); ++i) {
+            PacketInUpcall packet_ins[kUpcallBatch];
+            const unsigned count = rte_ring_sc_dequeue_burst_elem(channels_[thread.workers[i]]->packet_ins(), packet_ins,
+                                                                  sizeof(PacketInUpcall), kUpcallBatch, nullptr);
+            if (count) busy = true;
+            SlowPathEvents* events = events_.load(std::memory_order_acquire);
+            for (unsigned n = 0; n < count; ++n) {
+                rte_mbuf* mbuf = static_cast<rte_mbuf*>(packet_ins[n].packet);
+                if (events) {
+                    // A chained frame is gathered whole.
+                    const uint32_t len = rte_pktmbuf_pkt_len(mbuf);
+                    if (mbuf->nb_segs > 1) packet_in_bytes.resize(len);
+                    const void* data = rte_pktmbuf_read(mbuf, 0, len, packet_in_bytes.data());
+                    events->packet_in(packet_ins[n], static_cast<const uint8_t*>(data), len);
+                }
+                rte_pktmbuf_free(mbuf);
+            }
         }
 
         // Statistics to the rules and idle expiry, a slice at a time.
@@ -252,25 +262,7 @@ void SlowPath::run(Thread& thread) {
         // Rules whose idle or hard timeout passed (thread 0 alone).
         if (thread.index == 0 && now_ms >= next_timeouts_ms) {
             next_timeouts_ms = now_ms + kRuleTimeoutIntervalMs;
-            std::vector<uint32_t> expired = rules_.read([&](const RuleSet& rules, uint64_t) {
-                std::vector<uint32_t> ids;
-                rules.for_each([&](const RuleEntry& entry) {
-                    const Rule& rule = entry.rule;
-                    if (rule.hard_timeout && now_ms >= entry.added_ms + rule.hard_timeout * 1000ull) {
-                        ids.push_back(entry.id);
-                    } else if (rule.idle_timeout &&
-                               now_ms >= entry.used_ms.load(std::memory_order_relaxed) + rule.idle_timeout * 1000ull) {
-                        ids.push_back(entry.id);
-                    }
-                });
-                return ids;
-            });
-            if (!expired.empty()) {
-                rules_.change([&](RuleSet& rules) {
-                    for (uint32_t id : expired) rules.remove_id(id);
-                });
-                log(LogLevel::debug, "rules expired by their timeouts: ", expired.size());
-            }
+            expire_rules(now_ms);
         }
 
         std::vector<std::function<void()>> tasks;
@@ -290,6 +282,102 @@ void SlowPath::run(Thread& thread) {
             rte_pause();
         }
     }
+}
+
+// Re-translates every megaflow of the thread's workers older than the
+// current rule generation and sends each worker a fence of it.
+void SlowPath::revalidate(Thread& thread, uint64_t ticks_per_ms) {
+    const uint64_t started = rte_rdtsc();
+    const uint64_t generation = rules_.read([&](const RuleSet& rules, uint64_t current) {
+        for (unsigned i = 0; i < thread.workers.size(); ++i) {
+            UpcallChannel& channel = *channels_[thread.workers[i]];
+            for (bool done = false; !done;) {
+                Reply* reply = thread.take_reply(i, channel);
+                done = thread.handlers[i]->revalidate(rules, current, *reply, kSliceOps);
+                ReplyOp fence{ReplyOp::Kind::fence};
+                fence.generation = current;
+                if (done) reply->ops.push_back(fence);
+                send(channel, reply, stop_);
+            }
+        }
+        return current;
+    });
+    const uint64_t micros = (rte_rdtsc() - started) * 1000 / ticks_per_ms;
+    for (auto& handler : thread.handlers) {
+        handler->counters().revalidations.add(1);
+        handler->counters().last_revalidation_us.set(micros);
+    }
+    thread.revalidated.store(generation, std::memory_order_release);
+}
+
+// Removes the rules whose hard or idle timeout passed at `now_ms`, telling
+// the events those that asked for it.
+void SlowPath::expire_rules(uint64_t now_ms) {
+    std::vector<std::pair<uint32_t, bool>> expired = rules_.read([&](const RuleSet& rules, uint64_t) {
+        std::vector<std::pair<uint32_t, bool>> ids;  // id, by the hard timeout
+        rules.for_each([&](const RuleEntry& entry) {
+            const Rule& rule = entry.rule;
+            if (rule.hard_timeout && now_ms >= entry.added_ms + rule.hard_timeout * 1000ull) {
+                ids.emplace_back(entry.id, true);
+            } else if (rule.idle_timeout &&
+                       now_ms >= entry.used_ms.load(std::memory_order_relaxed) + rule.idle_timeout * 1000ull) {
+                ids.emplace_back(entry.id, false);
+            }
+        });
+        return ids;
+    });
+    if (expired.empty()) return;
+    SlowPathEvents* events = events_.load(std::memory_order_acquire);
+    std::vector<RuleExpiry> reported;
+    rules_.change([&](RuleSet& rules) {
+        for (const auto& [id, hard] : expired) {
+            const RuleEntry* entry = rules.find_id(id);
+            if (!entry) continue;
+            if (events && (entry->flags & kRuleFlagSendFlowRemoved)) {
+                reported.push_back(RuleExpiry{entry->rule, hard, now_ms - entry->added_ms,
+                                              entry->packets.load(std::memory_order_relaxed),
+                                              entry->bytes.load(std::memory_order_relaxed)});
+            }
+            rules.remove_id(id);
+        }
+    });
+    for (RuleExpiry& expiry : reported) events->rule_expired(std::move(expiry));
+    log(LogLevel::debug, "rules expired by their timeouts: ", expired.size());
+}
+
+bool SlowPath::inject(const std::vector<Injected>& packets, unsigned timeout_ms) {
+    const auto free_all = [&] {
+        for (const Injected& p : packets) rte_pktmbuf_free(static_cast<rte_mbuf*>(p.packet));
+    };
+    if (!running_ || channels_.empty()) {
+        free_all();
+        return false;
+    }
+    // Worker 0's replies come from thread 0 alone (its ring has one producer).
+    Thread& thread = *threads_[0];
+    try {
+        run_on(thread, [&thread, this, packets] {
+            // After the rule changes made before it (a packet-out after a
+            // flow_mod runs by the flow_mod): their fence goes first.
+            if (rules_.generation() != thread.revalidated.load(std::memory_order_relaxed)) {
+                revalidate(thread, std::max<uint64_t>(rte_get_tsc_hz() / 1000, 1));
+            }
+            UpcallChannel& channel = *channels_[0];
+            Reply* reply = thread.take_reply(0, channel);
+            for (const Injected& p : packets) {
+                ReplyOp op{p.pipeline ? ReplyOp::Kind::inject : ReplyOp::Kind::transmit};
+                op.packet = p.packet;
+                op.slot = p.port;
+                reply->ops.push_back(op);
+            }
+            send(channel, reply, stop_);
+        }, timeout_ms);
+    } catch (const Error& e) {
+        log(LogLevel::warn, "packet-out: ", e.what());
+        // The task still runs when the thread gets to it: the mbufs are its.
+        return false;
+    }
+    return true;
 }
 
 void SlowPath::run_on(Thread& thread, const std::function<void()>& task, unsigned timeout_ms) {
@@ -313,12 +401,27 @@ void SlowPath::run_on(Thread& thread, const std::function<void()>& task, unsigne
     finished.get();
 }
 
-void SlowPath::change(const std::function<void(RuleSet&)>& fn, unsigned timeout_ms) {
+uint64_t SlowPath::publish(const std::function<void(RuleSet&)>& fn) {
     const uint64_t generation = rules_.change(fn);
     if (!running_) {
         rules_.reclaim(generation);  // no megaflow yet
-        return;
+        return generation;
     }
+    reclaim_revalidated();
+    return generation;
+}
+
+// Entries retired by changes every thread has revalidated past are named by
+// no megaflow any more.
+void SlowPath::reclaim_revalidated() {
+    uint64_t oldest = rules_.generation();
+    for (const auto& thread : threads_) oldest = std::min(oldest, thread->revalidated.load(std::memory_order_acquire));
+    rules_.reclaim(oldest);
+}
+
+void SlowPath::change(const std::function<void(RuleSet&)>& fn, unsigned timeout_ms) {
+    const uint64_t generation = publish(fn);
+    if (!running_) return;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (UpcallChannel* channel : channels_) {
         while (channel->applied_generation.load(std::memory_order_acquire) < generation) {
@@ -330,9 +433,7 @@ void SlowPath::change(const std::function<void(RuleSet&)>& fn, unsigned timeout_
         }
     }
     // Every worker applied the fence, so every thread revalidated past it.
-    uint64_t oldest = generation;
-    for (const auto& thread : threads_) oldest = std::min(oldest, thread->revalidated.load(std::memory_order_acquire));
-    rules_.reclaim(oldest);
+    reclaim_revalidated();
 }
 
 bool SlowPath::push_stats(unsigned timeout_ms) {

@@ -101,7 +101,7 @@ DropReason drop_reason(TranslateDrop drop) {
 // each packet runs alone.
 bool group_action(const Action& action) {
     return action.type == ActionType::kCt || action.type == ActionType::kCtClear ||
-           action.type == ActionType::kRecirc;
+           action.type == ActionType::kRecirc || action.type == ActionType::kController;
 }
 
 // Whether a list must run one packet at a time: the packet leaves (an
@@ -417,6 +417,10 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
             }
         } else if (action.type == ActionType::kCtClear) {
             for (unsigned i = 0; i < count; ++i) group[i].meta.ct.clear();
+        } else if (action.type == ActionType::kController) {
+            // The last action with nothing taking the packet before: the
+            // slow path gets the packet itself, else a copy.
+            count = to_controller(action, group, count, to + 1 == n && taker == n);
         } else if (to == taker) {
             recirculate(action.port, group, count, true, level, now);
             return;
@@ -476,6 +480,39 @@ unsigned Worker::run_range(InFlight* group, unsigned count, const ActionList& ac
         group[kept++] = group[i];
     }
     return kept;
+}
+
+// A datapath kController: each packet (`take`), or a copy, to the slow path,
+// which sends the controllers a PACKET_IN. Returns how many are still the
+// worker's. A full ring drops what it cannot take (upcall_queue_full).
+unsigned Worker::to_controller(const Action& action, InFlight* group, unsigned count, bool take) {
+    for (unsigned i = 0; i < count; ++i) {
+        rte_mbuf* packet = take ? group[i].packet : rte_pktmbuf_copy(group[i].packet, plan_.pool, 0, UINT32_MAX);
+        if (!packet) {
+            counters_.drops[static_cast<unsigned>(DropReason::copy_failed)].add(1);
+            continue;
+        }
+        PacketInUpcall message{packet, controller_cookie(action), group[i].meta.in_port,
+                               static_cast<uint16_t>(action.port), action.table, action.ct_flags};
+        if (rte_ring_sp_enqueue_elem(plan_.channel->packet_ins(), &message, sizeof message) == 0) {
+            if (take) counters_.in_flight.set(counters_.in_flight.get() - 1);
+        } else if (take) {
+            drop(packet, DropReason::upcall_queue_full);
+        } else {
+            rte_pktmbuf_free(packet);
+            counters_.drops[static_cast<unsigned>(DropReason::upcall_queue_full)].add(1);
+        }
+    }
+    return take ? 0 : count;
+}
+
+// A packet-out's packet: through the pipeline as received on `in_port`.
+void Worker::inject(rte_mbuf* packet, uint32_t in_port, uint64_t now) {
+    counters_.in_flight.add(1);
+    InFlight& injected = scratch_[0].packets[0];
+    injected.packet = packet;
+    start_meta(injected.meta, in_port, next_stamp_++);
+    run_pass(0, 1, now);
 }
 
 // The ct action for the group, in one call to the worker's shard; returns
@@ -607,6 +644,11 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
                 order_.answered();
                 resume(op, now);
                 if (!held_.empty()) release_held(now);
+            } else if (op.kind == ReplyOp::Kind::transmit) {
+                counters_.in_flight.add(1);
+                enqueue(op.slot, static_cast<rte_mbuf*>(op.packet));
+            } else if (op.kind == ReplyOp::Kind::inject) {
+                inject(static_cast<rte_mbuf*>(op.packet), op.slot, now);
             } else {
                 channel.applied_generation.store(op.generation, std::memory_order_release);
             }
@@ -632,6 +674,8 @@ void Worker::prefetch_reply_op(const ReplyOp& op) const {
         break;
     case ReplyOp::Kind::update:
     case ReplyOp::Kind::fence:
+    case ReplyOp::Kind::transmit:  // rare (packet-outs): nothing worth fetching early
+    case ReplyOp::Kind::inject:
         break;
     }
 }

@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """ovs-ofctl against flowpath's OpenFlow agent and against Open vSwitch 3.1.
 
-Runs flowpath-of-testd (the agent over a MemoryBackend, which forwards with
-flowpath's own translation and action code) and a private Open vSwitch
-(tests/diff/ovs_oracle.py) listening on ptcp, then drives both with the same
-`ovs-ofctl -O OpenFlow13` commands: add-flow for every field and action,
-add-flows of generated rule files, mod-flows, del-flows (strict, by cookie,
-by out_port), dump-flows with filters, dump-aggregate, dump-tables,
-dump-ports-desc, errors; then the same frames through both with the rules
-loaded over OpenFlow, comparing what every port sent and the rule counters.
-Outputs are compared after removing what cannot agree (durations, xids,
-port addresses and speeds).
+Runs the real flowpath binary (--openflow-listen, four ports without
+traffic) and a private Open vSwitch (tests/diff/ovs_oracle.py) listening on
+ptcp, then drives both with the same `ovs-ofctl -O OpenFlow13` commands:
+add-flow for every field and action, add-flows of generated rule files,
+mod-flows, del-flows (strict, by cookie, by out_port), dump-flows with
+filters, dump-aggregate, dump-tables, dump-ports-desc, packet-out, errors.
+Then the same frames through Open vSwitch and through flowpath-of-testd (the
+agent over a MemoryBackend, which forwards with flowpath's own translation
+and action code and lets the test inject frames) with the rules loaded over
+OpenFlow, comparing what every port sent and the rule counters. Outputs are
+compared after removing what cannot agree (durations, xids, port addresses
+and speeds).
 
 Usage: ofctl_test.py BUILD_DIR [--seeds N]
 """
@@ -86,6 +88,34 @@ QUERIES = [
     ("dump-aggregate", []),
     ("dump-aggregate", ["tcp"]),
 ]
+
+
+class RealFlowpath:
+    """The flowpath binary with --openflow-listen, its ports net_null
+    devices that receive nothing (so that counters stay as in Open vSwitch,
+    which sees no traffic either)."""
+
+    def __init__(self, build, ports, workdir):
+        sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+        from fptest import Flowpath  # noqa: E402
+        port = free_port()
+        args = []
+        for i, name in enumerate(ports):
+            args += ["--port", f"{name}=net_null{i},no-rx=1"]
+        self.fp = Flowpath(build, workdir, args + ["--openflow-listen", f"ptcp:{port}"]).start()
+        self.fp.wait_ready()
+        self.target = f"tcp:127.0.0.1:{port}"
+
+    def tx_packets(self, port):
+        rc, out, _ = ofctl(self.target, "dump-ports", [str(port)])
+        m = re.search(r"tx pkts=(\d+)", out)
+        return int(m.group(1)) if rc == 0 and m else -1
+
+    def close(self):
+        self.fp.signal()
+        code = self.fp.wait(60)
+        if code != 0:
+            raise SystemExit(f"flowpath exited {code}: {self.fp.stderr[-2000:]}")
 
 
 class TestD:
@@ -199,7 +229,8 @@ def main():
     with OvsOracle(vlan_limit=2) as ovs, tempfile.TemporaryDirectory() as tmp:
         ovs.set_ports(PORTS)
         fp = TestD(testd, PORTS)
-        c = Comparison(listen_ovs(ovs, free_port()), fp.target)
+        real = RealFlowpath(args.build_dir, PORTS, tmp)
+        c = Comparison(listen_ovs(ovs, free_port()), real.target)
         try:
             for rule in ADD_FLOWS:
                 c.same("add-flow", [rule])
@@ -226,6 +257,9 @@ def main():
                 c.same("del-flows", [])
                 c.same("add-flows", [rules_path], f"add-flows seed {seed}")
                 c.same("dump-flows", [], f"dump-flows seed {seed}")
+                # The frames: Open vSwitch and the agent over a MemoryBackend,
+                # whose counters the comparison after them reads.
+                c.targets["flowpath"] = fp.target
                 frames = [(p, f) for p, f in case.frames]
                 ovs_out = ovs.run(PORTS, rules_path, frames)
                 fp_out = flowpath_forward(fp, rules_path, frames)
@@ -243,18 +277,36 @@ def main():
                 subprocess.run(["ovs-appctl", "-t", os.path.join(ovs.dir, "vswitchd.ctl"), "revalidator/wait"],
                                check=True, capture_output=True)
                 c.same("dump-flows", [], f"counters after the frames of seed {seed}")
+                c.targets["flowpath"] = real.target
             # packet-out through the agent: out of p2 as given.
             frame = "ffffffffffff000000000001080600010800060400010000000000010a0000010000000000000a000002"
             rc, _, err = ofctl(fp.target, "packet-out", [f"in_port=1,packet={frame},actions=output:p2"])
             sent = fp.cmd("sent 2").split()
             c.check(rc == 0 and sent[-1] == frame, f"packet-out: rc {rc} {err}, last sent on p2 {sent[-1:]}")
+            # ... and through the real datapath: p2 sent one more, p3 one more
+            # after a packet-out to TABLE that a rule sends there.
+            before = [real.tx_packets(p) for p in (2, 3)]
+            rc, _, err = ofctl(real.target, "packet-out", [f"in_port=1,packet={frame},actions=output:p2"])
+            c.check(rc == 0, f"packet-out into flowpath: {err}")
+            ofctl(real.target, "del-flows", [])
+            ofctl(real.target, "add-flow", ["in_port=1,arp,actions=output:p3"])
+            rc, _, err = ofctl(real.target, "packet-out", [f"in_port=1,packet={frame},actions=output:TABLE"])
+            c.check(rc == 0, f"packet-out to TABLE into flowpath: {err}")
+            try:
+                deadline = time.monotonic() + 5
+                while [real.tx_packets(p) for p in (2, 3)] != [before[0] + 1, before[1] + 1]:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            except AssertionError:
+                c.check(False, f"packet-outs: tx of p2, p3 {[real.tx_packets(p) for p in (2, 3)]}, before {before}")
             # A port number flowpath does not have: refused (Open vSwitch accepts it).
-            rc, _, err = ofctl(fp.target, "add-flow", ["actions=output:9"])
+            rc, _, err = ofctl(real.target, "add-flow", ["actions=output:9"])
             c.check(rc != 0 and "OFPBAC_BAD_OUT_PORT" in err, f"output:9 was not refused: {err}")
             stats = fp.cmd("stats")
             c.check(stats.startswith("connected"), f"stats: {stats}")
         finally:
             fp.close()
+            real.close()
     for failure in c.failures:
         print(f"FAIL {failure}\n")
     print(f"{c.checked - len(c.failures)}/{c.checked} comparisons agree")

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "flowpath/actions.hpp"
 #include "flowpath/packet.hpp"
 #include "flowpath/pipeline.hpp"
 #include "frame_gen.hpp"
@@ -51,6 +52,43 @@ TEST(Translate, OutputSkipsInputPortButInPortSends) {
     EXPECT_EQ(outputs(t), (std::vector<uint32_t>{2, 1}));
     EXPECT_EQ(t.drop, TranslateDrop::none);
     EXPECT_EQ(t.wildcards.in_port, 0xffffffffu);
+}
+
+TEST(Translate, ControllerIsADatapathActionNamingTheRuleAfterTheHeaderChanges) {
+    RuleSet rules(kPorts);
+    Rule miss = rule(0, 0, {Action::controller(kControllerAll)});
+    miss.cookie = 0x1234;
+    rules.add(miss);
+    Translation t;
+    translate(rules, udp_key(1), t);
+    // The table-miss rule (priority 0, catch-all): reason NO_MATCH.
+    ASSERT_EQ(t.actions.size(), 1u);
+    EXPECT_EQ(t.actions[0], datapath_controller(kControllerAll, 0, 0x1234, true));
+    EXPECT_EQ(controller_cookie(t.actions[0]), 0x1234u);
+
+    const uint8_t mac[6] = {2, 0, 0, 0, 0, 9};
+    Rule learn = rule(0, 5, {Action::set(SetField::kEthDst, mac), Action::controller(128), Action::goto_table(3)});
+    learn.cookie = 7;
+    rules.add(learn);
+    rules.add(rule(3, 1, {Action::output(2)}));
+    translate(rules, udp_key(1), t);
+    ASSERT_EQ(t.actions.size(), 3u);
+    EXPECT_EQ(t.actions[0].type, ActionType::kSetField);  // committed before the packet goes up
+    EXPECT_EQ(t.actions[1], datapath_controller(128, 0, 7, false));
+    EXPECT_EQ(t.actions[2], Action::output(2));
+    EXPECT_EQ(t.drop, TranslateDrop::none);
+    // The copy for the controller is taken before the output takes the packet.
+    EXPECT_EQ(packet_taker(t.actions.data(), t.actions.size()), 2u);
+    const ActionList up_last = {Action::output(2), datapath_controller(128, 0, 7, false)};
+    EXPECT_EQ(packet_taker(up_last.data(), up_last.size()), up_last.size());
+}
+
+TEST(Translate, InPortOfAPacketFromTheControllerIsNoPort) {
+    RuleSet rules(kPorts);
+    rules.add(rule(0, 1, {Action::of(ActionType::kInPort), Action::of(ActionType::kFlood)}));
+    Translation t;
+    translate(rules, udp_key(0xfffffffd), t);  // a packet-out's packet to TABLE, in_port CONTROLLER
+    EXPECT_EQ(outputs(t), (std::vector<uint32_t>{1, 2, 3, 4}));
 }
 
 TEST(Translate, FloodAndAllSkipInputPort) {

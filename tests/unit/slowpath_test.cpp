@@ -91,6 +91,52 @@ TEST(RuleSetChanges, ModifyKeepsCountersAndAppliesToEveryTableUnlessNamed) {
     EXPECT_EQ(set.take_retired().size(), 2u);  // the old entries, for megaflows that still name them
 }
 
+TEST(RuleSetChanges, AddKeepsFlagsAndResetCountsZeroesAReplacedRulesCounters) {
+    RuleSet set(kPorts);
+    Rule rule = rules_of("priority=5,udp,actions=output:p2\n")[0];
+    RuleEntry& first = set.add(rule, 100, kRuleFlagSendFlowRemoved);
+    EXPECT_EQ(first.flags, kRuleFlagSendFlowRemoved);
+    first.packets.store(9);
+    const RuleEntry& kept = set.add(rule, 200, 0);  // replaced: counters carried over, flags the new ones
+    EXPECT_EQ(kept.packets.load(), 9u);
+    EXPECT_EQ(kept.flags, 0);
+    EXPECT_EQ(kept.added_ms, 200u);
+    const RuleEntry& reset = set.add(rule, 300, 0, /*reset_counts=*/true);
+    EXPECT_EQ(reset.packets.load(), 0u);
+    EXPECT_EQ(set.size(), 1u);
+    EXPECT_EQ(set.find_id(reset.id), &reset);
+    EXPECT_EQ(set.find_id(first.id), nullptr);  // retired
+}
+
+TEST(RuleSetChanges, ModifyByIdKeepsIdPlaceFlagsAgeAndCountersUnlessReset) {
+    RuleSet set(kPorts);
+    const uint32_t earlier = set.add(rules_of("priority=5,udp,tp_dst=7,actions=output:p3\n")[0], 50,
+                                     kRuleFlagSendFlowRemoved).id;
+    add_all(set, "priority=5,udp,actions=output:p2\n");  // equal priority, added later: loses ties
+    const RuleEntry* entry = set.find_id(earlier);
+    const_cast<RuleEntry*>(entry)->packets.store(4);
+    ASSERT_TRUE(set.modify_id(earlier, {Action::output(4)}));
+    entry = set.find_id(earlier);
+    ASSERT_NE(entry, nullptr);
+    EXPECT_EQ(entry->rule.actions, ActionList{Action::output(4)});
+    EXPECT_EQ(entry->flags, kRuleFlagSendFlowRemoved);
+    EXPECT_EQ(entry->added_ms, 50u);
+    EXPECT_EQ(entry->packets.load(), 4u);
+    // Still the rule a udp packet to port 7 finds: same place among equals.
+    const Bytes frame = eth(0x0800) + ipv4(17, udp(1000, 7));
+    FlowKey key;
+    PacketLayout layout;
+    parse_flow_key(frame.vec().data(), static_cast<uint32_t>(frame.vec().size()), 1, key, layout);
+    Translation t;
+    translate(set, key, t);
+    ASSERT_EQ(t.matched_count, 1u);
+    EXPECT_EQ(t.matched[0]->id, earlier);
+    ASSERT_TRUE(set.modify_id(earlier, {Action::output(3)}, /*reset_counts=*/true));
+    EXPECT_EQ(set.find_id(earlier)->packets.load(), 0u);
+    EXPECT_FALSE(set.modify_id(9999, {}));
+    EXPECT_EQ(set.take_retired().size(), 2u);
+}
+
 TEST(RuleSetChanges, ReplaceKeepsUnchangedRulesAndTheirCounters) {
     RuleSet set(kPorts);
     add_all(set, "priority=5,udp,actions=output:p2\npriority=6,tcp,actions=output:p3\npriority=7,icmp,actions=drop\n");
