@@ -24,12 +24,15 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fptest import Flowpath, TestRun, read_pcap, workdir, write_pcap  # noqa: E402
+from fptest import Flowpath, TestRun, WorkDir, read_pcap, write_pcap  # noqa: E402
 
 from scapy.all import ICMP, IP, TCP, UDP, Ether, Raw  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1])
-WORK = workdir("flowpath_ct_")
+WORK_DIR = WorkDir("flowpath_ct_")
+WORK = WORK_DIR.root
+path = WORK_DIR.path
+write = WORK_DIR.write
 BURST = 32
 
 INSIDE, OUTSIDE, OUTSIDE2, ZONE2_HOST = "10.0.0.1", "10.1.0.2", "10.1.0.3", "10.2.0.1"
@@ -137,16 +140,6 @@ def per_flow(frames):
         ip = Ether(frame)[IP]
         flows.setdefault((ip.src, ip.dst, ip.proto, ip.sport, ip.dport), []).append(frame)
     return flows
-
-
-def path(name):
-    return os.path.join(WORK, name)
-
-
-def write(name, text):
-    with open(path(name), "w") as f:
-        f.write(text)
-    return path(name)
 
 
 def ctl_ok(fp, *command):

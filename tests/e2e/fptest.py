@@ -128,3 +128,19 @@ class TestRun:
 
 def workdir(prefix):
     return tempfile.mkdtemp(prefix=prefix)
+
+
+class WorkDir:
+    """A test module's scratch directory: paths in it and small files written there."""
+
+    def __init__(self, prefix):
+        self.root = workdir(prefix)
+
+    def path(self, name):
+        return os.path.join(self.root, name)
+
+    def write(self, name, text):
+        """Writes `text` to the file `name`; returns its path."""
+        with open(self.path(name), "w") as f:
+            f.write(text)
+        return self.path(name)

@@ -14,23 +14,16 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fptest import Flowpath, TestRun, udp_frames, workdir, write_pcap  # noqa: E402
+from fptest import Flowpath, TestRun, WorkDir, udp_frames, write_pcap  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1])
-WORK = workdir("flowpath_live_")
+WORK_DIR = WorkDir("flowpath_live_")
+WORK = WORK_DIR.root
+path = WORK_DIR.path
+write = WORK_DIR.write
 FRAMES = udp_frames(2_000, flows=100)
 IN_PCAP = os.path.join(WORK, "in.pcap")
 write_pcap(IN_PCAP, FRAMES)
-
-
-def path(name):
-    return os.path.join(WORK, name)
-
-
-def write(name, text):
-    with open(path(name), "w") as f:
-        f.write(text)
-    return path(name)
 
 
 def stats_of(fp):
