@@ -590,7 +590,8 @@ class Flowpath(System):
                 "tx": ports.get("p1", {}).get("tx_packets", 0),
                 "tx_p2": ports.get("p2", {}).get("tx_packets"),
                 "queue_drops": data.get("drops", {}).get("upcall_queue_full"),
-                "packets": total("packets"), "exact_hits": total("exact_hits"),
+                # Simple-match hits count as exact hits, as OVS's simple_match_hits do above.
+                "packets": total("packets"), "exact_hits": total("exact_hits") + total("simple_hits"),
                 "cache_hits": total("cache_hits"), "misses": total("misses"),
                 "lost": total("lost"),
                 "upcalls": slow.get("upcalls", 0), "installed": slow.get("installed", 0),

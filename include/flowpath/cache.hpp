@@ -35,6 +35,7 @@
 #include "flowpath/action.hpp"
 #include "flowpath/flow_key.hpp"
 #include "flowpath/miniflow.hpp"
+#include "flowpath/simple_key.hpp"
 #include "flowpath/pipeline.hpp"
 #include "flowpath/stats.hpp"
 
@@ -401,7 +402,57 @@ private:
 
 /// What a FlowCache counted (plain integers: its owner reads them and
 /// publishes them into its own counters).
+/// The simple-match tier (Open vSwitch 3's simple match, widened to every
+/// mask that leaves the transport header alone; docs/cache.md): while the
+/// cache holds at most kSimpleMatchFlows megaflows and none of their masks
+/// reads beyond the SimpleKey words, a packet's SimpleKey is compared with
+/// each megaflow's masked value directly: no miniflow, no hash, no probe.
+/// Kept by FlowCache on every install and remove.
+class SimpleMatch {
+public:
+    static constexpr unsigned kSimpleMatchFlows = 8;
+
+    /// Whether every live megaflow is in the table (and there is one).
+    bool active() const { return deep_ == 0 && untabled_ == 0 && size_ > 0; }
+
+    /// The slot of a megaflow matching `key`, or kNoFlow.
+    uint32_t lookup(const SimpleKey& key) const {
+        for (unsigned e = 0; e < size_; ++e) {
+            const Entry& entry = entries_[e];
+            bool match = entry.possible;
+            for (unsigned k = 0; match && k < entry.words; ++k) {
+                match = (key.words[entry.position[k]] & entry.mask[k]) == entry.value[k];
+            }
+            if (match) return entry.slot;
+        }
+        return kNoFlow;
+    }
+
+    /// A megaflow installed at `slot` (`masked` = key & mask).
+    void add(uint32_t slot, const FlowKey& masked, const FlowMask& mask);
+    /// The megaflow at `slot`, installed with `mask`, is gone.
+    void remove(uint32_t slot, const FlowMask& mask);
+
+    /// Whether a megaflow with `mask` can be answered here.
+    static bool simple_mask(const FlowMask& mask);
+
+private:
+    struct Entry {
+        uint32_t slot;
+        bool possible;  ///< false: it needs a nonzero word a SimpleKey frame never has
+        uint8_t words;  ///< mask words compared
+        uint8_t position[kSimpleKeyWords];
+        uint64_t mask[kSimpleKeyWords];
+        uint64_t value[kSimpleKeyWords];
+    };
+    Entry entries_[kSimpleMatchFlows];
+    unsigned size_ = 0;
+    uint32_t deep_ = 0;      ///< live megaflows whose mask reads more
+    uint32_t untabled_ = 0;  ///< simple ones beyond the table
+};
+
 struct FlowCacheCounters {
+    uint64_t simple_hits = 0;    ///< packets the simple-match tier answered
     uint64_t exact_hits = 0;     ///< packets the exact cache answered
     uint64_t megaflow_hits = 0;  ///< ... a megaflow answered after the exact cache missed
     uint64_t signature_hits = 0; ///< ... of those, through the signature cache
@@ -436,7 +487,7 @@ public:
     void install(uint32_t slot, const FlowKey& masked, const FlowMask& mask, ActionList& actions, TranslateDrop drop,
                  uint64_t now, uint64_t pending_seq);
     void update(uint32_t slot, ActionList& actions, TranslateDrop drop) { megaflows_.update(slot, actions, drop); }
-    void remove(uint32_t slot, ActionList& reclaim) { megaflows_.remove(slot, &reclaim); }
+    void remove(uint32_t slot, ActionList& reclaim);
 
     Megaflow& flow(uint32_t slot) { return megaflows_.flow(slot); }
     const MegaflowCache& megaflows() const { return megaflows_; }
@@ -444,6 +495,9 @@ public:
     const ExactCache& exact() const { return exact_; }
     const SignatureCache& signatures() const { return signatures_; }
     const FlowCacheCounters& counters() const { return counters_; }
+    const SimpleMatch& simple() const { return simple_; }
+    /// `count` packets answered by the simple-match tier.
+    void count_simple_hits(unsigned count) { counters_.simple_hits += count; }
 
     /// Bytes held by all three caches (the stats' cache.bytes).
     uint64_t memory_bytes() const {
@@ -453,6 +507,7 @@ public:
 private:
     bool sample(uint32_t inverse_probability);
 
+    SimpleMatch simple_;
     ExactCache exact_;
     SignatureCache signatures_;
     MegaflowCache megaflows_;

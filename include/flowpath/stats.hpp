@@ -52,6 +52,7 @@ struct alignas(64) WorkerCounters {
     explicit WorkerCounters(size_t ports) : per_port(ports) {}
 
     Counter packets;      ///< packets received
+    Counter simple_hits;  ///< simple-match hits (before the exact cache)
     Counter exact_hits;   ///< exact-match cache hits
     Counter cache_hits;   ///< megaflow cache hits
     Counter misses;       ///< packets no cache of the worker answered (sent to the slow path)
@@ -80,6 +81,7 @@ struct StatsSnapshot {
         double cycles_per_packet = 0;
         uint64_t recirculations = 0;
         uint64_t in_flight = 0;  ///< received (or copied) and not yet sent or dropped
+        uint64_t simple_hits = 0;  ///< answered by the simple-match tier (docs/cache.md)
     };
     std::vector<Port> ports;
     std::vector<Worker> workers;

@@ -161,6 +161,8 @@ private:
 
     // The stages of a pass.
     void receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now);
+    bool forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now);
+    bool forwards_now(const Megaflow& flow) const;
     void run_pass(unsigned level, unsigned count, uint64_t now);
     void execute(uint32_t slot, InFlight* group, unsigned count, size_t from, unsigned level, uint64_t now);
     unsigned run_range(InFlight* group, unsigned count, const ActionList& actions, size_t from, size_t to,
@@ -189,7 +191,8 @@ private:
     void housekeeping(uint64_t now);
     void drop(rte_mbuf* packet, DropReason reason);
     void enqueue(unsigned port_index, rte_mbuf* packet);
-    void enqueue_group(unsigned port_index, const InFlight* group, unsigned count);
+    template <typename PacketOf>
+    void enqueue_packets(unsigned port_index, unsigned count, PacketOf&& packet_of);
     void flush(unsigned port_index);
     void flush_all();
     void flush_due(uint64_t now);

@@ -105,8 +105,17 @@ uint64_t FlowCache::classify_burst(const Miniflow* flows, unsigned count, uint64
 
 void FlowCache::install(uint32_t slot, const FlowKey& masked, const FlowMask& mask, ActionList& actions,
                         TranslateDrop drop, uint64_t now, uint64_t pending_seq) {
+    const Megaflow* before = megaflows_.peek(slot);
+    if (before && before->live) simple_.remove(slot, megaflows_.mask_of(slot));  // replaced in place
     megaflows_.insert_at(slot, masked, mask, actions, drop, now);
+    simple_.add(slot, masked, mask);
     megaflows_.flow(slot).pending_seq = pending_seq;
+}
+
+void FlowCache::remove(uint32_t slot, ActionList& reclaim) {
+    const Megaflow* flow = megaflows_.peek(slot);
+    if (flow && flow->live) simple_.remove(slot, megaflows_.mask_of(slot));
+    megaflows_.remove(slot, &reclaim);
 }
 
 }  // namespace flowpath

@@ -308,6 +308,7 @@ StatsSnapshot Datapath::snapshot() const {
         StatsSnapshot::Worker w;
         w.lcore = worker->plan().lcore;
         w.packets = c.packets.get();
+        w.simple_hits = c.simple_hits.get();
         w.exact_hits = c.exact_hits.get();
         w.cache_hits = c.cache_hits.get();
         w.misses = c.misses.get();
@@ -524,6 +525,7 @@ std::string Datapath::pmd_stats() const {
         };
         out << "worker " << w << " (lcore " << worker.lcore << "):\n"
             << "  packets received: " << worker.packets << "\n"
+            << "  simple-match hits: " << worker.simple_hits << " (" << share(worker.simple_hits) << ")\n"
             << "  exact-cache hits: " << worker.exact_hits << " (" << share(worker.exact_hits) << ")\n"
             << "  megaflow hits: " << worker.cache_hits << " (" << share(worker.cache_hits) << ")\n"
             << "  misses (to the slow path): " << worker.misses << " (" << share(worker.misses) << ")\n"

@@ -76,6 +76,7 @@ std::vector<pm::MetricFamily> metric_families(const StatsSnapshot& stats) {
     for (const StatsSnapshot::Worker& w : stats.workers) {
         const std::string lcore = std::to_string(w.lcore);
         add(packets, value(w.packets), {{"lcore", lcore}});
+        add(hits, value(w.simple_hits), {{"lcore", lcore}, {"level", "simple"}});
         add(hits, value(w.exact_hits), {{"lcore", lcore}, {"level", "exact"}});
         add(hits, value(w.cache_hits), {{"lcore", lcore}, {"level", "megaflow"}});
         add(misses, value(w.misses), {{"lcore", lcore}});

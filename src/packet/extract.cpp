@@ -8,8 +8,9 @@
 #include <cstddef>
 
 #include "flowpath/packet.hpp"
+#include "flowpath/simple_key.hpp"
 #include "ipv6_ext.hpp"
-#include "wire.hpp"
+#include "flowpath/wire.hpp"
 
 namespace flowpath {
 
@@ -47,10 +48,6 @@ static_assert(offsetof(FlowKey, nw_src) == kWordNwAddrs * 8 && offsetof(FlowKey,
 static_assert(offsetof(FlowKey, ipv6_src) == kWordIpv6Src * 8);
 static_assert(offsetof(FlowKey, ipv6_dst) == kWordIpv6Dst * 8);
 static_assert(offsetof(FlowKey, ipv6_label) == kWordNwScalars * 8);
-constexpr unsigned kShiftNwProto = 8 * byte_in_word(offsetof(FlowKey, nw_proto));
-constexpr unsigned kShiftNwTos = 8 * byte_in_word(offsetof(FlowKey, nw_tos));
-constexpr unsigned kShiftNwTtl = 8 * byte_in_word(offsetof(FlowKey, nw_ttl));
-constexpr unsigned kShiftNwFrag = 8 * byte_in_word(offsetof(FlowKey, nw_frag));
 static_assert(offsetof(FlowKey, nw_frag) / 8 == kWordNwScalars);
 static_assert(offsetof(FlowKey, nd_target) == kWordNdTarget * 8);
 static_assert(offsetof(FlowKey, arp_sha) == kWordArpSha * 8);
@@ -67,6 +64,11 @@ constexpr uint32_t kRawIpv6LabelMask = 0xffff0f00;
 constexpr uint16_t kRawTcpFlagsMask = 0xff0f;    // low 12 bits of the flags word
 
 inline bool is_vlan_raw(uint16_t raw) { return raw == kRawVlan || raw == kRawQinq; }
+
+// The SimpleKey holds these words as extract() pushes them.
+static_assert(kSimpleKeyWordIndex[0] == kWordInPort && kSimpleKeyWordIndex[1] == kWordMacs &&
+              kSimpleKeyWordIndex[2] == kWordDlType && kSimpleKeyWordIndex[3] == kWordNwAddrs &&
+              kSimpleKeyWordIndex[4] == kWordNwScalars);
 
 inline uint64_t low48(const uint8_t* p) { return load32(p) | uint64_t{load16(p + 4)} << 32; }
 
@@ -194,22 +196,14 @@ template <bool kChained>
     uint64_t scalars;
     if (!reaches<kChained>(lay.l3_offset + kChainedHeaderWindow, len, avail)) goto incomplete;
     if (dl_type == kEthTypeIpv4) [[likely]] {
-        if (size < kIpv4HeaderLen) goto done;
+        if (!ipv4_header_valid(p, size)) goto done;
         const uint32_t header_len = (p[0] & 0x0fu) * 4;
         const uint32_t total_len = read_be16(p + 2);
-        if (header_len < kIpv4HeaderLen || size < header_len || total_len > size ||
-            header_len > total_len || size - total_len > 0xffff) {
-            goto done;
-        }
         lay.l2_pad = static_cast<uint16_t>(size - total_len);
         out.push(kWordNwAddrs, load64(p + 12));
-        const uint16_t frag_off = read_be16(p + 6);
-        if (frag_off & (kIpv4MoreFragments | kIpv4FragOffsetMask)) {
-            nw_frag = (frag_off & kIpv4FragOffsetMask) ? kFragAny | kFragLater : kFragAny;
-        }
+        scalars = ipv4_scalars(p);
         nw_proto = p[9];
-        scalars = uint64_t{nw_proto} << kShiftNwProto | uint64_t{p[1]} << kShiftNwTos |
-                  uint64_t{p[8]} << kShiftNwTtl | uint64_t{nw_frag} << kShiftNwFrag;
+        nw_frag = static_cast<uint8_t>(scalars >> kShiftNwFrag);
         p += header_len;
         size = total_len - header_len;
     } else if (dl_type == kEthTypeIpv6) {

@@ -12,7 +12,7 @@
 #include <cstdint>
 
 #include "flowpath/flow_key.hpp"
-#include "wire.hpp"
+#include "flowpath/wire.hpp"
 
 namespace flowpath::wire {
 

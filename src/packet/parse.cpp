@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "flowpath/packet.hpp"
-#include "wire.hpp"
+#include "flowpath/wire.hpp"
 
 namespace flowpath {
 

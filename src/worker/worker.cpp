@@ -213,6 +213,7 @@ void Worker::housekeeping(uint64_t now) {
 void Worker::publish_cache_counters() {
     // The cache counts cumulatively for this worker alone: publish its totals.
     const FlowCacheCounters& cached = cache_.counters();
+    counters_.simple_hits.set(cached.simple_hits);
     counters_.exact_hits.set(cached.exact_hits);
     counters_.cache_hits.set(cached.megaflow_hits);
     counters_.misses.set(cached.misses);
@@ -233,6 +234,8 @@ void Worker::receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, 
     in.rx_bytes.add(bytes);
     counters_.packets.add(count);
 
+    if (cache_.simple().active() && forward_simple(rxq, packets, count, now)) return;
+
     PassScratch& pass = scratch_[0];
     const uint32_t in_port = rxq.port_index + 1u;  // OpenFlow numbering
     uint32_t stamp = next_stamp_;
@@ -249,6 +252,52 @@ void Worker::receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, 
     }
     next_stamp_ = stamp;
     if (kept) run_pass(0, kept, now);
+}
+
+// The simple-match path (docs/cache.md, "Simple match"): a burst whose
+// every packet is a plain IPv4 frame that the simple-match tier gives a
+// megaflow that only outputs, and may go now, goes straight to the tx
+// buffers, run by run in arrival order: no miniflow, no hash, no metadata.
+// False: nothing was done, and the burst takes the pipeline.
+bool Worker::forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now) {
+    const SimpleMatch& simple = cache_.simple();
+    const uint32_t in_port = rxq.port_index + 1u;
+    uint32_t slots[kBurst];
+    uint32_t last_slot = kNoFlow;
+    for (unsigned i = 0; i < count; ++i) {
+        if (i + kPrefetchAhead < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + kPrefetchAhead], void*));
+        const rte_mbuf* packet = packets[i];
+        const uint8_t* data = rte_pktmbuf_mtod(packet, const uint8_t*);
+        if (packet->nb_segs != 1 || exceeds_mtu(data, packet->data_len, packet->pkt_len, rxq.mtu)) return false;
+        SimpleKey key;
+        if (!extract_simple(data, packet->data_len, in_port, key)) return false;
+        const uint32_t slot = simple.lookup(key);
+        if (slot != last_slot) {
+            if (slot == kNoFlow || !forwards_now(cache_.flow(slot))) return false;
+            last_slot = slot;
+        }
+        slots[i] = slot;
+    }
+    for (unsigned i = 0, end; i < count; i = end) {
+        uint64_t bytes = rte_pktmbuf_pkt_len(packets[i]);
+        for (end = i + 1; end < count && slots[end] == slots[i]; ++end) bytes += rte_pktmbuf_pkt_len(packets[end]);
+        Megaflow& flow = cache_.flow(slots[i]);
+        flow.packets.add(end - i);
+        flow.bytes.add(bytes);
+        flow.last_used.set(now);
+        rte_mbuf** run = packets + i;
+        enqueue_packets(flow.actions[0].port - 1, end - i, [run](unsigned k) { return run[k]; });
+    }
+    cache_.count_simple_hits(count);
+    counters_.simple_hits.set(cache_.counters().simple_hits);
+    return true;
+}
+
+// Whether a megaflow's packets may take the simple path: it only outputs,
+// and no earlier packet of it is at the slow path or held (ordering).
+bool Worker::forwards_now(const Megaflow& flow) const {
+    return flow.actions.size() == 1 && flow.actions[0].type == ActionType::kOutput && !flow.runs_ct &&
+           flow.pending_seq <= order_.answered_count() && !flow.held;
 }
 
 // One pass over scratch_[level].packets: extract, classify, dispatch,
@@ -392,7 +441,7 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
     // executor (no action touches the bytes, nothing to sync). Issue 10:
     // ~10 cycles per packet on the emc workload (docs/cache.md).
     if (from == 0 && n == 1 && actions[0].type == ActionType::kOutput) {
-        enqueue_group(actions[0].port - 1, group, count);
+        enqueue_packets(actions[0].port - 1, count, [group](unsigned i) { return group[i].packet; });
         return;
     }
     const size_t taker = packet_taker(actions.data(), n);
@@ -636,15 +685,17 @@ void Worker::enqueue(unsigned port_index, rte_mbuf* packet) {
     if (buffer.count == kBurst) flush(port_index);
 }
 
-void Worker::enqueue_group(unsigned port_index, const InFlight* group, unsigned count) {
+// `count` packets (packet_of(i)) to one port's tx buffer, in order.
+template <typename PacketOf>
+void Worker::enqueue_packets(unsigned port_index, unsigned count, PacketOf&& packet_of) {
     if (plan_.tx[port_index].mtu != kNoTxMtu) [[unlikely]] {  // frames may be too big for it: one at a time
-        for (unsigned i = 0; i < count; ++i) enqueue(port_index, group[i].packet);
+        for (unsigned i = 0; i < count; ++i) enqueue(port_index, packet_of(i));
         return;
     }
     TxBuffer& buffer = tx_buffers_[port_index];
     if (buffer.count == 0 && tx_flush_ticks_ && count) buffer.oldest = rte_rdtsc();
     for (unsigned i = 0; i < count; ++i) {
-        buffer.packets[buffer.count++] = group[i].packet;
+        buffer.packets[buffer.count++] = packet_of(i);
         if (buffer.count == kBurst) {
             flush(port_index);
             if (tx_flush_ticks_ && i + 1 < count) buffer.oldest = rte_rdtsc();

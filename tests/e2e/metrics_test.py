@@ -67,6 +67,7 @@ def expected(stats):
     for w in stats["workers"]:
         lcore = ("lcore", str(w["lcore"]))
         want[("flowpath_worker_packets_total", frozenset({lcore}))] = w["packets"]
+        want[("flowpath_cache_hits_total", frozenset({lcore, ("level", "simple")}))] = w["simple_hits"]
         want[("flowpath_cache_hits_total", frozenset({lcore, ("level", "exact")}))] = w["exact_hits"]
         want[("flowpath_cache_hits_total", frozenset({lcore, ("level", "megaflow")}))] = w["cache_hits"]
         want[("flowpath_misses_total", frozenset({lcore}))] = w["misses"]

@@ -499,3 +499,135 @@ TEST(FlowCache, RepeatedFlowMovesFromMissToMegaflowToExactHits) {
 }
 
 }  // namespace
+
+namespace {
+
+// A random mask over the fields a simple match can read, and now and then
+// one it cannot (a transport field, so the tier must stand down).
+FlowMask random_mask(std::mt19937& rng, bool allow_deep) {
+    FlowMask m{};
+    m.in_port = 0xffffffff;  // always exact, as every megaflow's
+    const auto maybe = [&rng](unsigned one_in) { return rng() % one_in == 0; };
+    if (maybe(2)) m.dl_type = 0xffff;
+    if (maybe(4)) std::memset(m.dl_dst, 0xff, sizeof m.dl_dst);
+    if (maybe(6)) m.dl_src[5] = 0xff;
+    if (maybe(3)) m.nw_src = htonl(~0u << (rng() % 32));
+    if (maybe(3)) m.nw_dst = htonl(~0u << (rng() % 32));
+    if (maybe(2)) m.nw_proto = 0xff;
+    if (maybe(4)) m.nw_frag = static_cast<uint8_t>(1 + rng() % 3);
+    if (maybe(5)) m.nw_tos = 0xfc;
+    if (maybe(8)) m.nw_ttl = 0xff;
+    if (maybe(10)) m.vlans[0].tci = 0xffff;      // zero in every simple frame
+    if (maybe(10)) m.ipv6_src[15] = 0xff;        // likewise
+    if (maybe(10)) m.recirc_id = 0xffffffff;      // likewise (a first pass)
+    if (allow_deep && maybe(12)) m.tp_dst = 0xffff;
+    return m;
+}
+
+FlowKey key_of(const Bytes& frame, uint32_t in_port) {
+    Miniflow mf;
+    PacketLayout layout;
+    extract_miniflow(frame.vec().data(), static_cast<uint32_t>(frame.size()), in_port, mf, layout);
+    return miniflow_expand(mf);
+}
+
+}  // namespace
+
+// The simple-match tier against the linear scan, on random masks (some it
+// cannot take), installs, replacements and removals: while it is active, a
+// frame it takes finds a megaflow that covers it, or none when no megaflow
+// does; it is active exactly while every live megaflow is in its table.
+TEST(SimpleMatch, AgreesWithTheLinearScanWhileActive) {
+    std::mt19937 rng(2026);
+    FrameGen gen(1205);
+    unsigned checked_hits = 0, checked_misses = 0, rounds_active = 0;
+    for (int round = 0; round < 300; ++round) {
+        FlowCache cache(64, 256, 1);
+        const unsigned flows = 1 + rng() % 12;
+        std::vector<uint32_t> live;
+        unsigned deep = 0;
+        for (uint32_t slot = 0; slot < flows; ++slot) {
+            const FlowMask mask = random_mask(rng, round % 3 == 0);
+            FlowKey masked = key_of(gen.frame(0), 1 + rng() % 2);
+            for (unsigned w = 0; w < kFlowWords; ++w) flow_words(masked)[w] &= flow_words(mask)[w];
+            if (cache.megaflows().reference_lookup(masked) != kNoFlow) continue;  // overlaps one already in
+            ActionList actions{Action::output(2)};
+            cache.install(slot, masked, mask, actions, TranslateDrop::none, 0, 0);
+            live.push_back(slot);
+            deep += mask.tp_dst != 0;
+        }
+        // Some go again (the table refills from what is left).
+        for (size_t i = 0; i < live.size();) {
+            if (rng() % 4 == 0) {
+                if (cache.megaflows().mask_of(live[i]).tp_dst) --deep;
+                ActionList reclaim;
+                cache.remove(live[i], reclaim);
+                live.erase(live.begin() + static_cast<long>(i));
+            } else {
+                ++i;
+            }
+        }
+        const bool should_be_active =
+            !live.empty() && deep == 0 && live.size() <= SimpleMatch::kSimpleMatchFlows;
+        // (A removal among more than the table holds may leave it off until
+        // they are all gone: active only ever errs on the safe side.)
+        if (!should_be_active) {
+            EXPECT_FALSE(cache.simple().active() && deep != 0) << round;
+        }
+        if (!cache.simple().active()) continue;
+        ++rounds_active;
+        for (int i = 0; i < 400; ++i) {
+            const Bytes frame = gen.frame(4);
+            const uint32_t in_port = 1 + rng() % 2;
+            SimpleKey simple;
+            if (!extract_simple(frame.vec().data(), static_cast<uint32_t>(frame.size()), in_port, simple)) continue;
+            const FlowKey key = key_of(frame, in_port);
+            const uint32_t slot = cache.simple().lookup(simple);
+            if (slot != kNoFlow) {
+                ASSERT_TRUE(covers(cache.megaflows(), slot, key)) << "round " << round;
+                ++checked_hits;
+            } else {
+                ASSERT_EQ(cache.megaflows().reference_lookup(key), kNoFlow) << "round " << round;
+                ++checked_misses;
+            }
+        }
+    }
+    EXPECT_GT(rounds_active, 50u);
+    EXPECT_GT(checked_hits, 1000u);
+    EXPECT_GT(checked_misses, 1000u);
+}
+
+// The tier stands down while any megaflow reads a transport field, and
+// while more megaflows live than its table holds; it comes back when they go.
+TEST(SimpleMatch, ActiveOnlyWhileEveryMegaflowIsInItsTable) {
+    FlowCache cache(64, 256, 1);
+    EXPECT_FALSE(cache.simple().active());
+    const FlowMask shallow = dst_mask(24, false);
+    const FlowMask deep = dst_mask(24, true);
+    ActionList actions{Action::output(2)};
+    FlowKey masked = udp_key(1, 0x0a000100, 53);
+    masked.in_port = 0;  // dst_mask leaves in_port out: the value must too
+    for (unsigned w = 0; w < kFlowWords; ++w) flow_words(masked)[w] &= flow_words(shallow)[w];
+    cache.install(0, masked, shallow, actions, TranslateDrop::none, 0, 0);
+    EXPECT_TRUE(cache.simple().active());
+    FlowKey deep_masked = udp_key(1, 0x0a000200, 53);
+    for (unsigned w = 0; w < kFlowWords; ++w) flow_words(deep_masked)[w] &= flow_words(deep)[w];
+    actions = {Action::output(2)};
+    cache.install(1, deep_masked, deep, actions, TranslateDrop::none, 0, 0);
+    EXPECT_FALSE(cache.simple().active());
+    ActionList reclaim;
+    cache.remove(1, reclaim);
+    EXPECT_TRUE(cache.simple().active());
+    // More than the table holds: off until enough are gone.
+    for (uint32_t slot = 1; slot <= SimpleMatch::kSimpleMatchFlows; ++slot) {
+        FlowKey k = udp_key(1, 0x0a000000 + (slot << 8), 53);
+        for (unsigned w = 0; w < kFlowWords; ++w) flow_words(k)[w] &= flow_words(shallow)[w];
+        actions = {Action::output(2)};
+        cache.install(slot, k, shallow, actions, TranslateDrop::none, 0, 0);
+    }
+    EXPECT_FALSE(cache.simple().active());
+    cache.remove(SimpleMatch::kSimpleMatchFlows, reclaim);  // the one beyond the table
+    EXPECT_TRUE(cache.simple().active());
+    cache.remove(0, reclaim);
+    EXPECT_TRUE(cache.simple().active());
+}

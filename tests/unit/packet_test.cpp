@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "flowpath/packet.hpp"
+#include "flowpath/simple_key.hpp"
 #include "packet_builders.hpp"
 
 namespace flowpath {
@@ -731,44 +732,99 @@ TEST(PacketTruncation, EveryPrefixParsesAsFarAsValid) {
 constexpr std::array<uint8_t, 20> kInteresting = {0, 1, 2, 4, 5, 6, 8, 0x11, 0x2b, 0x2c, 0x33, 0x3a,
                                                   0x3c, 0x45, 0x81, 0x84, 0x86, 0x87, 0xdd, 0xff};
 
+// One of the sample frames, mutated: bit flips, an interesting header
+// byte, a truncation with a random tail, or random bytes after the MACs.
+std::vector<uint8_t> mutated_frame(std::mt19937& rng, const std::vector<Bytes>& samples) {
+    const auto uniform = [&rng](uint32_t bound) { return static_cast<uint32_t>(rng() % bound); };
+    std::vector<uint8_t> frame = samples[uniform(static_cast<uint32_t>(samples.size()))].vec();
+    switch (uniform(4)) {
+    case 0:  // bit flips in the headers
+        for (uint32_t k = 1 + uniform(3); k > 0; --k) {
+            frame[uniform(std::min<uint32_t>(90, frame.size()))] ^= static_cast<uint8_t>(1u << uniform(8));
+        }
+        break;
+    case 1:  // a header byte set to an interesting value
+        frame[uniform(std::min<uint32_t>(90, frame.size()))] =
+            kInteresting[uniform(static_cast<uint32_t>(kInteresting.size()))];
+        break;
+    case 2:  // truncated, then a random tail
+        frame.resize(uniform(static_cast<uint32_t>(frame.size()) + 1));
+        for (uint32_t k = uniform(24); k > 0; --k) frame.push_back(static_cast<uint8_t>(rng()));
+        break;
+    default:  // fully random after the MACs
+        frame.resize(12);
+        for (uint32_t k = uniform(100); k > 0; --k) frame.push_back(static_cast<uint8_t>(rng()));
+        if (uniform(2)) {
+            const uint16_t types[] = {0x0800, 0x86dd, 0x0806, 0x8100, 0x88a8, 0x8035, 0x0040};
+            const uint16_t type = types[uniform(7)];
+            if (frame.size() >= 14) {
+                frame[12] = static_cast<uint8_t>(type >> 8);
+                frame[13] = static_cast<uint8_t>(type);
+            }
+        }
+        break;
+    }
+    return frame;
+}
+
 TEST(PacketFuzz, ReferenceAndFastPathAgreeOnMutatedFrames) {
     std::mt19937 rng(12345);
     const std::vector<Bytes> samples = sample_frames();
-    const auto uniform = [&rng](uint32_t bound) { return static_cast<uint32_t>(rng() % bound); };
     for (int iteration = 0; iteration < 300000; ++iteration) {
-        std::vector<uint8_t> frame = samples[uniform(static_cast<uint32_t>(samples.size()))].vec();
-        switch (uniform(4)) {
-        case 0:  // bit flips in the headers
-            for (uint32_t k = 1 + uniform(3); k > 0; --k) {
-                frame[uniform(std::min<uint32_t>(90, frame.size()))] ^= static_cast<uint8_t>(1u << uniform(8));
-            }
-            break;
-        case 1:  // a header byte set to an interesting value
-            frame[uniform(std::min<uint32_t>(90, frame.size()))] =
-                kInteresting[uniform(static_cast<uint32_t>(kInteresting.size()))];
-            break;
-        case 2:  // truncated, then a random tail
-            frame.resize(uniform(static_cast<uint32_t>(frame.size()) + 1));
-            for (uint32_t k = uniform(24); k > 0; --k) frame.push_back(static_cast<uint8_t>(rng()));
-            break;
-        default:  // fully random after the MACs
-            frame.resize(12);
-            for (uint32_t k = uniform(100); k > 0; --k) frame.push_back(static_cast<uint8_t>(rng()));
-            if (uniform(2)) {
-                const uint16_t types[] = {0x0800, 0x86dd, 0x0806, 0x8100, 0x88a8, 0x8035, 0x0040};
-                const uint16_t type = types[uniform(7)];
-                if (frame.size() >= 14) {
-                    frame[12] = static_cast<uint8_t>(type >> 8);
-                    frame[13] = static_cast<uint8_t>(type);
-                }
-            }
-            break;
-        }
-        if (iteration % 1000 == 0) set_vlan_limit(1 + uniform(2));
+        const std::vector<uint8_t> frame = mutated_frame(rng, samples);
+        if (iteration % 1000 == 0) set_vlan_limit(1 + rng() % 2);
         parse(frame, rng());
         if (::testing::Test::HasFailure()) break;
     }
     set_vlan_limit(2);
+}
+
+// The simple-match extraction against the miniflow's: whenever it takes a
+// frame, its words are the key's, and the key's other words but the
+// transport word are zero (what SimpleMatch assumes of them).
+TEST(PacketSimple, SimpleKeyIsTheMiniflowsWordsOnMutatedFrames) {
+    std::mt19937 rng(777);
+    const std::vector<Bytes> samples = sample_frames();
+    unsigned taken = 0;
+    for (int iteration = 0; iteration < 200000; ++iteration) {
+        const std::vector<uint8_t> frame = mutated_frame(rng, samples);
+        const uint32_t in_port = 1 + rng() % 4;
+        SimpleKey simple;
+        if (!extract_simple(frame.data(), static_cast<uint32_t>(frame.size()), in_port, simple)) continue;
+        ++taken;
+        Miniflow mf;
+        PacketLayout layout;
+        extract_miniflow(frame.data(), static_cast<uint32_t>(frame.size()), in_port, mf, layout);
+        const FlowKey key = miniflow_expand(mf);
+        ASSERT_EQ(layout.vlan_count, 0) << frame_hex(frame);
+        ASSERT_NE(layout.flags & kLayoutL3, 0) << frame_hex(frame);
+        uint64_t covered = uint64_t{1} << (kFlowWords - 1);
+        for (unsigned p = 0; p < kSimpleKeyWords; ++p) {
+            const unsigned word = kSimpleKeyWordIndex[p];
+            covered |= uint64_t{1} << word;
+            ASSERT_EQ(simple.words[p], flow_words(key)[word]) << "word " << word << " of " << frame_hex(frame);
+        }
+        for (unsigned w = 0; w < kFlowWords; ++w) {
+            if (!(covered & (uint64_t{1} << w))) ASSERT_EQ(flow_words(key)[w], 0u) << "word " << w << " of " << frame_hex(frame);
+        }
+    }
+    // Mutations keep many frames plain IPv4: the comparison ran.
+    EXPECT_GT(taken, 20000u);
+}
+
+TEST(PacketSimple, OnlyUntaggedIpv4WithAValidHeader) {
+    SimpleKey key;
+    const auto takes = [&key](const Bytes& frame) {
+        return extract_simple(frame.vec().data(), static_cast<uint32_t>(frame.size()), 1, key);
+    };
+    for (const Bytes& frame : sample_frames()) {
+        Miniflow mf;
+        PacketLayout layout;
+        extract_miniflow(frame.vec().data(), static_cast<uint32_t>(frame.size()), 1, mf, layout);
+        const FlowKey full = miniflow_expand(mf);
+        const bool plain_ipv4 = layout.vlan_count == 0 && full.dl_type == htons(0x0800) && (layout.flags & kLayoutL3);
+        EXPECT_EQ(takes(frame), plain_ipv4) << frame_hex(frame.vec());
+    }
 }
 
 TEST(PacketBurst, MatchesPerPacketExtraction) {

@@ -1,5 +1,5 @@
-// Wire-format constants and unaligned loads shared by the two packet parsers
-// (internal to src/packet).
+// Wire-format constants and unaligned loads shared by the packet parsers
+// (src/packet) and the simple-match extraction (simple_key.hpp).
 #pragma once
 
 #include <atomic>
