@@ -161,7 +161,7 @@ private:
 
     // The stages of a pass.
     void receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now);
-    bool forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now);
+    bool forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now, uint64_t& bytes);
     bool forwards_now(const Megaflow& flow) const;
     void run_pass(unsigned level, unsigned count, uint64_t now);
     void execute(uint32_t slot, InFlight* group, unsigned count, size_t from, unsigned level, uint64_t now);

@@ -163,8 +163,14 @@ int run_worker(void* arg) { return static_cast<Worker*>(arg)->run(); }
 
 int Worker::run() {
     rte_mbuf* burst[kBurst];
+    // One TSC read per round (in this VM a read costs as much as a quarter
+    // of a simple-match burst's own work): the round's start stamps its
+    // bursts (megaflow last-use times, ct) and ends the previous round.
+    uint64_t previous_start = rte_rdtsc();
+    bool previous_busy = false;
     while (!stop_.load(std::memory_order_relaxed)) {
         const uint64_t start = rte_rdtsc();
+        if (previous_busy) counters_.busy_cycles.add(start - previous_start);
         shard_ = conntrack_.load(std::memory_order_acquire);
         // The slow path's answers first: the packets it sends back leave
         // before any packet of a newer burst.
@@ -174,16 +180,15 @@ int Worker::run() {
             const uint16_t count = rte_eth_rx_burst(rxq.port_id, rxq.queue, burst, kBurst);
             if (count == 0) continue;
             received += count;
-            // A fresh stamp per burst (megaflow last-use times, ct).
-            receive(rxq, burst, count, rte_rdtsc());
+            receive(rxq, burst, count, start);
         }
-        const uint64_t end = rte_rdtsc();
-        flush_due(end);
+        flush_due(start);
         // Connections the cleanup thread found expired are freed here, by
         // their owner, every round.
-        if (shard_) shard_->maintain(end);
+        if (shard_) shard_->maintain(start);
         if (start >= next_housekeeping_) housekeeping(start);
-        if (received || applied) counters_.busy_cycles.add(end - start);
+        previous_busy = received || applied;
+        previous_start = start;
     }
     drain();
     flush_all();
@@ -227,14 +232,17 @@ void Worker::publish_cache_counters() {
 
 void Worker::receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now) {
     counters_.in_flight.add(count);
-    uint64_t bytes = 0;
-    for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(packets[i]);
     PortCounters& in = counters_.per_port[rxq.port_index];
     in.rx_packets.add(count);
-    in.rx_bytes.add(bytes);
     counters_.packets.add(count);
-
-    if (cache_.simple().active() && forward_simple(rxq, packets, count, now)) return;
+    uint64_t bytes = 0;
+    if (cache_.simple().active() && forward_simple(rxq, packets, count, now, bytes)) {
+        in.rx_bytes.add(bytes);
+        return;
+    }
+    bytes = 0;
+    for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(packets[i]);
+    in.rx_bytes.add(bytes);
 
     PassScratch& pass = scratch_[0];
     const uint32_t in_port = rxq.port_index + 1u;  // OpenFlow numbering
@@ -258,8 +266,10 @@ void Worker::receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, 
 // every packet is a plain IPv4 frame that the simple-match tier gives a
 // megaflow that only outputs, and may go now, goes straight to the tx
 // buffers, run by run in arrival order: no miniflow, no hash, no metadata.
-// False: nothing was done, and the burst takes the pipeline.
-bool Worker::forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now) {
+// False: nothing was done, and the burst takes the pipeline. Adds the
+// burst's bytes to `bytes` (its first touch of each mbuf does it).
+bool Worker::forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now,
+                            uint64_t& bytes) {
     const SimpleMatch& simple = cache_.simple();
     const uint32_t in_port = rxq.port_index + 1u;
     uint32_t slots[kBurst];
@@ -268,6 +278,7 @@ bool Worker::forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned 
         if (i + kPrefetchAhead < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + kPrefetchAhead], void*));
         const rte_mbuf* packet = packets[i];
         const uint8_t* data = rte_pktmbuf_mtod(packet, const uint8_t*);
+        bytes += packet->pkt_len;
         if (packet->nb_segs != 1 || exceeds_mtu(data, packet->data_len, packet->pkt_len, rxq.mtu)) return false;
         SimpleKey key;
         if (!extract_simple(data, packet->data_len, in_port, key)) return false;
@@ -706,7 +717,12 @@ void Worker::enqueue_packets(unsigned port_index, unsigned count, PacketOf&& pac
 void Worker::flush_due(uint64_t now) {
     for (unsigned port = 0; port < tx_buffers_.size(); ++port) {
         const TxBuffer& buffer = tx_buffers_[port];
-        if (buffer.count && (tx_flush_ticks_ == 0 || now - buffer.oldest >= tx_flush_ticks_)) flush(port);
+        // (Signed: `now` is the round's start, older than a packet this
+        // round buffered.)
+        if (buffer.count &&
+            (tx_flush_ticks_ == 0 || static_cast<int64_t>(now - buffer.oldest) >= static_cast<int64_t>(tx_flush_ticks_))) {
+            flush(port);
+        }
     }
 }
 
