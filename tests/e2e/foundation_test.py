@@ -63,6 +63,12 @@ def test_ten_thousand_in_order():
     assert stats["ports"][1]["tx_packets"] == 10_000
     assert stats["ports"][1]["tx_bytes"] == sum(len(f) for f in FRAMES)
     assert_adds_up(stats)
+    # Once the one megaflow is in, whole bursts take the simple-match tier
+    # (docs/cache.md): each packet is counted by the one tier that answered it.
+    worker = stats["workers"][0]
+    assert worker["simple_hits"] > 9_000, worker
+    answered = worker["simple_hits"] + worker["exact_hits"] + worker["cache_hits"] + worker["misses"]
+    assert answered == 10_000, worker
 
 
 def test_two_workers_two_rx_queues():
