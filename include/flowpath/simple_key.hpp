@@ -15,13 +15,13 @@
 namespace flowpath {
 
 /// The key words a SimpleKey holds, dense: in_port (word 0), the MACs and
-/// dl_type (2, 3), the IPv4 addresses (5) and the L3 scalars (10). For
-/// the frames extract_simple takes, every other key word but the transport
-/// word (15) is zero (no recirculation or ct fields on a first pass, no
-/// VLAN tag, no IPv6, ND or ARP fields).
-inline constexpr unsigned kSimpleKeyWords = 5;
+/// dl_type (2, 3), the VLAN tag (4), the IPv4 addresses (5) and the L3
+/// scalars (10). For the frames extract_simple takes, every other key word
+/// but the transport word (15) is zero (no recirculation or ct fields on a
+/// first pass, no IPv6, ND or ARP fields).
+inline constexpr unsigned kSimpleKeyWords = 6;
 /// Key word of each SimpleKey position.
-inline constexpr unsigned kSimpleKeyWordIndex[kSimpleKeyWords] = {0, 2, 3, 5, 10};
+inline constexpr unsigned kSimpleKeyWordIndex[kSimpleKeyWords] = {0, 2, 3, 4, 5, 10};
 
 /// Those words of one frame's key.
 struct SimpleKey {
@@ -60,23 +60,41 @@ inline uint64_t ipv4_scalars(const uint8_t* p) {
 
 }  // namespace wire
 
-/// For a contiguous (`len` bytes at `data`), untagged IPv4 frame whose
-/// header passes extract_miniflow's checks, received on `in_port` (a first
-/// pass): fills `key` with exactly the words extract_miniflow's key has
-/// there, and returns true. Any other frame: false; the caller extracts
+/// For a contiguous (`len` bytes at `data`) IPv4 frame, untagged or with
+/// one VLAN tag, whose header passes extract_miniflow's checks, received on
+/// `in_port` (a first pass): fills `key` with exactly the words
+/// extract_miniflow's key has there, and returns true. Any other frame
+/// (two tags, another ethertype, a bad header): false; the caller extracts
 /// the whole miniflow. No layout: a simple match only forwards.
 inline bool extract_simple(const uint8_t* data, uint32_t len, uint32_t in_port, SimpleKey& key) {
     using namespace wire;
-    constexpr uint16_t kRawIpv4 = 0x0008;  // 0x0800 as a little-endian load reads it
+    // Network-order values as little-endian loads read them.
+    constexpr uint16_t kRawIpv4 = 0x0008;             // 0x0800
+    constexpr uint16_t kRawVlan = 0x0081;             // 0x8100
+    constexpr uint16_t kRawQinq = 0xa888;             // 0x88a8
+    constexpr uint32_t kRawVlanPresent = 0x00100000;  // tci |= 0x1000, as the key keeps a tag
     static_assert(std::endian::native == std::endian::little);
-    if (len < kEthHeaderLen || load16(data + kMacPairLen) != kRawIpv4) return false;
-    const uint8_t* ip = data + kEthHeaderLen;
-    if (!ipv4_header_valid(ip, len - kEthHeaderLen)) return false;
+    if (len < kEthHeaderLen) return false;
+    uint16_t type = load16(data + kMacPairLen);
+    uint32_t l3 = kEthHeaderLen;
+    uint64_t vlans = 0;
+    if (type == kRawVlan || type == kRawQinq) {
+        // One tag, followed by IPv4 (a second tag's inner type is no IPv4
+        // either way: the full path takes it).
+        if (len < kEthHeaderLen + kVlanTagLen) return false;
+        vlans = load32(data + kMacPairLen) | kRawVlanPresent;
+        type = load16(data + kMacPairLen + kVlanTagLen);
+        l3 += kVlanTagLen;
+    }
+    if (type != kRawIpv4) return false;
+    const uint8_t* ip = data + l3;
+    if (!ipv4_header_valid(ip, len - l3)) return false;
     key.words[0] = in_port;
     key.words[1] = load64(data);
     key.words[2] = load32(data + 8) | uint64_t{to_be16(kEthTypeIpv4)} << 32;
-    key.words[3] = load64(ip + 12);
-    key.words[4] = ipv4_scalars(ip);
+    key.words[3] = vlans;
+    key.words[4] = load64(ip + 12);
+    key.words[5] = ipv4_scalars(ip);
     return true;
 }
 

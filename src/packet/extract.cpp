@@ -67,8 +67,9 @@ inline bool is_vlan_raw(uint16_t raw) { return raw == kRawVlan || raw == kRawQin
 
 // The SimpleKey holds these words as extract() pushes them.
 static_assert(kSimpleKeyWordIndex[0] == kWordInPort && kSimpleKeyWordIndex[1] == kWordMacs &&
-              kSimpleKeyWordIndex[2] == kWordDlType && kSimpleKeyWordIndex[3] == kWordNwAddrs &&
-              kSimpleKeyWordIndex[4] == kWordNwScalars);
+              kSimpleKeyWordIndex[2] == kWordDlType && kSimpleKeyWordIndex[3] == kWordVlans &&
+              kSimpleKeyWordIndex[4] == kWordNwAddrs && kSimpleKeyWordIndex[5] == kWordNwScalars);
+static_assert(kRawVlanPresent == 0x00100000);
 
 inline uint64_t low48(const uint8_t* p) { return load32(p) | uint64_t{load16(p + 4)} << 32; }
 

@@ -517,7 +517,7 @@ FlowMask random_mask(std::mt19937& rng, bool allow_deep) {
     if (maybe(4)) m.nw_frag = static_cast<uint8_t>(1 + rng() % 3);
     if (maybe(5)) m.nw_tos = 0xfc;
     if (maybe(8)) m.nw_ttl = 0xff;
-    if (maybe(10)) m.vlans[0].tci = 0xffff;      // zero in every simple frame
+    if (maybe(10)) m.vlans[0].tci = 0xffff;      // the one tag a simple frame may have
     if (maybe(10)) m.ipv6_src[15] = 0xff;        // likewise
     if (maybe(10)) m.recirc_id = 0xffffffff;      // likewise (a first pass)
     if (allow_deep && maybe(12)) m.tp_dst = 0xffff;
