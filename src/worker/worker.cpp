@@ -283,8 +283,9 @@ bool Worker::forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned 
         SimpleKey key;
         if (!extract_simple(data, packet->data_len, in_port, key)) return false;
         const uint32_t slot = simple.lookup(key);
+        if (slot == kNoFlow) return false;
         if (slot != last_slot) {
-            if (slot == kNoFlow || !forwards_now(cache_.flow(slot))) return false;
+            if (!forwards_now(cache_.flow(slot))) return false;
             last_slot = slot;
         }
         slots[i] = slot;

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import time
@@ -69,6 +70,48 @@ def test_ten_thousand_in_order():
     assert worker["simple_hits"] > 9_000, worker
     answered = worker["simple_hits"] + worker["exact_hits"] + worker["cache_hits"] + worker["misses"]
     assert answered == 10_000, worker
+
+
+def test_simple_match_bursts_that_start_with_a_new_flow():
+    """With the simple-match tier on (docs/cache.md), bursts whose first
+    packet, or any packet, is of a megaflow not yet installed take the
+    pipeline; mixed bursts of known megaflows go run by run. Every frame
+    leaves by its rule, in order per flow."""
+    from scapy.all import Ether, IP, UDP, Raw  # noqa: imported late: slow
+
+    def frame(src_last, seq):
+        pkt = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=f"10.0.0.{src_last}", dst="10.1.0.1") /
+               UDP(sport=1000, dport=53) / Raw(struct.pack("!I", seq)))
+        return bytes(pkt) + b"\0" * 16
+
+    # 8 megaflows at most: 10.0.0.1 exact, and one prefix per other source
+    # (each leaves .1 at another bit), all L4-blind.
+    newcomers = [2, 4, 8, 16, 32, 64, 128]
+    frames = [frame(1, i) for i in range(4096)]  # bursts of 32 from the pcap: aligned
+    for round_ in range(3):
+        for src in newcomers:
+            frames.append(frame(src, len(frames)))  # first of its burst
+            frames += [frame(1, len(frames) + k) for k in range(31)]
+        for src in newcomers:  # mixed bursts of known megaflows
+            frames += [frame(src if k % 3 else 1, len(frames) + k) for k in range(32)]
+    pcap = path("simple_in.pcap")
+    write_pcap(pcap, frames)
+    rules = path("simple.rules")
+    with open(rules, "w") as f:
+        f.write("priority=10,in_port=p0,ip,nw_src=10.0.0.1 actions=output:p1\n"
+                "priority=1,in_port=p0,ip actions=output:p2\n")
+    fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={pcap}", "--port", f"p1=net_pcap1,tx_pcap={path('s1.pcap')}",
+                                "--port", f"p2=net_pcap2,tx_pcap={path('s2.pcap')}", "--rules", rules,
+                                "--exit-when-idle", "300"], name="simple")
+    assert fp.run() == 0, fp.stderr
+    want_p1 = [f for f in frames if f[26:30] == bytes([10, 0, 0, 1])]
+    want_p2 = [f for f in frames if f[26:30] != bytes([10, 0, 0, 1])]
+    assert read_pcap(path("s1.pcap")) == want_p1
+    assert per_flow_order(read_pcap(path("s2.pcap"))) == per_flow_order(want_p2)
+    stats = fp.stats()
+    assert_adds_up(stats)
+    assert stats["workers"][0]["simple_hits"] > 4_000, stats["workers"]
+    assert stats["cache"]["entries"] <= 8, stats["cache"]
 
 
 def test_two_workers_two_rx_queues():
@@ -248,12 +291,15 @@ def test_dump_flows_counts():
 
 if __name__ == "__main__":
     run = TestRun()
-    for test in (test_ten_thousand_in_order, test_two_workers_two_rx_queues, test_sigterm_during_infinite_rx,
+    only = sys.argv[2:]  # test names, to run some alone
+    for test in (test_ten_thousand_in_order, test_simple_match_bursts_that_start_with_a_new_flow,
+                 test_two_workers_two_rx_queues, test_sigterm_during_infinite_rx,
                  test_sigint_and_duration, test_ctl_commands_and_exit, test_ctl_without_server,
                  test_two_processes_side_by_side, test_same_ctl_socket_refused,
                  test_bad_device_exits_2_naming_the_line, test_done_when_single_port,
                  test_no_rules_drops_everything_counted, test_dump_flows_counts):
-        run.case(test)
+        if not only or test.__name__ in only:
+            run.case(test)
     if run.failed == 0:
         shutil.rmtree(WORK, ignore_errors=True)
     else:
