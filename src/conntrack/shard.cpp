@@ -161,35 +161,24 @@ struct Dependencies {
     }
 };
 
-// The index entries the burst will insert or delete are mostly cold (the
-// index of a large table is far bigger than the cache): a packet a
-// committing ct found no connection for inserts both keys; a SYN that found
-// one may reopen it, deleting both. One burst lookup of those other keys
-// (rte_hash prefetches every bucket first) brings their buckets in, where
-// each insert or delete alone would wait for one cache miss after another.
+// The index buckets the burst will insert into or delete from are mostly
+// cold (the index of a large table is far bigger than the cache): a packet a
+// committing ct found no connection for inserts both keys (the forward
+// key's bucket is warm from the lookup); a SYN that found one may reopen it,
+// deleting both. Prefetching those other keys' buckets now overlaps their
+// misses, where each insert or delete alone would wait for one after another.
 void warm_index(const ConnTable& table, const CtAction& action, const CtParsed* parsed, const Path* path,
-                unsigned count, const ConnKey* const* keys, const ConnRef* refs, unsigned lookups) {
-    ConnKey others[kChunk];
-    const ConnKey* other_keys[kChunk];
-    uint32_t hashes[kChunk];
-    unsigned n = 0;
+                unsigned count, const ConnRef* refs, unsigned lookups) {
     for (unsigned i = 0, k = 0; i < count && k < lookups; ++i) {
         if (path[i] != Path::lookup) continue;
         if (!refs[k]) {
-            if (action.commit && !parsed[i].related) others[n++] = keys[k]->reversed();
+            if (action.commit && !parsed[i].related) table.prefetch(table.hash(parsed[i].key.reversed()));
         } else if (parsed[i].key.nw_proto == kProtoTcp && (parsed[i].tcp.flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
             const Connection& c = table.slot(refs[k].index());
-            others[n++] = c.key[refs[k].side() ^ 1];
+            table.prefetch(table.hash(c.key[refs[k].side() ^ 1]));
         }
         ++k;
     }
-    if (n < 2) return;  // one: its own lookups are as good
-    for (unsigned k = 0; k < n; ++k) {
-        other_keys[k] = &others[k];
-        hashes[k] = table.hash(others[k]);
-    }
-    ConnRef found[kChunk];
-    table.lookup_burst(other_keys, hashes, n, found);
 }
 
 }  // namespace
@@ -220,16 +209,10 @@ unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packe
         hashes[lookups] = table.hash(parsed[i].key);
         ++lookups;
     }
+    // (The lookup brings in the slots it finds, both lines: the keys and
+    // expiry, the TCP sides.)
     if (lookups > 0) table.lookup_burst(keys, hashes, lookups, refs);
-    if (lookups > 1) warm_index(table, action, parsed, path, count, keys, refs, lookups);
-    // The slots the packets will update: both lines (keys and expiry; the
-    // TCP sides), while the first packets are processed.
-    for (unsigned k = 0; k < lookups; ++k) {
-        if (!refs[k]) continue;
-        const auto* line = reinterpret_cast<const char*>(&table.slot(refs[k].index()));
-        __builtin_prefetch(line);
-        __builtin_prefetch(line + 64);
-    }
+    if (lookups > 1) warm_index(table, action, parsed, path, count, refs, lookups);
 
     Dependencies deps;
     const bool track_conns = stop_at_dependency && marks_rewritten;
