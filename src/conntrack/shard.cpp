@@ -174,8 +174,10 @@ void warm_index(const ConnTable& table, const CtAction& action, const CtParsed* 
         if (!refs[k]) {
             if (action.commit && !parsed[i].related) table.prefetch(table.hash(parsed[i].key.reversed()));
         } else if (parsed[i].key.nw_proto == kProtoTcp && (parsed[i].tcp.flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+            // (Only a connection closed on both sides is reopened: a SYN
+            // retransmitted on a live one changes no key.)
             const Connection& c = table.slot(refs[k].index());
-            table.prefetch(table.hash(c.key[refs[k].side() ^ 1]));
+            if (tcp_may_reopen(c.tcp)) table.prefetch(table.hash(c.key[refs[k].side() ^ 1]));
         }
         ++k;
     }
