@@ -118,6 +118,7 @@ namespace {
 struct Dependencies {
     const ConnKey* open_keys[kChunk];
     uint32_t open_hashes[kChunk];
+    uint32_t reply_hashes[kChunk];  // of open_keys[k]->reversed(): a commit indexes both
     unsigned open = 0;
     uint64_t open_filter = 0;
     uint32_t conns[kChunk];
@@ -126,19 +127,23 @@ struct Dependencies {
 
     static uint64_t bit(uint32_t h) { return uint64_t{1} << (h & 63); }
 
-    void add_open(const ConnKey& key, uint32_t hash) {
+    void add_open(const ConnKey& key, uint32_t hash, uint32_t reply_hash) {
         open_keys[open] = &key;
-        open_hashes[open++] = hash;
-        open_filter |= bit(hash);
+        open_hashes[open] = hash;
+        reply_hashes[open++] = reply_hash;
+        open_filter |= bit(hash) | bit(reply_hash);
     }
     void add_conn(uint32_t index) {
         conns[conn_count++] = index;
         conn_filter |= bit(index);
     }
+    // The key an earlier packet may commit, in either direction (a SYN-ACK
+    // behind its SYN).
     bool opened(const ConnKey& key, uint32_t hash) const {
         if (!(open_filter & bit(hash))) return false;
         for (unsigned k = 0; k < open; ++k) {
             if (open_hashes[k] == hash && *open_keys[k] == key) return true;
+            if (reply_hashes[k] == hash && open_keys[k]->reversed() == key) return true;
         }
         return false;
     }
@@ -235,7 +240,7 @@ unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packe
                     if (stop_at_dependency && i > 0 && deps.opened(parsed[i].key, hash)) return i;
                     process_one(action, parsed[i], hash, table.lookup(parsed[i].key, hash), meta, now);
                     if (stop_at_dependency && !meta.conn.valid() && !(meta.state & kCtInvalid)) {
-                        deps.add_open(parsed[i].key, hash);
+                        deps.add_open(parsed[i].key, hash, table.hash(parsed[i].key.reversed()));
                     }
                 }
                 break;
@@ -255,7 +260,7 @@ unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packe
                 if (track_conns && i > 0 && ref && deps.shares(ref.index())) return i;
                 process_one(action, parsed[i], hashes[j], ref, meta, now);
                 if (stop_at_dependency && !meta.conn.valid() && !(meta.state & kCtInvalid)) {
-                    deps.add_open(parsed[i].key, hashes[j]);
+                    deps.add_open(parsed[i].key, hashes[j], table.hash(parsed[i].key.reversed()));
                 }
                 ++j;
                 break;
