@@ -212,10 +212,11 @@ unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packe
             continue;
         }
         path[i] = Path::lookup;
-        keys[lookups] = &parsed[i].key;
-        hashes[lookups] = table.hash(parsed[i].key);
-        ++lookups;
+        keys[lookups++] = &parsed[i].key;
     }
+    // Hashed once all are extracted: a key just written field by field and
+    // read at once as words stalls on store forwarding.
+    for (unsigned k = 0; k < lookups; ++k) hashes[k] = table.hash(*keys[k]);
     // (The lookup brings in the slots it finds, both lines: the keys and
     // expiry, the TCP sides.)
     if (lookups > 0) table.lookup_burst(keys, hashes, lookups, refs);
