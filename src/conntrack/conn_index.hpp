@@ -41,7 +41,9 @@ public:
 
     /// Room for `max_keys` keys (buckets as reserved, zero pages until used).
     explicit ConnIndex(uint32_t max_keys)
-        : mask_(bucket_count(max_keys) - 1), max_keys_(max_keys), buckets_(mask_ + 1) {}
+        : mask_(bucket_count(max_keys) - 1),
+          max_keys_(max_keys),
+          buckets_(mask_ + 1, ZeroedArray<Bucket>::Pages::huge) {}
 
     /// Buckets for `max_keys`: a power of two with at least one free entry
     /// in 7 at the most keys.
