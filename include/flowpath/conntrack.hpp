@@ -271,8 +271,8 @@ public:
     CtStats stats() const;
     /// Changes ct-max-connections (0: Open vSwitch's default).
     void set_limit(uint32_t limit);
-    /// Bytes the tracker reserved: slots, expiry nodes, rings (address
-    /// space, touched as connections use it) and the indexes (DPDK memory).
+    /// Bytes the tracker reserved: slots, expiry nodes, rings and indexes
+    /// (address space, touched as connections use it).
     uint64_t memory_bytes() const;
 
     // ---- Cleanup ----

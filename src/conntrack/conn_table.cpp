@@ -1,12 +1,8 @@
 // The connection table: keys, slots, free clusters, the seqlock protocol and
-// the rte_hash index. Design and invariants: docs/conntrack.md.
+// the index. Design and invariants: docs/conntrack.md.
 #include "conn_table.hpp"
 
-#include <rte_errno.h>
-#include <rte_hash.h>
-#include <rte_hash_crc.h>
-#include <rte_lcore.h>
-#include <rte_malloc.h>
+#include <nmmintrin.h>
 #include <rte_pause.h>
 
 #include <algorithm>
@@ -19,25 +15,6 @@
 namespace flowpath {
 
 namespace {
-
-// DPDK names every hash table process-wide; a table needs a name no other
-// table has. The counter is the only state shared by tables.
-std::atomic<unsigned> next_table_id{0};
-
-// Bytes DPDK's heaps hold now, summed over the sockets.
-uint64_t dpdk_heap_bytes() {
-    uint64_t total = 0;
-    for (unsigned i = 0; i < rte_socket_count(); ++i) {
-        rte_malloc_socket_stats stats{};
-        if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &stats) == 0) total += stats.heap_allocsz_bytes;
-    }
-    return total;
-}
-
-void* ref_as_data(ConnRef ref) { return reinterpret_cast<void*>(static_cast<uintptr_t>(ref.value)); }
-ConnRef data_as_ref(void* data) {
-    return ConnRef::from_raw(static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data)));
-}
 
 // Both constructors: addresses of `length` bytes (4 or 16) into the key's
 // 16-byte fields, the rest left zero.
@@ -114,32 +91,15 @@ uint32_t ConnTable::check_capacity(uint32_t capacity) {
     return capacity;
 }
 
-void ConnTable::HashDeleter::operator()(rte_hash* index) const { rte_hash_free(index); }
-
-ConnTable::ConnTable(uint32_t capacity, int socket) : capacity_(check_capacity(capacity)), slots_(capacity_) {
-    // Two keys per slot. The extendable bucket table makes every entry
-    // usable (no cuckoo insert failure before the key store is full). Only
-    // the owner uses the index, so it is a single-threaded table.
-    const std::string name = "ct" + std::to_string(next_table_id.fetch_add(1));
-    rte_hash_parameters params{};
-    params.name = name.c_str();
-    params.entries = std::max<uint32_t>(2 * capacity_, 16);
-    params.key_len = sizeof(ConnKey);
-    params.hash_func = rte_hash_crc;
-    // A random seed per table: keys an outsider chooses cannot be aimed at
-    // one bucket.
-    params.hash_func_init_val = std::random_device{}();
-    params.socket_id = socket;
-    params.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-    const uint64_t heap_before = dpdk_heap_bytes();
-    index_.reset(rte_hash_create(&params));
-    if (!index_) {
-        throw Error("cannot create the connection index (" + std::to_string(params.entries) +
-                    " entries): " + rte_strerror(rte_errno));
-    }
-    const uint64_t heap_after = dpdk_heap_bytes();
-    index_bytes_ = heap_after > heap_before ? heap_after - heap_before : 0;
-
+ConnTable::ConnTable(uint32_t capacity, int /*socket*/)
+    : capacity_(check_capacity(capacity)),
+      // A random seed per table: keys an outsider chooses cannot be aimed at
+      // one bucket.
+      seed_(std::random_device{}()),
+      // Two keys per slot. The index's pages, as the slots', are touched
+      // first by the owner (its NUMA node) and only as used.
+      index_(2 * capacity_),
+      slots_(capacity_) {
     // The slots start as zero pages (free slots), touched in order as the
     // lowest-free-slot policy takes them.
     free_bits_.assign((capacity_ + 63) / 64, 0);
@@ -157,24 +117,53 @@ ConnTable::~ConnTable() = default;
 
 // ---- Lookups (owner) ----
 
-uint32_t ConnTable::hash(const ConnKey& key) const { return rte_hash_hash(index_.get(), &key); }
+uint32_t ConnTable::hash(const ConnKey& key) const {
+    // CRC32-C over the key's five words: a few cycles (SSE 4.2, the
+    // project's baseline). 0 marks an empty index entry: never a hash.
+    uint64_t words[kKeyWords];
+    std::memcpy(words, &key, sizeof(words));
+    uint64_t h = seed_;
+    for (unsigned w = 0; w < kKeyWords; ++w) h = _mm_crc32_u64(h, words[w]);
+    const auto hash = static_cast<uint32_t>(h);
+    return hash ? hash : 1;
+}
+
+bool ConnTable::key_is(ConnRef ref, const ConnKey& key) const {
+    // Five words compared at once, no early exit: a hash match is almost
+    // always the key.
+    uint64_t a[kKeyWords], b[kKeyWords];
+    std::memcpy(a, &slots_[ref.index()].key[ref.side()], sizeof(a));
+    std::memcpy(b, &key, sizeof(b));
+    uint64_t diff = 0;
+    for (unsigned w = 0; w < kKeyWords; ++w) diff |= a[w] ^ b[w];
+    return diff == 0;
+}
 
 ConnRef ConnTable::lookup(const ConnKey& key, uint32_t hash) const {
-    void* data = nullptr;
-    if (rte_hash_lookup_with_hash_data(index_.get(), &key, hash, &data) < 0) return {};
-    return data_as_ref(data);
+    const uint32_t ref = index_.find(hash, [&](uint32_t r) { return key_is(ConnRef::from_raw(r), key); });
+    return ConnRef::from_raw(ref);
 }
 
 void ConnTable::lookup_burst(const ConnKey* const* keys, const uint32_t* hashes, unsigned count,
                              ConnRef* refs) const {
     while (count > 0) {
         const unsigned n = std::min(count, kMaxConnBurst);
-        void* data[kMaxConnBurst];
-        uint64_t hits = 0;
-        // rte_hash takes untyped, non-const arrays that it only reads.
-        const void** raw_keys = reinterpret_cast<const void**>(const_cast<const ConnKey**>(keys));
-        rte_hash_lookup_with_hash_bulk_data(index_.get(), raw_keys, const_cast<hash_sig_t*>(hashes), n, &hits, data);
-        for (unsigned i = 0; i < n; ++i) refs[i] = (hits >> i & 1) ? data_as_ref(data[i]) : ConnRef{};
+        // The buckets, then the slots their first hash match names, then
+        // the keys: each step's misses overlap instead of following one
+        // another.
+        for (unsigned i = 0; i < n; ++i) index_.prefetch(hashes[i]);
+        uint32_t candidates[kMaxConnBurst];
+        for (unsigned i = 0; i < n; ++i) {
+            candidates[i] = index_.candidate(hashes[i]);
+            if (candidates[i] == ConnIndex::kNoRef) continue;
+            const auto* line = reinterpret_cast<const char*>(&slots_[ConnRef::from_raw(candidates[i]).index()]);
+            __builtin_prefetch(line);
+            __builtin_prefetch(line + 64);
+        }
+        for (unsigned i = 0; i < n; ++i) {
+            const ConnRef candidate = ConnRef::from_raw(candidates[i]);
+            refs[i] = candidate && key_is(candidate, *keys[i]) ? candidate : lookup(*keys[i], hashes[i]);
+        }
         keys += n;
         hashes += n;
         refs += n;
@@ -224,16 +213,14 @@ InsertResult ConnTable::insert(const ConnKey& forward, uint32_t forward_hash, co
     end_write(c);
     if (i >= high_water_) store_shared(high_water_, i + 1, std::memory_order_release);
 
-    rte_hash* index = index_.get();
-    const bool added = rte_hash_add_key_with_hash_data(index, &forward, forward_hash, ref_as_data(ConnRef(i, 0))) >= 0;
-    if (added && (one_key || rte_hash_add_key_with_hash_data(index, &reply, reply_hash,
-                                                             ref_as_data(ConnRef(i, 1))) >= 0)) {
+    const bool added = index_.insert(forward_hash, ConnRef(i, 0).value);
+    if (added && (one_key || index_.insert(reply_hash, ConnRef(i, 1).value))) {
         ++size_;
         return {InsertStatus::inserted, ConnRef(i, 0)};
     }
-    // Cannot happen while the index has 2 * capacity entries; if it does,
-    // undo: the slot is free again.
-    if (added) rte_hash_del_key_with_hash(index, &forward, forward_hash);
+    // Cannot happen while the index has room for 2 * capacity keys; if it
+    // does, undo: the slot is free again.
+    if (added) index_.erase(forward_hash, ConnRef(i, 0).value);
     begin_write(c);
     store_shared(c.status, uint8_t{kSlotFree});
     end_write(c);
@@ -244,9 +231,8 @@ InsertResult ConnTable::insert(const ConnKey& forward, uint32_t forward_hash, co
 void ConnTable::remove(uint32_t index) {
     Connection& c = slots_[index];
     if (c.status != kSlotLive) return;
-    rte_hash* table = index_.get();
-    rte_hash_del_key(table, &c.key[0]);
-    if (!c.one_key) rte_hash_del_key(table, &c.key[1]);
+    index_.erase(hash(c.key[0]), ConnRef(index, 0).value);
+    if (!c.one_key) index_.erase(hash(c.key[1]), ConnRef(index, 1).value);
     begin_write(c);
     store_shared(c.status, uint8_t{kSlotFree});
     end_write(c);
@@ -401,7 +387,7 @@ std::vector<std::pair<uint32_t, uint32_t>> ConnTable::free_clusters() const {
 
 uint64_t ConnTable::memory_bytes() const {
     return uint64_t{capacity_} * sizeof(Connection) + free_bits_.size() * sizeof(uint64_t) +
-           free_words_.size() * sizeof(uint64_t) + index_bytes_ + sizeof(*this);
+           free_words_.size() * sizeof(uint64_t) + index_.bytes() + sizeof(*this);
 }
 
 }  // namespace flowpath

@@ -1,5 +1,5 @@
 // The connection table of one tracker shard (internal to src/conntrack):
-// connections in slots that never move, an rte_hash index from each
+// connections in slots that never move, an index (conn_index.hpp) from each
 // direction's key to its slot, and the single-writer protocol that lets other
 // threads read a slot while its owner rewrites it.
 //
@@ -14,8 +14,8 @@
 // Threading (docs/conntrack.md, "Ownership"):
 //  - The *owner* (the shard's worker) is the only thread that touches the
 //    index, allocates or frees slots, and writes a slot's keys, status and
-//    protocol state. The index is therefore a plain single-threaded rte_hash:
-//    no other thread ever looks it up.
+//    protocol state. The index is therefore single-threaded: no other
+//    thread ever looks it up.
 //  - Other threads (the cleanup thread, ct-dump, ct-flush) read slots through
 //    the slot's sequence number (`seq`, a seqlock): the owner makes it odd
 //    while it (re)writes a slot's identity (insert, remove) and even again
@@ -29,17 +29,18 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "conn_index.hpp"
 #include "zeroed_array.hpp"
 #include "flowpath/conntrack.hpp"
-
-struct rte_hash;
 
 namespace flowpath {
 
@@ -110,9 +111,21 @@ struct ConnKey {
     /// The key of the other direction: addresses and ports swapped, and an
     /// ICMP query's type turned into its partner's (request <-> reply).
     ConnKey reversed() const {
-        ConnKey r = *this;
-        std::swap(r.src, r.dst);
-        std::swap(r.src_port, r.dst_port);
+        ConnKey r;
+        if constexpr (std::endian::native == std::endian::little) {
+            // In 64-bit words: a key built of byte and half-word stores and
+            // then hashed as words stalls on store forwarding (~5 ns).
+            uint64_t w[5];
+            std::memcpy(w, this, sizeof(w));
+            const uint64_t ports = w[4] & 0xffffffffu;  // src_port, dst_port
+            const uint64_t out[5] = {w[2], w[3], w[0], w[1],
+                                     (w[4] & ~uint64_t{0xffffffffu}) | ports >> 16 | (ports & 0xffffu) << 16};
+            std::memcpy(&r, out, sizeof(out));
+        } else {
+            r = *this;
+            std::swap(r.src, r.dst);
+            std::swap(r.src_port, r.dst_port);
+        }
         if (const uint8_t q = icmp_query()) r.set_icmp_query(static_cast<uint8_t>(q & 1 ? q + 1 : q - 1));
         return r;
     }
@@ -247,14 +260,18 @@ public:
 
     // ---- Owner ----
 
-    /// The index hash of `key`: compute it once per packet, pass it on.
+    /// The index hash of `key` (never 0): compute it once per packet, pass it on.
     uint32_t hash(const ConnKey& key) const;
     /// The side of the connection that `key` names, or an invalid ConnRef.
     ConnRef lookup(const ConnKey& key) const { return lookup(key, hash(key)); }
     ConnRef lookup(const ConnKey& key, uint32_t hash) const;
-    /// Looks up `count` (<= kMaxConnBurst) keys at once with their hashes;
-    /// refs[i] gets keys[i]'s answer.
+    /// Looks up `count` keys at once with their hashes; refs[i] gets
+    /// keys[i]'s answer. Every bucket is prefetched first, then every found
+    /// connection's slot (both lines), before any key is compared.
     void lookup_burst(const ConnKey* const* keys, const uint32_t* hashes, unsigned count, ConnRef* refs) const;
+    /// Brings the index bucket of `hash` into the cache (an insert or a
+    /// delete of that key follows).
+    void prefetch(uint32_t hash) const { index_.prefetch(hash); }
 
     /// A new connection: `forward` on side 0 (its hash given), `reply` on side
     /// 1, its fields from `init`, mark 0, in the lowest free slot. Refuses (no
@@ -299,18 +316,17 @@ public:
     uint32_t high_water() const { return load_shared(high_water_, std::memory_order_acquire); }
     /// A consistent copy of slot `index` if it holds a live connection.
     bool snapshot(uint32_t index, ConnSnapshot& out) const;
-    /// Bytes the table holds: slots (as reserved), bitmaps, the index.
+    /// Bytes the table holds: slots and index (as reserved), bitmaps.
     uint64_t memory_bytes() const;
-    /// Bytes of the index, as DPDK's heap grew when it was created.
-    uint64_t index_bytes() const { return index_bytes_; }
+    /// Bytes of the index (as reserved: touched as used).
+    uint64_t index_bytes() const { return index_.bytes(); }
 
 private:
-    struct HashDeleter {
-        void operator()(rte_hash* index) const;
-    };
     static constexpr uint32_t kNil = UINT32_MAX;
 
     static uint32_t check_capacity(uint32_t capacity);
+    /// Whether the slot side `ref` holds `key`.
+    bool key_is(ConnRef ref, const ConnKey& key) const;
     void begin_write(Connection& c);
     void end_write(Connection& c);
     uint32_t take_lowest_free();
@@ -319,8 +335,8 @@ private:
     void set_free_bit(uint32_t index, bool free);
 
     uint32_t capacity_;
-    std::unique_ptr<rte_hash, HashDeleter> index_;
-    uint64_t index_bytes_ = 0;
+    uint32_t seed_;
+    ConnIndex index_;
     ZeroedArray<Connection> slots_;
     uint32_t size_ = 0;
     uint32_t high_water_ = 0;

@@ -1,6 +1,6 @@
 // ConnTable::check_invariants: the whole table checked against every
 // invariant of docs/conntrack.md, for tests and debugging (O(capacity)).
-#include <rte_hash.h>
+#include <vector>
 
 #include "conn_table.hpp"
 #include "flowpath/log.hpp"
@@ -72,10 +72,35 @@ std::string ConnTable::check_invariants() const {
     if (free_slots != listed_free) return cat(free_slots, " free slots but ", listed_free, " in free clusters");
     if (live != size()) return cat(live, " live slots but the table counts ", size());
 
-    // The index holds the live keys and nothing else.
-    const int32_t in_index = rte_hash_count(index_.get());
-    if (in_index < 0 || static_cast<uint64_t>(in_index) != index_keys) {
-        return cat("the index holds ", in_index, " keys, expected ", index_keys);
+    // The index holds the live keys and nothing else: every entry names a
+    // live slot's side under that key's hash, and each bucket's overflow
+    // counts exactly the entries that passed over it.
+    if (index_.size() != index_keys) return cat("the index holds ", index_.size(), " keys, expected ", index_keys);
+    const uint32_t buckets = index_.buckets();
+    std::vector<uint32_t> passed(buckets, 0);
+    uint64_t entries = 0;
+    for (uint32_t b = 0; b < buckets; ++b) {
+        const ConnIndex::Bucket& bucket = index_.bucket(b);
+        for (unsigned e = 0; e < ConnIndex::kEntriesPerBucket; ++e) {
+            const uint32_t h = bucket.hashes[e];
+            if (h == 0) continue;
+            ++entries;
+            const ConnRef ref = ConnRef::from_raw(bucket.refs[e]);
+            if (ref.index() >= capacity_ || slots_[ref.index()].status != kSlotLive) {
+                return cat("index entry in bucket ", b, " names slot ", ref.index(), ", not a live one");
+            }
+            if (hash(slots_[ref.index()].key[ref.side()]) != h) {
+                return cat("index entry in bucket ", b, " has another hash than its key");
+            }
+            for (uint32_t j = index_.home(h); j != b; j = (j + 1) & (buckets - 1)) ++passed[j];
+        }
+    }
+    if (entries != index_keys) return cat("the index has ", entries, " entries, expected ", index_keys);
+    for (uint32_t b = 0; b < buckets; ++b) {
+        if (passed[b] != index_.bucket(b).overflow) {
+            return cat("bucket ", b, " counts ", index_.bucket(b).overflow, " overflowing keys, ", passed[b],
+                       " passed it");
+        }
     }
     return "";
 }

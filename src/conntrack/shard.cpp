@@ -118,6 +118,7 @@ namespace {
 struct Dependencies {
     const ConnKey* open_keys[kChunk];
     uint32_t open_hashes[kChunk];
+    uint32_t reply_hashes[kChunk];  // of open_keys[k]->reversed(): a commit indexes both
     unsigned open = 0;
     uint64_t open_filter = 0;
     uint32_t conns[kChunk];
@@ -126,19 +127,23 @@ struct Dependencies {
 
     static uint64_t bit(uint32_t h) { return uint64_t{1} << (h & 63); }
 
-    void add_open(const ConnKey& key, uint32_t hash) {
+    void add_open(const ConnKey& key, uint32_t hash, uint32_t reply_hash) {
         open_keys[open] = &key;
-        open_hashes[open++] = hash;
-        open_filter |= bit(hash);
+        open_hashes[open] = hash;
+        reply_hashes[open++] = reply_hash;
+        open_filter |= bit(hash) | bit(reply_hash);
     }
     void add_conn(uint32_t index) {
         conns[conn_count++] = index;
         conn_filter |= bit(index);
     }
+    // The key an earlier packet may commit, in either direction (a SYN-ACK
+    // behind its SYN).
     bool opened(const ConnKey& key, uint32_t hash) const {
         if (!(open_filter & bit(hash))) return false;
         for (unsigned k = 0; k < open; ++k) {
             if (open_hashes[k] == hash && *open_keys[k] == key) return true;
+            if (reply_hashes[k] == hash && open_keys[k]->reversed() == key) return true;
         }
         return false;
     }
@@ -161,35 +166,26 @@ struct Dependencies {
     }
 };
 
-// The index entries the burst will insert or delete are mostly cold (the
-// index of a large table is far bigger than the cache): a packet a
-// committing ct found no connection for inserts both keys; a SYN that found
-// one may reopen it, deleting both. One burst lookup of those other keys
-// (rte_hash prefetches every bucket first) brings their buckets in, where
-// each insert or delete alone would wait for one cache miss after another.
+// The index buckets the burst will insert into or delete from are mostly
+// cold (the index of a large table is far bigger than the cache): a packet a
+// committing ct found no connection for inserts both keys (the forward
+// key's bucket is warm from the lookup); a SYN that found one may reopen it,
+// deleting both. Prefetching those other keys' buckets now overlaps their
+// misses, where each insert or delete alone would wait for one after another.
 void warm_index(const ConnTable& table, const CtAction& action, const CtParsed* parsed, const Path* path,
-                unsigned count, const ConnKey* const* keys, const ConnRef* refs, unsigned lookups) {
-    ConnKey others[kChunk];
-    const ConnKey* other_keys[kChunk];
-    uint32_t hashes[kChunk];
-    unsigned n = 0;
+                unsigned count, const ConnRef* refs, unsigned lookups) {
     for (unsigned i = 0, k = 0; i < count && k < lookups; ++i) {
         if (path[i] != Path::lookup) continue;
         if (!refs[k]) {
-            if (action.commit && !parsed[i].related) others[n++] = keys[k]->reversed();
+            if (action.commit && !parsed[i].related) table.prefetch(table.hash(parsed[i].key.reversed()));
         } else if (parsed[i].key.nw_proto == kProtoTcp && (parsed[i].tcp.flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+            // (Only a connection closed on both sides is reopened: a SYN
+            // retransmitted on a live one changes no key.)
             const Connection& c = table.slot(refs[k].index());
-            others[n++] = c.key[refs[k].side() ^ 1];
+            if (tcp_may_reopen(c.tcp)) table.prefetch(table.hash(c.key[refs[k].side() ^ 1]));
         }
         ++k;
     }
-    if (n < 2) return;  // one: its own lookups are as good
-    for (unsigned k = 0; k < n; ++k) {
-        other_keys[k] = &others[k];
-        hashes[k] = table.hash(others[k]);
-    }
-    ConnRef found[kChunk];
-    table.lookup_burst(other_keys, hashes, n, found);
 }
 
 }  // namespace
@@ -216,20 +212,15 @@ unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packe
             continue;
         }
         path[i] = Path::lookup;
-        keys[lookups] = &parsed[i].key;
-        hashes[lookups] = table.hash(parsed[i].key);
-        ++lookups;
+        keys[lookups++] = &parsed[i].key;
     }
+    // Hashed once all are extracted: a key just written field by field and
+    // read at once as words stalls on store forwarding.
+    for (unsigned k = 0; k < lookups; ++k) hashes[k] = table.hash(*keys[k]);
+    // (The lookup brings in the slots it finds, both lines: the keys and
+    // expiry, the TCP sides.)
     if (lookups > 0) table.lookup_burst(keys, hashes, lookups, refs);
-    if (lookups > 1) warm_index(table, action, parsed, path, count, keys, refs, lookups);
-    // The slots the packets will update: both lines (keys and expiry; the
-    // TCP sides), while the first packets are processed.
-    for (unsigned k = 0; k < lookups; ++k) {
-        if (!refs[k]) continue;
-        const auto* line = reinterpret_cast<const char*>(&table.slot(refs[k].index()));
-        __builtin_prefetch(line);
-        __builtin_prefetch(line + 64);
-    }
+    if (lookups > 1) warm_index(table, action, parsed, path, count, refs, lookups);
 
     Dependencies deps;
     const bool track_conns = stop_at_dependency && marks_rewritten;
@@ -250,7 +241,7 @@ unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packe
                     if (stop_at_dependency && i > 0 && deps.opened(parsed[i].key, hash)) return i;
                     process_one(action, parsed[i], hash, table.lookup(parsed[i].key, hash), meta, now);
                     if (stop_at_dependency && !meta.conn.valid() && !(meta.state & kCtInvalid)) {
-                        deps.add_open(parsed[i].key, hash);
+                        deps.add_open(parsed[i].key, hash, table.hash(parsed[i].key.reversed()));
                     }
                 }
                 break;
@@ -270,7 +261,7 @@ unsigned ShardState::execute_chunk(const CtAction& action, const CtPacket* packe
                 if (track_conns && i > 0 && ref && deps.shares(ref.index())) return i;
                 process_one(action, parsed[i], hashes[j], ref, meta, now);
                 if (stop_at_dependency && !meta.conn.valid() && !(meta.state & kCtInvalid)) {
-                    deps.add_open(parsed[i].key, hashes[j]);
+                    deps.add_open(parsed[i].key, hashes[j], table.hash(parsed[i].key.reversed()));
                 }
                 ++j;
                 break;

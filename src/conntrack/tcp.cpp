@@ -114,26 +114,26 @@ void tcp_new(TcpPeer (&peers)[2], const TcpSegment& segment) {
     dst.state = kTcpClosed;
 }
 
-TcpUpdate tcp_update(TcpPeer (&peers)[2], bool reply, const TcpSegment& segment) {
+void tcp_update(TcpPeer (&peers)[2], bool reply, const TcpSegment& segment, TcpUpdate& out) {
     TcpPeer& src = peers[reply ? 1 : 0];  // sent the segment
     TcpPeer& dst = peers[reply ? 0 : 1];  // receives it
     const uint16_t flags = segment.flags;
-    TcpUpdate out;
-    if (tcp_invalid_flags(flags)) return out;
+    out = TcpUpdate{};
+    if (tcp_invalid_flags(flags)) return;
 
     if ((flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
-        if (src.state >= kTcpFinWait2 && dst.state >= kTcpFinWait2) {
+        if (tcp_may_reopen(peers)) {
             // Both sides closed and a new SYN: the 4-tuple is reused.
             src.state = dst.state = kTcpClosed;
             out.result = CtUpdate::reopen;
-            return out;
+            return;
         }
         if (src.state <= kTcpSynSent) {
             // A retransmitted SYN (or the first SYN from the replier of a
             // simultaneous open): still a new connection.
             src.state = kTcpSynSent;
             out = {CtUpdate::valid_new, true, TimeoutClass::tcp_syn_sent};
-            return out;
+            return;
         }
     }
 
@@ -207,7 +207,7 @@ TcpUpdate tcp_update(TcpPeer (&peers)[2], bool reply, const TcpSegment& segment)
         }
         if (flags & kTcpRst) src.state = dst.state = kTcpTimeWait;
         out = {CtUpdate::valid, true, class_of(src, dst)};
-        return out;
+        return;
     }
 
     if ((dst.state < kTcpSynSent || dst.state >= kTcpFinWait2 || src.state >= kTcpFinWait2) &&
@@ -221,9 +221,9 @@ TcpUpdate tcp_update(TcpPeer (&peers)[2], bool reply, const TcpSegment& segment)
         if ((flags & kTcpFin) && src.state < kTcpClosing) src.state = kTcpClosing;
         if (flags & kTcpRst) src.state = dst.state = kTcpTimeWait;
         out.result = CtUpdate::valid;
-        return out;
+        return;
     }
-    return out;  // invalid
+    return;  // invalid
 }
 
 }  // namespace flowpath

@@ -74,6 +74,12 @@ struct TcpUpdate {
     TimeoutClass timeout_class = TimeoutClass::tcp_syn_sent;
 };
 
+/// Whether a SYN (without ACK) reopens the connection: both sides closed
+/// (FIN_WAIT_2 or later), so the 4-tuple is being reused.
+inline bool tcp_may_reopen(const TcpPeer (&peers)[2]) {
+    return peers[0].state >= kTcpFinWait2 && peers[1].state >= kTcpFinWait2;
+}
+
 /// Flag combinations no segment may carry (SYN with RST or FIN; neither SYN
 /// nor ACK nor RST; FIN, PSH or URG without ACK).
 bool tcp_invalid_flags(uint16_t flags);
@@ -81,8 +87,17 @@ bool tcp_invalid_flags(uint16_t flags);
 bool tcp_valid_new(const TcpSegment& segment);
 /// The state of a new connection opened by `segment` (side 0 sent it).
 void tcp_new(TcpPeer (&peers)[2], const TcpSegment& segment);
-/// Updates the connection with a segment sent by side `reply`.
-TcpUpdate tcp_update(TcpPeer (&peers)[2], bool reply, const TcpSegment& segment);
+/// Updates the connection with a segment sent by side `reply`; the outcome
+/// in `out`.
+void tcp_update(TcpPeer (&peers)[2], bool reply, const TcpSegment& segment, TcpUpdate& out);
+/// The same, returned. (The out-parameter form is the one compiled: a
+/// 3-byte struct returned in a register was assembled from byte stores and
+/// a word load that stalled on store forwarding, ~2% of a packet.)
+inline TcpUpdate tcp_update(TcpPeer (&peers)[2], bool reply, const TcpSegment& segment) {
+    TcpUpdate out;
+    tcp_update(peers, reply, segment, out);
+    return out;
+}
 /// The window scale option of a SYN: kWscaleKnown | shift, or 0 without one.
 uint8_t tcp_window_scale(const TcpSegment& segment);
 

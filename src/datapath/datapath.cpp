@@ -25,10 +25,10 @@ unsigned worker_mbufs(size_t ports) {
 }
 
 // Connections the table holds in all when --ct-max-connections is not
-// given. Each shard's index is DPDK memory reserved when the tracker is
-// made (about 170 bytes a slot, docs/conntrack.md): 2^20 slots take about
-// 175 MB, which fits beside the packet pool in the default `-m 1024`
-// however many workers share them. Open vSwitch's default limit (3 million)
+// given. Each shard's slots and index are address space reserved when the
+// tracker is made (about 200 bytes a slot, touched as used; the index, 32
+// bytes a slot, is soon all resident: docs/conntrack.md): 2^20 slots take
+// about 200 MB however many workers share them. Open vSwitch's default limit (3 million)
 // stays the limit; the table's capacity binds first, and a commit it
 // refuses is counted as refused, like one past the limit.
 constexpr uint64_t kDefaultConnectionSlots = uint64_t{1} << 20;
@@ -197,7 +197,7 @@ Datapath::Datapath(const Config& config)
 // The connection tracker, made at start-up whatever the rules say: rules
 // that need it may come later (add-flow, add-flows, OpenFlow), and a table
 // made then would have to reach workers already running. Sized by
-// conntrack_config; a table the EAL's memory cannot hold stops the start.
+// conntrack_config; a table whose memory cannot be had stops the start.
 void Datapath::start_conntrack(unsigned workers) {
     const ConnTrackerConfig config = conntrack_config(config_, workers);
     try {
@@ -205,7 +205,7 @@ void Datapath::start_conntrack(unsigned workers) {
     } catch (const Error& e) {
         const uint64_t total = uint64_t{config.shard_capacity} * workers;
         throw ConfigError("conntrack: a table of " + std::to_string(total) + " connections does not fit (" +
-                          e.what() + "); lower --ct-max-connections, or give the EAL more memory (--eal with -m)");
+                          e.what() + "); lower --ct-max-connections");
     }
     for (unsigned w = 0; w < workers; ++w) workers_[w]->set_conntrack(&conntrack_->shard(w));
     log(LogLevel::info, "conntrack: ", uint64_t{config.shard_capacity} * workers, " connections in ", workers,

@@ -649,23 +649,26 @@ void Worker::recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bo
     PassScratch& next = scratch_[level + 1];
     unsigned n = 0;
     for (unsigned i = 0; i < count; ++i) {
-        InFlight packet = group[i];
+        rte_mbuf* packet = group[i].packet;
         if (!take) {
-            rte_mbuf* copy = rte_pktmbuf_copy(packet.packet, plan_.pool, 0, UINT32_MAX);
-            if (!copy) {
+            packet = rte_pktmbuf_copy(packet, plan_.pool, 0, UINT32_MAX);
+            if (!packet) {
                 counters_.drops[static_cast<unsigned>(DropReason::copy_failed)].add(1);
                 continue;
             }
             counters_.in_flight.add(1);
-            packet.packet = copy;
         }
-        if (packet.meta.depth >= kMaxRecircDepth) {
-            drop(packet.packet, DropReason::too_deep);
+        if (group[i].meta.depth >= kMaxRecircDepth) {
+            drop(packet, DropReason::too_deep);
             continue;
         }
-        packet.meta.recirc_id = recirc_id;
-        ++packet.meta.depth;
-        next.packets[n++] = packet;
+        // Copied whole, then patched in place: patching a local copy first
+        // and copying that stalled on store forwarding (~8 ns a packet).
+        InFlight& out = next.packets[n++];
+        out = group[i];
+        out.packet = packet;
+        out.meta.recirc_id = recirc_id;
+        ++out.meta.depth;
     }
     counters_.recirculations.add(n);
     // The depth bound keeps the levels within kPassLevels: a packet enters

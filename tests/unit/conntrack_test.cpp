@@ -1,8 +1,9 @@
 // The connection table (src/conntrack/conn_table.hpp): keys (ICMP queries
 // included), the index of both sides, refusals, the lowest-free-slot policy
 // and free clusters, the seqlock snapshot against a writer thread, and 100k
-// random operations against a reference model. rte_hash needs the EAL: this
-// file's main() starts it for every conntrack test.
+// random operations against a reference model. The tracker's clock
+// (ConnTrackerConfig::from: the TSC's rate) needs the EAL: this file's
+// main() starts it for every conntrack test.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>

@@ -424,6 +424,25 @@ TEST(ConntrackBurst, StopsBeforeAPacketAnEarlierOneMayStillCommit) {
     EXPECT_CT(m3[1], kInvTrk);  // related to nothing yet
 }
 
+// The reply direction too: a SYN-ACK behind its SYN in one group (the
+// bench's conntrack workload had its last, smaller batch of handshakes so,
+// and counted those SYN-ACKs invalid).
+TEST(ConntrackBurst, StopsBeforeTheReplyOfAConnectionAnEarlierPacketMayCommit) {
+    Harness h;
+    const Frame syn = tcp4(kA, kB, 1, 2, {kTcpSyn, 100, 0});
+    const Frame synack = tcp4(kB, kA, 2, 1, {kTcpSyn | kTcpAck, 900, 101});
+    const Frame other = tcp4(kA, kB, 3, 2, {kTcpSyn, 500, 0});
+    const std::vector<CtPacket> burst = {syn.packet(), other.packet(), synack.packet()};
+    std::vector<CtMeta> metas(burst.size());
+    CtAction plain;
+    auto& shard = h.tracker->shard(0);
+    EXPECT_EQ(shard.execute(plain, burst.data(), metas.data(), 3, h.clock, true), 2u);
+    metas[0] = h.ct(syn, CtAction{.commit = true}, metas[0]);
+    EXPECT_EQ(shard.execute(plain, &burst[2], &metas[2], 1, h.clock, true), 1u);
+    EXPECT_CT(metas[2], kEstRplTrk);
+    EXPECT_EQ(h.tracker->stats().invalid, 0u);
+}
+
 TEST(ConntrackBurst, APacketSeesWhatAnEarlierPacketOfItsBurstCommitted) {
     Harness h;
     const Frame syn = tcp4(kA, kB, 1, 2, {kTcpSyn, 100, 0});
