@@ -212,13 +212,32 @@ const ClassifierRule* Classifier::lookup(const FlowKey& key, FlowMask& wildcards
                 break;
             }
         }
-        for (unsigned n = 0; n < examined; ++n) {
-            wc_words[subtable->word_index[n]] |= subtable->minimask.words[n];
-        }
         if (examined < n_words) {
+            for (unsigned n = 0; n < examined; ++n) {
+                wc_words[subtable->word_index[n]] |= subtable->minimask.words[n];
+            }
             if (trace) ++trace->stage_misses;
             continue;
         }
+
+        // Every stage passed. The ports trie (Open vSwitch's): when no rule
+        // here has the key's ports, their leading bits prove the subtable
+        // cannot match and stand in for the last word (the ports are in the
+        // last word: word 15 is the key's last).
+        for (unsigned n = 0; n + 1 < n_words; ++n) {
+            wc_words[subtable->word_index[n]] |= subtable->minimask.words[n];
+        }
+        if (subtable->ports_length) {
+            const TrieLookup ports = subtable->ports_trie.lookup(
+                field_bits(key, kPortsField) & subtable->ports_mask, kPortsField.width);
+            if (!ports.match_lengths.test(subtable->ports_length)) {
+                const unsigned bits = std::min(subtable->ports_length, ports.decisive_bits);
+                or_field_bits(wildcards, kPortsField, leading_bits(subtable->ports_mask, bits));
+                if (trace) ++trace->port_trie_skips;
+                continue;
+            }
+        }
+        if (n_words) wc_words[subtable->word_index[n_words - 1]] |= subtable->minimask.words[n_words - 1];
         if (trace) ++trace->full_probes;
         const uint32_t g = subtable->find_group(hash_finish(hash), masked);
         if (g != kNone && subtable->groups[g].best_rank > best_rank) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <bitset>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -123,8 +124,20 @@ struct TrieField {
 inline constexpr unsigned kTrieFields = 4;
 extern const std::array<TrieField, kTrieFields> kTrieFieldList;
 
+/// The transport ports, tp_src then tp_dst, as one 32-bit string: the
+/// field of the per-subtable ports tries.
+inline constexpr TrieField kPortsField = {offsetof(FlowKey, tp_src), 32};
+
 /// The field's bits of `key` as a big-endian bit string.
 Bits128 field_bits(const FlowKey& key, const TrieField& field);
+
+/// The first `length` bits of `bits`, the rest zero.
+Bits128 leading_bits(Bits128 bits, unsigned length);
+
+inline Bits128 operator&(const Bits128& a, const Bits128& b) { return {a.hi & b.hi, a.lo & b.lo}; }
+
+/// ORs `bits` into `field` of `mask`.
+void or_field_bits(FlowMask& mask, const TrieField& field, const Bits128& bits);
 
 /// Length of the CIDR prefix `mask` holds on `field`; 0 when the mask is zero
 /// there or not a prefix.
@@ -192,6 +205,14 @@ struct Subtable {
     std::vector<HashCountSet> stages;     // n_words - 1 entries (the last stage is the table)
     uint8_t trie_length[kTrieFields] = {};  // prefix length on each trie field, 0 = none
     bool uses_tries = false;
+
+    /// The ports trie (Open vSwitch's): the rules' ports under the mask, as
+    /// prefixes of `ports_length` bits (up to the mask's last port bit), so
+    /// that a key whose ports leave every rule's early costs only the ports'
+    /// leading bits, not the whole mask. ports_length 0: no port bits.
+    Bits128 ports_mask;
+    unsigned ports_length = 0;
+    PrefixTrie ports_trie;
 
     std::vector<Group> groups;
     std::vector<uint64_t> values;         // group g's masked words at g * n_words

@@ -21,15 +21,6 @@ unsigned bit_at(const Bits128& bits, unsigned index) {
                       : static_cast<unsigned>(bits.lo >> (127 - index)) & 1;
 }
 
-/// Keeps the first `length` bits.
-Bits128 truncate(Bits128 bits, unsigned length) {
-    if (length == 0) return {};
-    if (length < 64) return {bits.hi & (~uint64_t{0} << (64 - length)), 0};
-    if (length == 64) return {bits.hi, 0};
-    if (length < 128) return {bits.hi, bits.lo & (~uint64_t{0} << (128 - length))};
-    return bits;
-}
-
 /// Length of the longest common prefix.
 unsigned common_prefix(const Bits128& a, const Bits128& b) {
     if (uint64_t x = a.hi ^ b.hi) return static_cast<unsigned>(std::countl_zero(x));
@@ -47,6 +38,22 @@ uint64_t load_be64(const uint8_t* bytes) {
 
 }  // namespace
 
+Bits128 leading_bits(Bits128 bits, unsigned length) {
+    if (length == 0) return {};
+    if (length < 64) return {bits.hi & (~uint64_t{0} << (64 - length)), 0};
+    if (length == 64) return {bits.hi, 0};
+    if (length < 128) return {bits.hi, bits.lo & (~uint64_t{0} << (128 - length))};
+    return bits;
+}
+
+void or_field_bits(FlowMask& mask, const TrieField& field, const Bits128& bits) {
+    auto* bytes = reinterpret_cast<uint8_t*>(&mask) + field.offset;
+    for (unsigned i = 0; i < field.width / 8; ++i) {
+        const uint64_t word = i < 8 ? bits.hi : bits.lo;
+        bytes[i] |= static_cast<uint8_t>(word >> (56 - 8 * (i % 8)));
+    }
+}
+
 Bits128 field_bits(const FlowKey& key, const TrieField& field) {
     const auto* bytes = reinterpret_cast<const uint8_t*>(&key) + field.offset;
     if (field.width == 32) {
@@ -63,7 +70,7 @@ unsigned field_prefix_len(const FlowMask& mask, const TrieField& field) {
                               ? 64 + static_cast<unsigned>(std::countl_one(bits.lo))
                               : static_cast<unsigned>(std::countl_one(bits.hi));
     // Anything set after the leading ones makes it not a CIDR prefix.
-    return truncate(bits, ones) == bits ? ones : 0;
+    return leading_bits(bits, ones) == bits ? ones : 0;
 }
 
 void set_field_prefix(FlowMask& mask, const TrieField& field, unsigned bits) {
@@ -96,7 +103,7 @@ void PrefixTrie::free_node(uint32_t index) {
 }
 
 void PrefixTrie::insert(Bits128 prefix, unsigned length) {
-    prefix = truncate(prefix, length);
+    prefix = leading_bits(prefix, length);
     uint32_t node = 0;
     for (;;) {
         if (nodes_[node].length == length) {
@@ -120,7 +127,7 @@ void PrefixTrie::insert(Bits128 prefix, unsigned length) {
         // The new prefix leaves the child's compressed edge at `common`:
         // split the edge there with a middle node.
         const unsigned child_branch = bit_at(nodes_[child].value, common);
-        const uint32_t middle = new_node(truncate(prefix, common), common, common == length ? 1 : 0);
+        const uint32_t middle = new_node(leading_bits(prefix, common), common, common == length ? 1 : 0);
         nodes_[middle].children[child_branch] = child;
         nodes_[node].children[branch] = middle;
         if (common != length) {
@@ -132,7 +139,7 @@ void PrefixTrie::insert(Bits128 prefix, unsigned length) {
 }
 
 void PrefixTrie::remove(Bits128 prefix, unsigned length) {
-    prefix = truncate(prefix, length);
+    prefix = leading_bits(prefix, length);
     uint32_t path[130];
     unsigned depth = 0;
     uint32_t node = 0;
@@ -179,8 +186,13 @@ TrieLookup PrefixTrie::lookup(Bits128 key, unsigned width) const {
         }
         const uint32_t child = n.children[bit_at(key, n.length)];
         if (child == kNone) {
-            // No stored prefix goes past bit n.length the key's way.
-            result.decisive_bits = n.length + 1;
+            // No stored prefix goes past bit n.length the key's way. Bit
+            // n.length itself matters only when some prefix goes on the
+            // other way: at a leaf, the first n.length bits decide the walk
+            // (Open vSwitch's trie_lookup_value likewise; one bit more here
+            // doubled the megaflows of every address inside a leaf prefix).
+            const bool other_way = n.children[0] != kNone || n.children[1] != kNone;
+            result.decisive_bits = n.length + (other_way ? 1 : 0);
             return result;
         }
         const Node& next = nodes_[child];

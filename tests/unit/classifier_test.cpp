@@ -363,6 +363,119 @@ TEST(ClassifierWildcards, TrieWorksForIpv6) {
     EXPECT_EQ(wc, mask);
 }
 
+// A key that ends its walk at a leaf prefix needs no bit past the leaf; one
+// whose path goes on elsewhere needs the bit where it leaves (the megaflow
+// workload's /16 sources got 17 bits before: twice the megaflows).
+TEST(ClassifierWildcards, TrieLeafNeedsNoBitBeyondIt) {
+    Classifier c;
+    FlowKey value{};
+    FlowMask mask{};
+    mask.nw_src = prefix_mask(24);
+    value.nw_src = ipv4(10, 28, 243, 0);
+    c.insert(value, mask, 1000, 1, nullptr);
+    mask.nw_src = prefix_mask(16);
+    value.nw_src = ipv4(10, 83, 0, 0);
+    c.insert(value, mask, 500, 2, nullptr);
+
+    FlowKey key = tcp_key();
+    key.nw_src = ipv4(10, 83, 5, 5);
+    FlowMask wc{};
+    LookupTrace trace;
+    EXPECT_EQ(c.lookup(key, wc, &trace)->id, 2u);
+    EXPECT_EQ(trace.trie_skips, 1u);
+    FlowMask expected{};
+    expected.nw_src = prefix_mask(16);
+    EXPECT_EQ(wc, expected);
+
+    // A /24 under the /16, on the side the key does not take: bit 16 decides.
+    mask.nw_src = prefix_mask(24);
+    value.nw_src = ipv4(10, 83, 128, 0);
+    c.insert(value, mask, 1000, 3, nullptr);
+    wc = FlowMask{};
+    EXPECT_EQ(c.lookup(key, wc)->id, 2u);
+    expected.nw_src = prefix_mask(17);
+    EXPECT_EQ(wc, expected);
+}
+
+// The ports trie: a key whose ports leave every rule's of a subtable costs
+// the leading port bits that show it, instead of the whole last word.
+TEST(ClassifierWildcards, PortsTrieUnwildcardsOnlyTheLeadingPortBits) {
+    Classifier c;
+    FlowKey value{};
+    FlowMask mask{};
+    mask.dl_type = 0xFFFF;
+    value.dl_type = htons(0x0800);
+    mask.nw_proto = 0xFF;
+    value.nw_proto = 6;
+    mask.nw_src = prefix_mask(24);
+    value.nw_src = ipv4(10, 0, 0, 0);
+    mask.tp_dst = 0xFFFF;
+    mask.tcp_flags = 0xFFFF;  // in the last word too: never looked at
+    uint32_t id = 1;
+    for (uint16_t port : {22, 53, 80, 443}) {
+        value.tp_dst = htons(port);
+        c.insert(value, mask, 100, id++, nullptr);
+    }
+    FlowMask earlier_stages{};
+    earlier_stages.dl_type = 0xFFFF;
+    earlier_stages.nw_proto = 0xFF;
+    earlier_stages.nw_src = prefix_mask(24);
+
+    // 8080 = 0x1f90 leaves 0x00xx/0x01xx at bit 3: four bits of tp_dst.
+    FlowKey key = tcp_key();
+    key.tp_dst = htons(8080);
+    FlowMask wc{};
+    LookupTrace trace;
+    EXPECT_EQ(c.lookup(key, wc, &trace), nullptr);
+    EXPECT_EQ(trace.port_trie_skips, 1u);
+    EXPECT_EQ(trace.full_probes, 0u);
+    FlowMask expected = earlier_stages;
+    expected.tp_dst = htons(0xF000);
+    EXPECT_EQ(wc, expected);
+
+    // 81 shares 15 bits with 80: the whole port, not tcp_flags.
+    key.tp_dst = htons(81);
+    wc = FlowMask{};
+    EXPECT_EQ(c.lookup(key, wc), nullptr);
+    expected.tp_dst = 0xFFFF;
+    EXPECT_EQ(wc, expected);
+
+    // A rule's ports with other flags: the full probe, the whole mask.
+    key.tp_dst = htons(80);
+    key.tcp_flags = htons(0x12);
+    wc = FlowMask{};
+    trace = LookupTrace{};
+    EXPECT_EQ(c.lookup(key, wc, &trace), nullptr);
+    EXPECT_EQ(trace.full_probes, 1u);
+    EXPECT_EQ(wc, mask);
+
+    // Masked source ports (tp_src=0x1000/0xf000 ... 0x4000/0xf000): 0x8000
+    // leaves them at the first bit, 0x6000 at the third.
+    Classifier ranges;
+    FlowKey range_value{};
+    FlowMask range_mask{};
+    range_mask.tp_src = htons(0xF000);
+    for (uint16_t high = 1; high <= 4; ++high) {
+        range_value.tp_src = htons(static_cast<uint16_t>(high << 12));
+        ranges.insert(range_value, range_mask, 100, high, nullptr);
+    }
+    key.tp_src = htons(0x8123);
+    wc = FlowMask{};
+    EXPECT_EQ(ranges.lookup(key, wc), nullptr);
+    expected = FlowMask{};
+    expected.tp_src = htons(0x8000);
+    EXPECT_EQ(wc, expected);
+    key.tp_src = htons(0x6123);
+    wc = FlowMask{};
+    EXPECT_EQ(ranges.lookup(key, wc), nullptr);
+    expected.tp_src = htons(0xE000);
+    EXPECT_EQ(wc, expected);
+    key.tp_src = htons(0x3123);
+    wc = FlowMask{};
+    EXPECT_EQ(ranges.lookup(key, wc)->id, 3u);
+    EXPECT_EQ(wc, range_mask);
+}
+
 TEST(ClassifierWildcards, StagedLookupStopsAtTheFirstMissingWord) {
     Classifier c;
     FlowKey value{};
