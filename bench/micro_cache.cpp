@@ -354,7 +354,7 @@ void BM_TupleSpaceMiss(benchmark::State& state) {
     state.counters["megaflow_KiB"] = static_cast<double>(path.cache.megaflows().memory_bytes()) / 1024;
 }
 BENCHMARK(BM_TupleSpaceMiss)
-    ->ArgsProduct({{1, 8, 64, 256, 1089}, {0, 32}})
+    ->ArgsProduct({{1, 8, 64, 256, 1089}, {0, 32, 128}})
     ->Unit(benchmark::kMicrosecond);
 
 // The miss path alone, as the upcall workload drives it: every packet a new

@@ -154,7 +154,7 @@ struct SlowPathCounters {
 /// Distinct megaflow masks a worker gets from translations as they are; a
 /// megaflow whose mask would add a subtable beyond it is widened
 /// (MissHandler::install_mask, docs/cache.md: tuple-space explosion).
-inline constexpr unsigned kDefaultMaskLimit = 32;
+inline constexpr unsigned kDefaultMaskLimit = 128;
 /// Coarse masks (the translation's mask with the whole 5-tuple exact) that
 /// may be added beyond the limit; past them, the all-bits mask.
 inline constexpr unsigned kCoarseMasks = 8;

@@ -275,7 +275,7 @@ std::string random_rule(std::mt19937& rng) {
     const auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
     std::string match = "table=" + std::to_string(pick(2)) + ",priority=" + std::to_string(pick(100));
     std::string actions;
-    switch (pick(7)) {
+    switch (pick(9)) {
         case 0:
             match += ",ip,nw_dst=10.0." + std::to_string(pick(8)) + ".0/" + std::to_string(16 + pick(9));
             actions = pick(2) ? "dec_ttl,output:p2" : "mod_nw_dst:10.9.9.9,output:p3";
@@ -296,6 +296,25 @@ std::string random_rule(std::mt19937& rng) {
             match += ",tcp,nw_src=10.0.0." + std::to_string(pick(4));
             actions = pick(2) ? "drop" : "mod_nw_tos:8,output:p1";
             break;
+        case 6:
+        case 7: {
+            // Port ranges around the frames' ports (sources 1000-1002,
+            // destinations 53, 80-82), several per mask and with address
+            // prefixes: the ports tries' cases, the ACL shapes of the
+            // megaflow benchmark.
+            static const char* const kPortMatches[] = {
+                "tcp,tp_dst=80/0xfffe",       "tcp,tp_dst=0x50/0xfff0",   "udp,tp_dst=53/0xfff8",
+                "udp,tp_dst=82/0xfffe",       "udp,tp_src=1000/0xfffc",   "tcp,tp_src=0x3e8/0xff00",
+                "sctp,tp_dst=81",             "tcp,tp_dst=0x8000/0x8000", "udp,tp_src=1001,tp_dst=0x40/0xffc0",
+                "tcp,tp_src=1002,tp_dst=53",  "udp,tp_src=0x3e8/0xfff8,tp_dst=0x35/0xfffd",
+                "icmp,icmp_type=8,icmp_code=1", "icmp6,icmp_type=136",
+            };
+            const std::string ports = kPortMatches[pick(std::size(kPortMatches))];
+            match += "," + ports;
+            if (ports.rfind("icmp6", 0) != 0 && pick(2)) match += ",nw_src=10.0.0." + std::to_string(pick(4)) + "/" + std::to_string(30 + pick(3));
+            actions = pick(3) ? "output:p" + std::to_string(1 + pick(3)) : "drop";
+            break;
+        }
         default: {
             const size_t n = std::size(kRulesOverFramePools);
             return match + "," + kRulesOverFramePools[pick(static_cast<uint32_t>(n))];
