@@ -3,6 +3,7 @@
 // comparisons with the reference live in classifier_property_test.cpp.
 #include <gtest/gtest.h>
 
+#include <utility>
 #include <vector>
 
 #include "classifier_test_util.hpp"
@@ -459,20 +460,16 @@ TEST(ClassifierWildcards, PortsTrieUnwildcardsOnlyTheLeadingPortBits) {
         range_value.tp_src = htons(static_cast<uint16_t>(high << 12));
         ranges.insert(range_value, range_mask, 100, high, nullptr);
     }
-    key.tp_src = htons(0x8123);
-    wc = FlowMask{};
-    EXPECT_EQ(ranges.lookup(key, wc), nullptr);
-    expected = FlowMask{};
-    expected.tp_src = htons(0x8000);
-    EXPECT_EQ(wc, expected);
-    key.tp_src = htons(0x6123);
-    wc = FlowMask{};
-    EXPECT_EQ(ranges.lookup(key, wc), nullptr);
-    expected.tp_src = htons(0xE000);
-    EXPECT_EQ(wc, expected);
-    key.tp_src = htons(0x3123);
-    wc = FlowMask{};
-    EXPECT_EQ(ranges.lookup(key, wc)->id, 3u);
+    // The source port's wildcards and the answer's id (0: none).
+    auto source_port = [&](uint16_t port) {
+        key.tp_src = htons(port);
+        wc = FlowMask{};
+        const ClassifierRule* hit = ranges.lookup(key, wc);
+        return std::pair{ntohs(wc.tp_src), hit ? hit->id : 0u};
+    };
+    EXPECT_EQ(source_port(0x8123), std::pair(uint16_t{0x8000}, 0u));
+    EXPECT_EQ(source_port(0x6123), std::pair(uint16_t{0xE000}, 0u));
+    EXPECT_EQ(source_port(0x3123), std::pair(uint16_t{0xF000}, 3u));
     EXPECT_EQ(wc, range_mask);
 }
 
