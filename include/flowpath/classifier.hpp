@@ -46,8 +46,8 @@ struct LookupTrace {
     unsigned subtables_visited = 0;  ///< subtables the search reached
     unsigned trie_skips = 0;         ///< ... ruled out by a prefix trie alone
     unsigned stage_misses = 0;       ///< ... ruled out before their last stage
-    unsigned port_trie_skips = 0;    ///< ... ruled out by their ports trie after every stage passed
     unsigned full_probes = 0;        ///< ... probed in their hash table
+    unsigned port_trie_skips = 0;    ///< ... of those, missed and ruled out by their ports trie
     FlowMask visited_masks{};        ///< OR of the masks of the subtables reached
 };
 

@@ -220,15 +220,18 @@ const ClassifierRule* Classifier::lookup(const FlowKey& key, FlowMask& wildcards
             continue;
         }
 
-        // Every stage passed. The ports trie (Open vSwitch's): when no rule
-        // here has the key's ports, their leading bits prove the subtable
-        // cannot match and stand in for the last word (the ports are in the
-        // last word: word 15 is the key's last).
+        // Every stage passed: the words before the last count, and the
+        // group table is probed. On a miss, the ports trie (Open vSwitch's):
+        // when no rule here has the key's ports, their leading bits prove it
+        // for every key sharing them and stand in for the last word (the
+        // ports are in the last word: word 15 is the key's last).
         for (unsigned n = 0; n + 1 < n_words; ++n) {
             wc_words[subtable->word_index[n]] |= subtable->minimask.words[n];
         }
-        if (subtable->ports_length) {
-            const TrieLookup ports = subtable->ports_trie.lookup(
+        if (trace) ++trace->full_probes;
+        const uint32_t g = subtable->find_group(hash_finish(hash), masked);
+        if (g == kNone && subtable->ports_trie) {
+            const TrieLookup ports = subtable->ports_trie->lookup(
                 field_bits(key, kPortsField) & subtable->ports_mask, kPortsField.width);
             if (!ports.match_lengths.test(subtable->ports_length)) {
                 const unsigned bits = std::min(subtable->ports_length, ports.decisive_bits);
@@ -238,8 +241,6 @@ const ClassifierRule* Classifier::lookup(const FlowKey& key, FlowMask& wildcards
             }
         }
         if (n_words) wc_words[subtable->word_index[n_words - 1]] |= subtable->minimask.words[n_words - 1];
-        if (trace) ++trace->full_probes;
-        const uint32_t g = subtable->find_group(hash_finish(hash), masked);
         if (g != kNone && subtable->groups[g].best_rank > best_rank) {
             best = subtable->groups[g].best;
             best_rank = subtable->groups[g].best_rank;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <vector>
@@ -209,10 +210,11 @@ struct Subtable {
     /// The ports trie (Open vSwitch's): the rules' ports under the mask, as
     /// prefixes of `ports_length` bits (up to the mask's last port bit), so
     /// that a key whose ports leave every rule's early costs only the ports'
-    /// leading bits, not the whole mask. ports_length 0: no port bits.
+    /// leading bits, not the whole mask. Only for masks with port bits (a
+    /// trie allocates its root: 100,000 masks, 100,000 allocations).
     Bits128 ports_mask;
     unsigned ports_length = 0;
-    PrefixTrie ports_trie;
+    std::optional<PrefixTrie> ports_trie;
 
     std::vector<Group> groups;
     std::vector<uint64_t> values;         // group g's masked words at g * n_words

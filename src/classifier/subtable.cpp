@@ -30,7 +30,10 @@ Subtable::Subtable(const FlowMask& full_mask)
         uses_tries |= trie_length[f] != 0;
     }
     ports_mask = field_bits(mask, kPortsField);
-    if (ports_mask.hi) ports_length = 64 - static_cast<unsigned>(std::countr_zero(ports_mask.hi));
+    if (ports_mask.hi) {
+        ports_length = 64 - static_cast<unsigned>(std::countr_zero(ports_mask.hi));
+        ports_trie.emplace();
+    }
 }
 
 uint32_t Subtable::hashes_of(const FlowKey& masked_value, uint32_t* stage_hashes) const {
@@ -102,7 +105,7 @@ void Subtable::add_rule(RuleEntry* rule) {
     masked_words(rule->value, masked);
     const uint32_t hash = hashes_of(rule->value, stage_hashes);
     for (unsigned i = 0; i + 1 < n_words; ++i) stages[i].add(stage_hashes[i]);
-    if (ports_length) ports_trie.insert(field_bits(rule->value, kPortsField), ports_length);
+    if (ports_trie) ports_trie->insert(field_bits(rule->value, kPortsField), ports_length);
 
     Group& group = groups[find_or_add_group(hash, masked)];
     group.rules.insert(std::upper_bound(group.rules.begin(), group.rules.end(), rule, higher_rank), rule);
@@ -120,7 +123,7 @@ void Subtable::remove_rule(RuleEntry* rule) {
     masked_words(rule->value, masked);
     const uint32_t hash = hashes_of(rule->value, stage_hashes);
     for (unsigned i = 0; i + 1 < n_words; ++i) stages[i].remove(stage_hashes[i]);
-    if (ports_length) ports_trie.remove(field_bits(rule->value, kPortsField), ports_length);
+    if (ports_trie) ports_trie->remove(field_bits(rule->value, kPortsField), ports_length);
 
     const uint32_t g = find_group(hash, masked);
     if (g != kNone) {

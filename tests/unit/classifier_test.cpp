@@ -428,8 +428,8 @@ TEST(ClassifierWildcards, PortsTrieUnwildcardsOnlyTheLeadingPortBits) {
     FlowMask wc{};
     LookupTrace trace;
     EXPECT_EQ(c.lookup(key, wc, &trace), nullptr);
+    EXPECT_EQ(trace.full_probes, 1u);
     EXPECT_EQ(trace.port_trie_skips, 1u);
-    EXPECT_EQ(trace.full_probes, 0u);
     FlowMask expected = earlier_stages;
     expected.tp_dst = htons(0xF000);
     EXPECT_EQ(wc, expected);
@@ -448,6 +448,7 @@ TEST(ClassifierWildcards, PortsTrieUnwildcardsOnlyTheLeadingPortBits) {
     trace = LookupTrace{};
     EXPECT_EQ(c.lookup(key, wc, &trace), nullptr);
     EXPECT_EQ(trace.full_probes, 1u);
+    EXPECT_EQ(trace.port_trie_skips, 0u);
     EXPECT_EQ(wc, mask);
 
     // Masked source ports (tp_src=0x1000/0xf000 ... 0x4000/0xf000): 0x8000
