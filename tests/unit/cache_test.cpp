@@ -324,6 +324,16 @@ std::string random_rule(std::mt19937& rng) {
     return match + ",actions=" + actions;
 }
 
+// `count` random rules and a catch-all to p4 into `rules`.
+void add_random_rules(RuleSet& rules, std::mt19937& rng, int count) {
+    std::string text;
+    for (int i = 0; i < count; ++i) text += random_rule(rng) + "\n";
+    text += "table=0,priority=0,actions=output:p4\n";
+    Parsed<std::vector<Rule>> parsed = parse_rules(text, kPorts, "random.rules");
+    ASSERT_TRUE(parsed.ok()) << parsed.error().to_string();
+    for (Rule& r : parsed.value()) rules.add(std::move(r));
+}
+
 // The worker's megaflow (replica) forwards as `reference` says; the
 // registry's credits the same rules.
 void expect_same_translation(const InlineMissPath& path, uint32_t slot, const Translation& reference,
@@ -357,12 +367,7 @@ TEST_P(FlowCacheAgainstReference, EveryPacketGetsItsOwnTranslation) {
     for (uint32_t seed = 1; seed <= 8; ++seed) {
         std::mt19937 rng(seed);
         RuleSet rules(kPorts);
-        std::string text;
-        for (int i = 0; i < 30; ++i) text += random_rule(rng) + "\n";
-        text += "table=0,priority=0,actions=output:p4\n";
-        Parsed<std::vector<Rule>> parsed = parse_rules(text, kPorts, "random.rules");
-        ASSERT_TRUE(parsed.ok()) << parsed.error().to_string();
-        for (Rule& r : parsed.value()) rules.add(std::move(r));
+        ASSERT_NO_FATAL_FAILURE(add_random_rules(rules, rng, 30));
 
         InlineMissPath path(c.exact_entries, c.megaflow_capacity, c.insert_inverse_probability, c.signature_entries);
         path.handler.set_mask_limit(c.mask_limit);
@@ -431,12 +436,7 @@ TEST(MegaflowProperty, EveryPacketInsideAMegaflowTranslatesToItsActions) {
     for (uint32_t seed = 1; seed <= 12; ++seed) {
         std::mt19937 rng(seed + 100);
         RuleSet rules(kPorts);
-        std::string text;
-        for (int i = 0; i < 40; ++i) text += random_rule(rng) + "\n";
-        text += "table=0,priority=0,actions=output:p4\n";
-        Parsed<std::vector<Rule>> parsed = parse_rules(text, kPorts, "random.rules");
-        ASSERT_TRUE(parsed.ok()) << parsed.error().to_string();
-        for (Rule& r : parsed.value()) rules.add(std::move(r));
+        ASSERT_NO_FATAL_FAILURE(add_random_rules(rules, rng, 40));
 
         FrameGen frame_gen(seed);
         std::vector<Miniflow> pool(3000);
