@@ -33,9 +33,10 @@ The last line printed is "N passed, N failed".
 import argparse
 import difflib
 import os
-import signal
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -245,6 +246,40 @@ def run_flowpath_live(args, live, case, case_dir, ovs_conns, unseen):
     return first, problems, second
 
 
+def free_tcp_port():
+    """A TCP port on 127.0.0.1 nobody listens on now (for ptcp:PORT)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_flowpath_openflow(args, case, case_dir, index):
+    """--via-openflow: flowpath runs live on FIFO ports (difftest_changes.py's
+    LiveFlowpath) with `--openflow-listen` and none of the case's rules; the
+    rules go in with `ovs-ofctl -O OpenFlow13 add-flows tcp:127.0.0.1:PORT`
+    (the command the oracle loads Open vSwitch with), then the frames. Only
+    the harness's filler rule (dl_type 0x88b7, see difftest_changes.py) is in
+    flowpath's rule file: the FIFOs carry fillers from the start. Returns
+    ({port: frames}, error text or None)."""
+    import difftest_changes  # here: it imports this module
+    fp = difftest_changes.LiveFlowpath(args, case, case_dir, index)
+    port = free_tcp_port()
+    try:
+        fp.start(rules_text="", extra_args=["--openflow-listen", f"ptcp:{port}"])
+        res = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-flows", f"tcp:127.0.0.1:{port}",
+                              os.path.join(case_dir, "rules.txt")],
+                             capture_output=True, text=True, timeout=args.timeout)
+        if res.returncode != 0 or res.stderr.strip():
+            return None, (f"ovs-ofctl add-flows into flowpath: exit {res.returncode}: "
+                          f"{res.stderr.strip()[:600]}")
+        fp.feed(case.frames)
+        return fp.finish()
+    except (RuntimeError, OSError, TimeoutError, subprocess.TimeoutExpired, ValueError) as e:
+        return None, f"{e}\n    " + "\n    ".join(fp.log_tail()) if fp.log else str(e)
+    finally:
+        fp.kill()
+
+
 def forwarded_stats(case, ovs_out):
     """(tagged inputs, tagged inputs that left on some port, frames out)."""
     tags_in = {gp.parse_tag(f) for _, f in case.frames} - {None}
@@ -318,10 +353,18 @@ def main(argv=None):
                     help="generate no set_field:...->vlan_tci")
     ap.add_argument("--no-odd-vlan-masks", action="store_true",
                     help="generate vlan_tci masks with the PCP bits all or none only")
+    ap.add_argument("--via-openflow", action="store_true",
+                    help="install the rules in flowpath through its OpenFlow agent (ovs-ofctl "
+                         "add-flows) instead of the rule file")
     ap.add_argument("--run-timeout", type=float, default=10,
                     help="conntrack cases: seconds flowpath may take over one run of frames")
     args = checked_arguments(ap, argv)
     ordered = args.ct or args.with_ct or args.ordered
+    if args.via_openflow and ordered:
+        ap.error("--via-openflow runs the pcap (FIFO) plumbing: not with --ct, --with-ct or --ordered")
+    if args.via_openflow and not args.ovs_only:
+        # difftest_changes.LiveFlowpath waits for flowpath-ctl show at start.
+        args.flowpath_ctl = os.path.join(os.path.dirname(args.flowpath), "flowpath-ctl")
     # SIGTERM (meson's timeout) unwinds too: flowpath, Open vSwitch and the
     # network namespace are stopped by the finally blocks.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("difftest: terminated"))
@@ -333,7 +376,7 @@ def main(argv=None):
     rerun = [sys.argv[0]] + (["--ovs-only"] if args.ovs_only else
                              ["--flowpath", args.flowpath])
     rerun += [f"--flowpath-arg={a}" for a in args.flowpath_arg]
-    for flag in ("with_ct", "ct", "ordered", "no_vlan_tci_set", "no_odd_vlan_masks", "no_frag_twins"):
+    for flag in ("with_ct", "ct", "ordered", "via_openflow", "no_vlan_tci_set", "no_odd_vlan_masks", "no_frag_twins"):
         if getattr(args, flag):
             rerun.append("--" + flag.replace("_", "-"))
     if args.vlan_limit is not None:
@@ -401,6 +444,9 @@ def main(argv=None):
                     other, live_problems, second = run_flowpath_live(args, live, case, case_dir,
                                                                      ovs_conns, unseen)
                     problems += live_problems
+                    label_b = "flowpath"
+                elif args.via_openflow:
+                    other, other_err = run_flowpath_openflow(args, case, case_dir, index)
                     label_b = "flowpath"
                 else:
                     other, other_err = run_flowpath(args, case, case_dir, index)

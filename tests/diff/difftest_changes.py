@@ -146,17 +146,19 @@ class LiveFlowpath:
         self.proc = None
         self.log = None
 
-    def start(self):
+    def start(self, rules_text=None, extra_args=()):
+        """Starts flowpath on `rules_text` (default: the case's phase-1
+        rules) and the filler rule, with `extra_args`."""
         rules = os.path.join(self.dir, "flowpath_rules.txt")
         with open(rules, "w") as f:
-            f.write(self.case.rules_text + FILLER_RULE + "\n")
+            f.write((self.case.rules_text if rules_text is None else rules_text) + FILLER_RULE + "\n")
         cmd = [self.args.flowpath, "--rules", rules]
         for i, name in enumerate(self.case.ports):
             fifo = os.path.join(self.dir, f"fifo_{name}")
             self.fifos.append(FifoPort(fifo))
             cmd += ["--port", f"{name}=net_pcap{i},rx_pcap={fifo},tx_pcap={self.dir}/out_{name}.pcap"]
         cmd += ["--exit-when-idle", str(self.args.idle_ms), "--ctl-socket", self.ctl_path]
-        cmd += self.args.flowpath_arg
+        cmd += list(extra_args) + self.args.flowpath_arg
         with open(os.path.join(self.dir, "flowpath.cmd"), "w") as f:
             f.write(" ".join(cmd) + "\n")
         self.log = open(os.path.join(self.dir, "flowpath.log"), "wb")
