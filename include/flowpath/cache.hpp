@@ -27,6 +27,7 @@
 
 #include <emmintrin.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -83,6 +84,10 @@ struct Megaflow {
 
     // Slow-path registry only.
     std::vector<RuleEntry*> rules;  ///< rules its packets are credited to
+    /// Tables whose lookup found no rule (Translation::missed): lookups its
+    /// packets are credited to besides the rules' tables.
+    std::array<uint8_t, kMaxMissedLookups> missed{};
+    uint8_t missed_count = 0;
     uint64_t rule_generation = 0;   ///< rule-set generation it was translated at
     uint64_t pushed_packets = 0, pushed_bytes = 0;  ///< replica stats already credited
 };

@@ -151,6 +151,9 @@ enum class TranslateDrop : uint8_t {
 
 /// The most rules one translation records for counting.
 inline constexpr unsigned kMaxMatchedRules = 32;
+/// The most table lookups without a match one translation records (table
+/// statistics; most translations have none, a table miss has one).
+inline constexpr unsigned kMaxMissedLookups = 8;
 
 /// The outcome of one translation.
 struct Translation {
@@ -162,6 +165,8 @@ struct Translation {
     TranslateDrop drop = TranslateDrop::none;
     unsigned matched_count = 0;
     RuleEntry* matched[kMaxMatchedRules];  ///< rules that matched, for counters
+    unsigned missed_count = 0;
+    uint8_t missed[kMaxMissedLookups];     ///< tables whose lookup found no rule, for table statistics
 
     void clear();
     unsigned outputs() const;

@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -151,6 +152,18 @@ struct SlowPathCounters {
     Counter last_revalidation_us;  ///< duration of the latest round
 };
 
+/// Table statistics with Open vSwitch's meaning: every lookup a packet's
+/// translation made in the table (table 0, resubmits, goto_table, a
+/// recirculation's table), and those that found a rule. Credited from
+/// megaflow statistics when they reach the rules (never per packet).
+struct TableCounters {
+    Counter lookups, matched;
+};
+/// One table's statistics as read (SlowPath::table_counts).
+struct TableCount {
+    uint64_t lookups = 0, matched = 0;
+};
+
 /// Distinct megaflow masks a worker gets from translations as they are; a
 /// megaflow whose mask would add a subtable beyond it is widened
 /// (MissHandler::install_mask, docs/cache.md: tuple-space explosion).
@@ -204,6 +217,8 @@ public:
     const MegaflowCache& registry() const { return registry_; }
     SlowPathCounters& counters() { return counters_; }
     const SlowPathCounters& counters() const { return counters_; }
+    /// Lookups and matches by table, as far as pushed to the rules.
+    const std::array<TableCounters, kMaxTable + 1>& table_counters() const { return tables_; }
 
 private:
     struct ReplicaStats {
@@ -221,6 +236,7 @@ private:
     uint32_t sweep_cursor_ = 0;
     unsigned mask_limit_ = kDefaultMaskLimit;
     SlowPathCounters counters_;
+    std::array<TableCounters, kMaxTable + 1> tables_;
 };
 
 /// The rule set as the slow path shares it: one writer at a time applies a
@@ -460,6 +476,9 @@ public:
 
     const LiveRules& rules() const { return rules_; }
     SlowPathTotals totals() const;
+    /// Every table's lookups and matches (index: table id) as far as the
+    /// last statistics push (push_stats() first for the packets until now).
+    std::vector<TableCount> table_counts() const;
 
 private:
     struct Thread;

@@ -229,6 +229,8 @@ uint32_t MegaflowCache::insert(const FlowKey& key, const FlowMask& wildcards, co
     f.actions.assign(translation.actions.begin(), translation.actions.end());
     f.drop = translation.drop;
     f.rules.assign(translation.matched, translation.matched + translation.matched_count);
+    f.missed_count = static_cast<uint8_t>(translation.missed_count);
+    std::copy_n(translation.missed, translation.missed_count, f.missed.begin());
     heap_bytes_ += heap_bytes_of(f);
     return slot;
 }
@@ -264,6 +266,7 @@ void MegaflowCache::remove(uint32_t slot, ActionList* reclaim) {
     if (reclaim) f.actions.swap(*reclaim);
     f.actions.clear();
     f.rules.clear();
+    f.missed_count = 0;
     heap_bytes_ += heap_bytes_of(f);
     // (A replica never allocates: its registry chooses its slots.)
     free_slots_.push_back(slot);

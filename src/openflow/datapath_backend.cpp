@@ -189,8 +189,14 @@ void DatapathBackend::dump_flows(const FlowSelector& select, std::vector<FlowEnt
 }
 
 std::vector<of::TableStats> DatapathBackend::table_stats() {
+    view_.slow_path->push_stats();  // the packets the workers counted until now
+    const std::vector<TableCount> counts = view_.slow_path->table_counts();
     std::vector<of::TableStats> tables(kMaxTable + 1);
-    for (unsigned t = 0; t <= kMaxTable; ++t) tables[t].table_id = static_cast<uint8_t>(t);
+    for (unsigned t = 0; t <= kMaxTable; ++t) {
+        tables[t].table_id = static_cast<uint8_t>(t);
+        tables[t].lookup_count = counts[t].lookups;
+        tables[t].matched_count = counts[t].matched;
+    }
     view_.slow_path->rules().read([&](const RuleSet& rules, uint64_t) {
         rules.for_each([&](const RuleEntry& e) { ++tables[e.rule.table].active_count; });
         return 0;

@@ -193,11 +193,13 @@ struct MemoryBackend::State {
         parse_flow_key(packet.data(), static_cast<uint32_t>(packet.size()), in_port, key, layout);
         Translation t;
         translate(current(), key, t);
-        ++lookups[0];
+        // Table statistics as DatapathBackend counts them: a lookup per
+        // table visited, a match per rule found.
+        for (unsigned i = 0; i < t.missed_count; ++i) ++lookups[t.missed[i]];
         for (unsigned i = 0; i < t.matched_count; ++i) {
             Entry& e = rules.at(pipeline_keys.at(t.matched[i]->id - 1));
             ++matched[e.rule.table];
-            if (e.rule.table != 0) ++lookups[e.rule.table];
+            ++lookups[e.rule.table];
             ++e.packets;
             e.bytes += packet.size();
             e.used = now;

@@ -525,7 +525,10 @@ bool Context::run_table(uint8_t table) {
     } else {
         hit = rules.tables().lookup(table, flow, out.wildcards);
     }
-    if (!hit) return false;
+    if (!hit) {
+        if (out.missed_count < kMaxMissedLookups) out.missed[out.missed_count++] = table;
+        return false;
+    }
     RuleEntry& entry = RuleSet::entry_of(*hit);
     if (out.matched_count < kMaxMatchedRules) out.matched[out.matched_count++] = &entry;
     const Rule* outer = std::exchange(rule, &entry.rule);
@@ -541,6 +544,7 @@ void Translation::clear() {
     wildcards = FlowMask{};
     drop = TranslateDrop::none;
     matched_count = 0;
+    missed_count = 0;
 }
 
 unsigned Translation::outputs() const {

@@ -109,7 +109,10 @@ void MissHandler::push_stats(uint32_t slot, uint64_t now_ms) {
         rule->packets.fetch_add(packets, std::memory_order_relaxed);
         rule->bytes.fetch_add(bytes, std::memory_order_relaxed);
         rule->used_ms.store(now_ms, std::memory_order_relaxed);
+        tables_[rule->rule.table].lookups.add(packets);
+        tables_[rule->rule.table].matched.add(packets);
     }
+    for (unsigned i = 0; i < flow.missed_count; ++i) tables_[flow.missed[i]].lookups.add(packets);
     flow.pushed_packets = stats.packets;
     flow.pushed_bytes = stats.bytes;
 }
@@ -254,6 +257,8 @@ bool MissHandler::revalidate(const RuleSet& rules, uint64_t generation, Reply& r
         if (!same_rules(flow.rules, translation_)) {
             flow.rules.assign(translation_.matched, translation_.matched + translation_.matched_count);
         }
+        flow.missed_count = static_cast<uint8_t>(translation_.missed_count);
+        std::copy_n(translation_.missed, translation_.missed_count, flow.missed.begin());
         flow.rule_generation = generation;
     }
     revalidate_cursor_ = 0;

@@ -511,4 +511,18 @@ SlowPathTotals SlowPath::totals() const {
     return totals;
 }
 
+std::vector<TableCount> SlowPath::table_counts() const {
+    std::vector<TableCount> tables(kMaxTable + 1);
+    for (const auto& thread : threads_) {
+        for (const auto& handler : thread->handlers) {
+            const auto& counters = handler->table_counters();
+            for (size_t t = 0; t < tables.size(); ++t) {
+                tables[t].lookups += counters[t].lookups.get();
+                tables[t].matched += counters[t].matched.get();
+            }
+        }
+    }
+    return tables;
+}
+
 }  // namespace flowpath

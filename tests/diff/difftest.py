@@ -253,27 +253,62 @@ def free_tcp_port():
         return s.getsockname()[1]
 
 
-def run_flowpath_openflow(args, case, case_dir, index):
+def compare_counters(ovs_counts, fp_tables, fp_rules):
+    """Problems where flowpath's table statistics or rule counters differ
+    from Open vSwitch's for the case's frames. ovs_counts: (this case's
+    {table: (lookup, matched)}, {cookie: (n_packets, n_bytes)}). flowpath's
+    table 0 also looked up and matched the filler frames (with the filler
+    rule, cookie 0): there the lookups that found no rule must agree and
+    the lookups beyond Open vSwitch's must all have matched."""
+    ovs_tables, ovs_rules = ovs_counts
+    problems = []
+    fp_rules = {c: v for c, v in fp_rules.items() if c != 0}
+    for cookie in sorted(set(ovs_rules) | set(fp_rules)):
+        if ovs_rules.get(cookie) != fp_rules.get(cookie):
+            problems.append(f"rule cookie={cookie:#x}: (n_packets, n_bytes) Open vSwitch "
+                            f"{ovs_rules.get(cookie)}, flowpath {fp_rules.get(cookie)}")
+    for table in range(254):
+        o, f = ovs_tables.get(table, (0, 0)), fp_tables.get(table, (0, 0))
+        fillers = f[1] - o[1]
+        if o != f and not (table == 0 and fillers >= 0 and f[0] - o[0] == fillers):
+            problems.append(f"table {table}: (lookup, matched) Open vSwitch {o}, flowpath {f}"
+                            + (" (with the fillers)" if table == 0 else ""))
+    return problems
+
+
+def run_flowpath_openflow(args, case, case_dir, index, ovs_counts):
     """--via-openflow: flowpath runs live on FIFO ports (difftest_changes.py's
     LiveFlowpath) with `--openflow-listen` and none of the case's rules; the
     rules go in with `ovs-ofctl -O OpenFlow13 add-flows tcp:127.0.0.1:PORT`
     (the command the oracle loads Open vSwitch with), then the frames. Only
     the harness's filler rule (dl_type 0x88b7, see difftest_changes.py) is in
-    flowpath's rule file: the FIFOs carry fillers from the start. Returns
-    ({port: frames}, error text or None)."""
+    flowpath's rule file: the FIFOs carry fillers from the start. Once the
+    frames are through, dump-tables and dump-flows over OpenFlow must show
+    Open vSwitch's counts (compare_counters). Returns ({port: frames},
+    error text or None)."""
     import difftest_changes  # here: it imports this module
     fp = difftest_changes.LiveFlowpath(args, case, case_dir, index)
     port = free_tcp_port()
-    try:
-        fp.start(rules_text="", extra_args=["--openflow-listen", f"ptcp:{port}"])
-        res = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-flows", f"tcp:127.0.0.1:{port}",
-                              os.path.join(case_dir, "rules.txt")],
+    target = f"tcp:127.0.0.1:{port}"
+
+    def ofctl(*command):
+        res = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", command[0], target, *command[1:]],
                              capture_output=True, text=True, timeout=args.timeout)
         if res.returncode != 0 or res.stderr.strip():
-            return None, (f"ovs-ofctl add-flows into flowpath: exit {res.returncode}: "
-                          f"{res.stderr.strip()[:600]}")
+            raise RuntimeError(f"ovs-ofctl {command[0]} (flowpath): exit {res.returncode}: "
+                               f"{res.stderr.strip()[:600]}")
+        return res.stdout
+
+    try:
+        fp.start(rules_text="", extra_args=["--openflow-listen", f"ptcp:{port}"])
+        ofctl("add-flows", os.path.join(case_dir, "rules.txt"))
         fp.feed(case.frames)
-        return fp.finish()
+        problems = compare_counters(ovs_counts, ovs_oracle.parse_table_stats(ofctl("dump-tables")),
+                                    ovs_oracle.parse_flow_counters(ofctl("dump-flows")))
+        out, err = fp.finish()
+        if problems and err is None:
+            err = "counters differ after the frames:\n    " + "\n    ".join(problems[:10])
+        return out, err
     except (RuntimeError, OSError, TimeoutError, subprocess.TimeoutExpired, ValueError) as e:
         return None, f"{e}\n    " + "\n    ".join(fp.log_tail()) if fp.log else str(e)
     finally:
@@ -412,8 +447,17 @@ def main(argv=None):
                 if drop_unsafe_truncations(case, oracle):
                     shutil.rmtree(case_dir)
                     case.write(case_dir)
+                via_openflow = args.via_openflow and not args.ovs_only
+                if via_openflow:
+                    tables_before = oracle.counters()[0]
                 ovs_out = oracle.run(case.ports, os.path.join(case_dir, "rules.txt"),
                                      case.frames, out_dir=case_dir, in_order=ordered)
+                if via_openflow:
+                    # This case's table statistics and rule counters.
+                    tables_after, ovs_rules = oracle.counters()
+                    ovs_counts = ({t: (a[0] - tables_before.get(t, (0, 0))[0],
+                                       a[1] - tables_before.get(t, (0, 0))[1])
+                                   for t, a in tables_after.items()}, ovs_rules)
                 ovs_conns = oracle.dump_conntrack() if ordered else []
                 problems += [f"ovs-ofctl: {w}" for w in oracle.last_warnings]
                 problems += audit_rules(case, oracle.dump_flows())
@@ -446,7 +490,7 @@ def main(argv=None):
                     problems += live_problems
                     label_b = "flowpath"
                 elif args.via_openflow:
-                    other, other_err = run_flowpath_openflow(args, case, case_dir, index)
+                    other, other_err = run_flowpath_openflow(args, case, case_dir, index, ovs_counts)
                     label_b = "flowpath"
                 else:
                     other, other_err = run_flowpath(args, case, case_dir, index)

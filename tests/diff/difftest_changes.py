@@ -135,6 +135,21 @@ class FifoPort:
         self.thread.join(timeout=30)
         os.close(self.fd)
 
+    def abandon(self):
+        """Stops the writer when nobody reads any more (flowpath gone): a
+        write blocked on the full FIFO returns once this reads it empty, and
+        the next one fails (non-blocking) and ends the thread."""
+        with self.lock:
+            self.stop = True
+        os.set_blocking(self.fd, False)
+        while self.thread.is_alive():
+            try:
+                os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                pass
+            self.thread.join(0.01)
+        os.close(self.fd)
+
 
 class LiveFlowpath:
     """flowpath on FIFO ports, driven phase by phase."""
@@ -243,7 +258,7 @@ class LiveFlowpath:
         for fifo in self.fifos:
             if fifo.thread.is_alive() or not fifo.stop:
                 try:
-                    fifo.close()
+                    fifo.abandon()
                 except OSError:
                     pass
         if self.log and not self.log.closed:

@@ -65,6 +65,34 @@ class RuleLoadError(OvsError):
         self.stderr = stderr
 
 
+def parse_table_stats(text):
+    """`ovs-ofctl -O OpenFlow13 dump-tables` output: {table: (lookup,
+    matched)} for tables 0..253 ("tables A...B: ditto" repeats the table
+    printed before)."""
+    tables, last = {}, None
+    for line in text.splitlines():
+        m = re.match(r"\s*tables? (\d+)(?:\.\.\.(\d+))?", line)
+        if m and "ditto" in line and last is not None:
+            for t in range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1):
+                tables[t] = last
+            continue
+        if m:
+            current = int(m.group(1))
+            continue
+        m = re.search(r"lookup=(\d+), matched=(\d+)", line)
+        if m:
+            last = tables[current] = (int(m.group(1)), int(m.group(2)))
+    return tables
+
+
+def parse_flow_counters(text):
+    """`ovs-ofctl dump-flows` output: {cookie: (n_packets, n_bytes)}."""
+    out = {}
+    for m in re.finditer(r"cookie=(0x[0-9a-f]+),.*?n_packets=(\d+), n_bytes=(\d+)", text):
+        out[int(m.group(1), 16)] = (int(m.group(2)), int(m.group(3)))
+    return out
+
+
 def _die_with_parent():
     """preexec_fn: the child gets SIGTERM when this process dies."""
     try:
@@ -350,6 +378,15 @@ class OvsOracle:
     def dump_flows(self):
         """The installed rules as ovs-ofctl prints them (OpenFlow 1.3)."""
         return self._ofctl("dump-flows", BRIDGE, "--no-stats").stdout
+
+    def counters(self):
+        """(table stats {table: (lookup, matched)}, rule counters {cookie:
+        (n_packets, n_bytes)}), exact: the datapath flows are purged first,
+        which credits their last statistics to the rules and tables. Table
+        statistics never reset: compare two readings."""
+        self._ctl("revalidator/purge")
+        return (parse_table_stats(self._ofctl("dump-tables", BRIDGE).stdout),
+                parse_flow_counters(self._ofctl("dump-flows", BRIDGE).stdout))
 
     def trace(self, in_port, frame):
         """ofproto/trace of `frame` arriving on port index `in_port` (0-based)
