@@ -277,6 +277,8 @@ def main():
                 subprocess.run(["ovs-appctl", "-t", os.path.join(ovs.dir, "vswitchd.ctl"), "revalidator/wait"],
                                check=True, capture_output=True)
                 c.same("dump-flows", [], f"counters after the frames of seed {seed}")
+                # Table statistics (lookups, matches), summed over the seeds so far.
+                c.same("dump-tables", [], f"table statistics after the frames of seed {seed}")
                 c.targets["flowpath"] = real.target
             # packet-out through the agent: out of p2 as given.
             frame = "ffffffffffff000000000001080600010800060400010000000000010a0000010000000000000a000002"
@@ -299,6 +301,11 @@ def main():
                     time.sleep(0.05)
             except AssertionError:
                 c.check(False, f"packet-outs: tx of p2, p3 {[real.tx_packets(p) for p in (2, 3)]}, before {before}")
+            # The packet-out to TABLE was the datapath's one lookup (a match),
+            # as it is Open vSwitch's (its translation credits table stats).
+            rc, tables, _ = ofctl(real.target, "dump-tables", [])
+            c.check(rc == 0 and re.search(r"table 0:\s*\n\s*active=1, lookup=1, matched=1\n", tables),
+                    f"dump-tables after one packet-out to TABLE: {tables[:300]}")
             # A port number flowpath does not have: refused (Open vSwitch accepts it).
             rc, _, err = ofctl(real.target, "add-flow", ["actions=output:9"])
             c.check(rc != 0 and "OFPBAC_BAD_OUT_PORT" in err, f"output:9 was not refused: {err}")

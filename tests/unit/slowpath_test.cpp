@@ -313,22 +313,28 @@ TEST(MissHandlerRevalidation, EveryPacketAfterEveryChangeGetsTheNewRulesTranslat
     }
 }
 
-TEST(MissHandlerStatistics, RuleCountersAddUpToThePacketsForwardedAndIdleMegaflowsExpire) {
+TEST(MissHandlerStatistics, RuleAndTableCountersAddUpToThePacketsForwardedAndIdleMegaflowsExpire) {
     LiveRules live(std::make_unique<RuleSet>(kPorts));
+    // Port 53: table 0 only. Other ports: table 0, table 1 (a match), table 2
+    // (empty: a lookup without a match).
     live.change([](RuleSet& set) {
-        add_all(set, "priority=9,udp,tp_dst=53,actions=output:p2\npriority=1,actions=resubmit(,1),output:p3\n"
+        add_all(set, "priority=9,udp,tp_dst=53,actions=output:p2\n"
+                     "priority=1,actions=resubmit(,1),resubmit(,2),output:p3\n"
                      "table=1,priority=1,udp,actions=output:p4\n");
     });
     InlineMissPath path(64, 1024, 1);
     std::mt19937 rng(11);
     uint64_t now = 100;
     std::map<const RuleEntry*, uint64_t> expected;
+    uint64_t to_53 = 0, others = 0;
     Translation reference;
     live.read([&](const RuleSet& rules, uint64_t generation) {
         for (int burst = 0; burst < 50; ++burst) {
             Miniflow flows[16];
             for (Miniflow& flow : flows) {
-                const Bytes frame = eth(0x0800) + ipv4(17, udp(1000 + rng() % 50, rng() % 2 ? 53 : 54));
+                const bool dns = rng() % 2;
+                (dns ? to_53 : others) += 1;
+                const Bytes frame = eth(0x0800) + ipv4(17, udp(1000 + rng() % 50, dns ? 53 : 54));
                 PacketLayout layout;
                 extract_miniflow(frame.vec().data(), static_cast<uint32_t>(frame.size()), 1, flow, layout);
             }
@@ -346,6 +352,14 @@ TEST(MissHandlerStatistics, RuleCountersAddUpToThePacketsForwardedAndIdleMegaflo
     while (!path.handler.sweep(now - 10, 5000, path.reply, 1000)) {
     }
     EXPECT_TRUE(path.reply.ops.empty());
+    const auto& tables = path.handler.table_counters();
+    EXPECT_EQ(tables[0].lookups.get(), to_53 + others);
+    EXPECT_EQ(tables[0].matched.get(), to_53 + others);
+    EXPECT_EQ(tables[1].lookups.get(), others);
+    EXPECT_EQ(tables[1].matched.get(), others);
+    EXPECT_EQ(tables[2].lookups.get(), others);
+    EXPECT_EQ(tables[2].matched.get(), 0u);
+    EXPECT_EQ(tables[3].lookups.get(), 0u);
     live.read([&](const RuleSet& rules, uint64_t) {
         rules.for_each([&](const RuleEntry& entry) {
             EXPECT_EQ(entry.packets.load(), expected[&entry]) << format_rule(entry.rule, kPorts);
@@ -358,6 +372,7 @@ TEST(MissHandlerStatistics, RuleCountersAddUpToThePacketsForwardedAndIdleMegaflo
     live.read([&](const RuleSet& rules, uint64_t) {
         rules.for_each([&](const RuleEntry& entry) { EXPECT_EQ(entry.packets.load(), expected[&entry]); });
     });
+    EXPECT_EQ(tables[2].lookups.get(), others);
     // Everything idle: every megaflow goes, in the registry and the replica.
     const uint32_t megaflows = path.handler.registry().size();
     ASSERT_GT(megaflows, 0u);
