@@ -51,6 +51,32 @@ bool overlaps(const RuleSet& rules, uint8_t table, uint16_t priority, const Matc
     return false;
 }
 
+// `bytes` in mbufs of `pool`: one segment when they fit, else a chain of
+// full segments (a packet-out longer than --mbuf-size leaves as a received
+// chain would, docs/mbuf_chain). Null when the pool runs out.
+rte_mbuf* mbuf_chain_of(rte_mempool* pool, std::span<const uint8_t> bytes) {
+    rte_mbuf* head = nullptr;
+    size_t done = 0;
+    do {
+        rte_mbuf* segment = rte_pktmbuf_alloc(pool);
+        if (!segment) {
+            rte_pktmbuf_free(head);  // null-safe
+            return nullptr;
+        }
+        const auto n = static_cast<uint16_t>(std::min<size_t>(bytes.size() - done, rte_pktmbuf_tailroom(segment)));
+        std::memcpy(rte_pktmbuf_append(segment, n), bytes.data() + done, n);
+        done += n;
+        if (!head) {
+            head = segment;
+        } else if (rte_pktmbuf_chain(head, segment) != 0) {  // past the segment limit
+            rte_pktmbuf_free(segment);
+            rte_pktmbuf_free(head);
+            return nullptr;
+        }
+    } while (done < bytes.size());
+    return head;
+}
+
 FlowRemovedEvent removed_event(const Rule& rule, uint8_t reason, uint64_t age_ms, uint64_t packets, uint64_t bytes) {
     FlowRemovedEvent event;
     event.rule = rule;
@@ -265,14 +291,11 @@ std::optional<of::OfError> DatapathBackend::packet_out(std::span<const uint8_t> 
             for (const SlowPath::Injected& p : packets) rte_pktmbuf_free(static_cast<rte_mbuf*>(p.packet));
         }
         void add(std::span<const uint8_t> bytes, uint32_t port, bool pipeline) {
-            rte_mbuf* mbuf = rte_pktmbuf_alloc(backend.view_.pool);
-            char* data = mbuf ? rte_pktmbuf_append(mbuf, static_cast<uint16_t>(bytes.size())) : nullptr;
-            if (!data) {
-                if (mbuf) rte_pktmbuf_free(mbuf);
+            rte_mbuf* mbuf = mbuf_chain_of(backend.view_.pool, bytes);
+            if (!mbuf) {
                 out_of_mbufs = true;
                 return;
             }
-            std::memcpy(data, bytes.data(), bytes.size());
             packets.push_back(SlowPath::Injected{mbuf, port, pipeline});
         }
         void send(uint32_t port, std::span<const uint8_t> bytes) override { add(bytes, port - 1, false); }
@@ -284,7 +307,7 @@ std::optional<of::OfError> DatapathBackend::packet_out(std::span<const uint8_t> 
     if (auto error = run_packet_out(packet, in_port, actions, static_cast<uint32_t>(view_.ports.size()), sink)) {
         return error;
     }
-    if (sink.out_of_mbufs) log(LogLevel::warn, "packet-out: no mbuf for a copy; that copy is not sent");
+    if (sink.out_of_mbufs) log(LogLevel::warn, "packet-out: no mbufs for a copy; that copy is not sent");
     if (!sink.packets.empty()) {
         view_.slow_path->inject(sink.packets);  // takes them, sent or not
         sink.packets.clear();

@@ -220,6 +220,47 @@ def flowpath_forward(fp, rules_path, frames):
     return out
 
 
+def jumbo_frame(size):
+    """A UDP frame of `size` bytes (IPv4 10.0.0.1 -> 10.0.0.2)."""
+    ip_len, udp_len = size - 14, size - 34
+    return (bytes.fromhex("020000000002020000000001" "0800" "4500") + ip_len.to_bytes(2, "big")
+            + bytes.fromhex("000000004011" "0000" "0a000001" "0a000002" "03e8" "07d0") + udp_len.to_bytes(2, "big")
+            + b"\0\0" + bytes(i % 251 for i in range(size - 42)))
+
+
+def jumbo_packet_outs(build, workdir, c):
+    """PACKET_OUTs longer than one mbuf (--mbuf-size 1024): sent as chains,
+    out of a port as given and through the pipeline (OUTPUT:TABLE, a VLAN
+    push), byte for byte in the port's tx pcap."""
+    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+    from fptest import Flowpath  # noqa: E402
+    from pcapfile import read_pcap  # noqa: E402
+    port = free_port()
+    args = ["--mtu", "9000", "--mbuf-size", "1024", "--openflow-listen", f"ptcp:{port}"]
+    for i, name in enumerate(PORTS[:2]):
+        args += ["--port", f"{name}=net_pcap{i},tx_pcap={workdir}/jumbo_{name}.pcap"]
+    fp = Flowpath(build, workdir, args, name="jumbo").start()
+    fp.wait_ready()
+    target = f"tcp:127.0.0.1:{port}"
+    frames = [jumbo_frame(size) for size in (1500, 3000, 8000)]
+    rc, _, err = ofctl(target, "add-flow", ["in_port=1,actions=mod_vlan_vid:10,output:p2"])
+    c.check(rc == 0, f"jumbo: add-flow: {err}")
+    for frame in frames:
+        for actions in ("output:p2", "output:TABLE"):
+            rc, _, err = ofctl(target, "packet-out", [f"in_port=1,packet={frame.hex()},actions={actions}"])
+            c.check(rc == 0, f"jumbo: packet-out of {len(frame)} bytes, {actions}: {err}")
+    deadline = time.monotonic() + 10
+    while fp.live_stats()["ports"][1]["tx_packets"] < 2 * len(frames) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fp.signal()
+    code = fp.wait(60)
+    c.check(code == 0, f"jumbo: flowpath exited {code}: {fp.stderr[-2000:]}")
+    sent = read_pcap(f"{workdir}/jumbo_p2.pcap")
+    want = [f for frame in frames for f in (frame, frame[:12] + bytes.fromhex("8100000a") + frame[12:])]
+    c.check(sent == want, f"jumbo packet-outs: p2 sent {[len(f) for f in sent]} bytes, want {[len(f) for f in want]}"
+                          + ("" if [len(f) for f in sent] != [len(f) for f in want] else " (contents differ)"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build_dir")
@@ -311,6 +352,7 @@ def main():
             c.check(rc != 0 and "OFPBAC_BAD_OUT_PORT" in err, f"output:9 was not refused: {err}")
             stats = fp.cmd("stats")
             c.check(stats.startswith("connected"), f"stats: {stats}")
+            jumbo_packet_outs(args.build_dir, tmp, c)
         finally:
             fp.close()
             real.close()
