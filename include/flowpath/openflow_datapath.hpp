@@ -71,7 +71,8 @@ private:
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     std::mutex events_lock_;  // slow-path threads and the link poller read events_
     OpenFlowEvents* events_ = nullptr;
-    std::vector<uint32_t> link_state_;  // of::kPortState* last seen, by port index (then poll_links only)
+    // (config, state) last seen, by port index (then poll_links only)
+    std::vector<std::pair<uint32_t, uint32_t>> link_state_;
     std::jthread link_poller_;          // last: stops before the rest goes
 };
 

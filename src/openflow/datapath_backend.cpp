@@ -3,8 +3,12 @@
 // the ports.
 #include "flowpath/openflow_datapath.hpp"
 
+#include <net/if.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -49,6 +53,27 @@ bool overlaps(const RuleSet& rules, uint8_t table, uint16_t priority, const Matc
         if (rule->priority == priority && matches_overlap(RuleSet::entry_of(*rule).rule.match, match)) return true;
     }
     return false;
+}
+
+// The flags (IFF_*) of the kernel interface behind a port (net_af_packet,
+// net_pcap on an iface), whose link the driver does not follow (DPDK
+// 22.11's af_packet says up from start to stop). Empty for a port without
+// one.
+std::optional<unsigned> kernel_interface_flags(uint16_t port_id) {
+    rte_eth_dev_info info{};
+    ifreq request{};
+    if (rte_eth_dev_info_get(port_id, &info) != 0 || info.if_index == 0 ||
+        !if_indextoname(info.if_index, request.ifr_name)) {
+        return std::nullopt;
+    }
+    struct Socket {
+        int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ~Socket() {
+            if (fd >= 0) ::close(fd);
+        }
+    } socket;
+    if (socket.fd < 0 || ::ioctl(socket.fd, SIOCGIFFLAGS, &request) != 0) return std::nullopt;
+    return static_cast<unsigned short>(request.ifr_flags);
 }
 
 // `bytes` in mbufs of `pool`: one segment when they fit, else a chain of
@@ -99,7 +124,10 @@ uint64_t default_datapath_id(const std::vector<const Port*>& ports) {
 }
 
 DatapathBackend::DatapathBackend(DatapathView view) : view_(std::move(view)) {
-    for (size_t i = 0; i < view_.ports.size(); ++i) link_state_.push_back(describe(i).state);
+    for (size_t i = 0; i < view_.ports.size(); ++i) {
+        const of::PortDesc desc = describe(i);
+        link_state_.push_back({desc.config, desc.state});
+    }
     view_.slow_path->set_events(this);
     link_poller_ = std::jthread([this](std::stop_token stop) {
         std::mutex lock;
@@ -246,6 +274,12 @@ of::PortDesc DatapathBackend::describe(size_t index) const {
     } else {
         desc.state = of::kPortStateLinkDown;
     }
+    // As Open vSwitch reads a system port: administratively down is
+    // config PORT_DOWN, no carrier (or down) is LINK_DOWN, else LIVE.
+    if (const std::optional<unsigned> flags = kernel_interface_flags(port.id())) {
+        desc.config = *flags & IFF_UP ? 0 : of::kPortConfigDown;
+        desc.state = *flags & IFF_RUNNING ? of::kPortStateLive : of::kPortStateLinkDown;
+    }
     return desc;
 }
 
@@ -343,8 +377,9 @@ void DatapathBackend::rule_expired(RuleExpiry expiry) {
 void DatapathBackend::poll_links() {
     for (size_t i = 0; i < view_.ports.size(); ++i) {
         of::PortDesc desc = describe(i);
-        if (desc.state == link_state_[i]) continue;
-        link_state_[i] = desc.state;
+        const std::pair<uint32_t, uint32_t> seen{desc.config, desc.state};
+        if (seen == link_state_[i]) continue;
+        link_state_[i] = seen;
         std::lock_guard guard(events_lock_);
         if (events_) events_->port_status(PortStatusEvent{of::kPortModified, std::move(desc)});
     }

@@ -13,8 +13,10 @@ PACKET_OUT through worker 0) and the learned flows show in dump-flows with
 their idle timeout; iperf3 moves TCP across; `flowpath-ctl add-flow` and
 `ovs-ofctl add-flow` rules show in both dumps; with the controller gone,
 installed flows keep forwarding; idle flows time out, and one added with
-send_flow_rem is reported to `ovs-ofctl monitor` as FLOW_REMOVED; the
-controller back, flowpath reconnects and
+send_flow_rem is reported to `ovs-ofctl monitor` as FLOW_REMOVED; link
+changes of a port (the far veth end down and up, flowpath's end down and
+up) are reported as PORT_STATUS with Open vSwitch's config and state bits;
+the controller back, flowpath reconnects and
 learning starts over; an OpenFlow delete-all removes the rule file's rules
 too.
 
@@ -199,6 +201,37 @@ def flow_removed(s):
     assert not any("9997" in f for f in s.flows()), s.flows()
 
 
+def port_status(s):
+    """Link changes of a net_af_packet port reach a controller (ovs-ofctl
+    monitor with a miss_send_len) as PORT_STATUS, with Open vSwitch's bits
+    for a system port: the far end down is state LINK_DOWN (config 0),
+    flowpath's own end set down is config PORT_DOWN too, back up is LIVE."""
+    _, ns, near, far = HOSTS["B"]
+    monitor = subprocess.Popen(["ovs-ofctl", "-O", "OpenFlow13", f"--unixctl={s.work}/ofctl-ports.ctl", "monitor",
+                                s.target, "65535"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(1)
+        steps = [(["ip", "netns", "exec", ns, "ip", "link", "set", far, "down"], "0", "LINK_DOWN"),
+                 (["ip", "netns", "exec", ns, "ip", "link", "set", far, "up"], "0", "LIVE"),
+                 (["ip", "link", "set", near, "down"], "PORT_DOWN", "LINK_DOWN"),
+                 (["ip", "link", "set", near, "up"], "0", "LIVE")]
+        for command, _, _ in steps:
+            sh(*command)
+            time.sleep(1.2)  # flowpath reads the links twice a second
+    finally:
+        monitor.terminate()
+        out = monitor.communicate(timeout=10)[0]
+    # One message per change, as "OFPT_PORT_STATUS ... MOD: 2(p2): ..." then
+    # its config and state lines.
+    events = re.findall(r"OFPT_PORT_STATUS.*?MOD: (\d+)\((\w+)\).*?config:\s+(\S+)\s*\n\s*state:\s+(\S+)",
+                        out, re.S)
+    want = [("2", "p2", config, state) for _, config, state in steps]
+    assert events == want, f"PORT_STATUS messages {events}, want {want}:\n{out[-3000:]}"
+    ports = s.ofctl("dump-ports-desc")
+    assert re.search(r"2\(p2\).*?config:\s+0\s*\n\s*state:\s+LIVE", ports, re.S), ports
+
+
 def controller_gone(s):
     ping_until_answered(30)  # the learned flows may have timed out meanwhile: learned again
     assert len(s.learned()) == 2, s.learned()
@@ -243,7 +276,7 @@ def main():
     try:
         s = Setup(work)
         for case in (one_table, ping_through_controller, iperf3_tcp, ctl_and_controller_rules, flow_removed,
-                     controller_gone,
+                     port_status, controller_gone,
                      idle_flows_expire, controller_back, delete_all, clean_exit):
             run.case(case, s)
     finally:
