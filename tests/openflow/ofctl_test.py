@@ -76,6 +76,13 @@ CHANGES = [
     ("add-flow", ["priority=5,ip,nw_src=1.2.3.4,check_overlap,actions=drop"]),  # refused: overlap
     ("add-flow", ["priority=5,ip,actions=output:p4"]),                          # replaces, counters kept
     ("mod-flows", ["--strict", "table=2,priority=8,tcp,reset_counts,actions=output:p1"]),
+    # OpenFlow 1.3: a modify that selects nothing adds nothing; out_port
+    # does not restrict a modify; no rule outputs to a group.
+    ("mod-flows", ["priority=77,udp,tp_dst=77,actions=output:p2"]),
+    ("mod-flows", ["--strict", "priority=78,udp,tp_dst=78,actions=output:p2"]),
+    ("mod-flows", ["cookie=0x99/0xff,priority=79,udp,tp_dst=79,actions=output:p2"]),
+    ("del-flows", ["out_group=1"]),
+    ("mod-flows", ["out_port=p4,actions=output:p1"]),
     ("del-flows", []),
 ]
 
