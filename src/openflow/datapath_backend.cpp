@@ -78,7 +78,7 @@ std::optional<unsigned> kernel_interface_flags(uint16_t port_id) {
 
 // `bytes` in mbufs of `pool`: one segment when they fit, else a chain of
 // full segments (a packet-out longer than --mbuf-size leaves as a received
-// chain would, docs/mbuf_chain). Null when the pool runs out.
+// chain would, flowpath/mbuf_chain.hpp). Null when the pool runs out.
 rte_mbuf* mbuf_chain_of(rte_mempool* pool, std::span<const uint8_t> bytes) {
     rte_mbuf* head = nullptr;
     size_t done = 0;
