@@ -291,11 +291,11 @@ bool Worker::forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned 
         slots[i] = slot;
     }
     for (unsigned i = 0, end; i < count; i = end) {
-        uint64_t bytes = rte_pktmbuf_pkt_len(packets[i]);
-        for (end = i + 1; end < count && slots[end] == slots[i]; ++end) bytes += rte_pktmbuf_pkt_len(packets[end]);
+        uint64_t run_bytes = rte_pktmbuf_pkt_len(packets[i]);
+        for (end = i + 1; end < count && slots[end] == slots[i]; ++end) run_bytes += rte_pktmbuf_pkt_len(packets[end]);
         Megaflow& flow = cache_.flow(slots[i]);
         flow.packets.add(end - i);
-        flow.bytes.add(bytes);
+        flow.bytes.add(run_bytes);
         flow.last_used.set(now);
         rte_mbuf** run = packets + i;
         enqueue_packets(flow.actions[0].port - 1, end - i, [run](unsigned k) { return run[k]; });
