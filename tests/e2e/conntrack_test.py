@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fptest import Flowpath, TestRun, WorkDir, read_pcap, write_pcap  # noqa: E402
+from fptest import Flowpath, TestRun, WorkDir, read_pcap, wait_until, write_pcap  # noqa: E402
 
 from scapy.all import ICMP, IP, TCP, UDP, Ether, Raw  # noqa: E402
 
@@ -146,15 +146,6 @@ def ctl_ok(fp, *command):
     reply = fp.ctl(*command)
     assert reply.returncode == 0, f"{command}: {reply.stderr}"
     return reply.stdout
-
-
-def wait_until(what, predicate, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def firewall(name, extra=()):

@@ -126,6 +126,19 @@ class TestRun:
         sys.exit(1 if self.failed else 0)
 
 
+def wait_until(what, predicate, timeout=20.0):
+    """Polls `predicate` every 50 ms until it returns something true (which
+    is returned); after `timeout` seconds fails naming `what` (a string, or
+    a callable giving one, so that the message shows the state at the end)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+
+
 def workdir(prefix):
     return tempfile.mkdtemp(prefix=prefix)
 

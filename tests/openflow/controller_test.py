@@ -21,6 +21,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+from fptest import wait_until  # noqa: E402
 A = "02000000000a"
 B = "02000000000b"
 
@@ -81,16 +83,6 @@ class Controller:
             self.proc.wait()
 
 
-def wait_for(what, predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -107,7 +99,7 @@ def learn_and_forward(fd, tag):
     for attempt in range(10):
         assert fd.cmd(f"receive 1 {ab}") == ["outputs"], "A->B went out before the controller saw it"
         try:
-            wait_for("A->B flooded to p2 and p3 by PACKET_OUT",
+            wait_until("A->B flooded to p2 and p3 by PACKET_OUT",
                      lambda: len(fd.sent(2)) > before2 and len(fd.sent(3)) > before3, 1.0)
             break
         except AssertionError:
@@ -116,12 +108,12 @@ def learn_and_forward(fd, tag):
     assert fd.sent(2)[-1] == ab and fd.sent(3)[-1] == ab
     before1 = len(fd.sent(1))
     fd.cmd(f"receive 2 {ba}")
-    wait_for("B->A sent to p1 (A learned)", lambda: len(fd.sent(1)) > before1)
+    wait_until("B->A sent to p1 (A learned)", lambda: len(fd.sent(1)) > before1, 15.0)
     assert fd.sent(1)[-1] == ba
     before2 = len(fd.sent(2))
     fd.cmd(f"receive 1 {ab}")
-    wait_for("A->B sent to p2 only (B learned)", lambda: len(fd.sent(2)) > before2)
-    wait_for("two learned flows", lambda: len([f for f in fd.flows() if "priority=1," in f]) == 2)
+    wait_until("A->B sent to p2 only (B learned)", lambda: len(fd.sent(2)) > before2, 15.0)
+    wait_until("two learned flows", lambda: len([f for f in fd.flows() if "priority=1," in f]) == 2, 15.0)
     # From now on the flows forward, no controller involved.
     assert fd.cmd(f"receive 1 {ab}") == ["outputs", "2"]
     assert fd.cmd(f"receive 2 {ba}") == ["outputs", "1"]
@@ -136,7 +128,7 @@ def main():
     controller = Controller(port, idle_timeout=2)
     fd = TestD(testd, port)
     try:
-        wait_for("the table-miss rule", lambda: any("priority=0 actions=CONTROLLER:65535" in f for f in fd.flows()))
+        wait_until("the table-miss rule", lambda: any("priority=0 actions=CONTROLLER:65535" in f for f in fd.flows()), 15.0)
         learn_and_forward(fd, 1)
         learned = [f for f in fd.flows() if "priority=1," in f]
         assert all("idle_timeout=2" in f for f in learned), learned
@@ -147,11 +139,11 @@ def main():
             assert fd.cmd(f"receive 1 {frame(A, B, 100 + i)}") == ["outputs", "2"]
             time.sleep(0.1)
         # Idle: the learned flows time out, the table-miss rule stays.
-        wait_for("learned flows to expire", lambda: not [f for f in fd.flows() if "priority=1," in f], 10)
+        wait_until("learned flows to expire", lambda: not [f for f in fd.flows() if "priority=1," in f], 10)
         assert len(fd.flows()) == 1
         # The controller comes back: the agent reconnects, learning starts over.
         controller = Controller(port, idle_timeout=30)
-        wait_for("the agent to reconnect", lambda: fd.cmd("stats")[3] == "1", 20)
+        wait_until("the agent to reconnect", lambda: fd.cmd("stats")[3] == "1", 20)
         learn_and_forward(fd, 200)
         counts = [int(re.search(r"n_packets=(\d+)", f).group(1)) for f in fd.flows() if "priority=1," in f]
         assert all(c >= 1 for c in counts), counts
