@@ -68,17 +68,11 @@ inline uint64_t ipv4_scalars(const uint8_t* p) {
 /// the whole miniflow. No layout: a simple match only forwards.
 inline bool extract_simple(const uint8_t* data, uint32_t len, uint32_t in_port, SimpleKey& key) {
     using namespace wire;
-    // Network-order values as little-endian loads read them.
-    constexpr uint16_t kRawIpv4 = 0x0008;             // 0x0800
-    constexpr uint16_t kRawVlan = 0x0081;             // 0x8100
-    constexpr uint16_t kRawQinq = 0xa888;             // 0x88a8
-    constexpr uint32_t kRawVlanPresent = 0x00100000;  // tci |= 0x1000, as the key keeps a tag
-    static_assert(std::endian::native == std::endian::little);
     if (len < kEthHeaderLen) return false;
     uint16_t type = load16(data + kMacPairLen);
     uint32_t l3 = kEthHeaderLen;
     uint64_t vlans = 0;
-    if (type == kRawVlan || type == kRawQinq) {
+    if (is_vlan_raw(type)) {
         // One tag, followed by IPv4 (a second tag's inner type is no IPv4
         // either way: the full path takes it).
         if (len < kEthHeaderLen + kVlanTagLen) return false;

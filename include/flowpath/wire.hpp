@@ -109,6 +109,16 @@ inline uint64_t load64(const uint8_t* p) {
     return v;
 }
 
+/// Network-order values as a little-endian load16/load32 reads them (the
+/// fast extractions compare and build key words without byte swaps).
+static_assert(std::endian::native == std::endian::little, "the raw constants assume a little-endian host");
+inline constexpr uint16_t kRawIpv4 = 0x0008;             // 0x0800
+inline constexpr uint16_t kRawVlan = 0x0081;             // 0x8100
+inline constexpr uint16_t kRawQinq = 0xa888;             // 0x88a8
+inline constexpr uint32_t kRawVlanPresent = 0x00100000;  // tci |= 0x1000 (byte 2 of the tag), as the key keeps a tag
+
+inline bool is_vlan_raw(uint16_t raw) { return raw == kRawVlan || raw == kRawQinq; }
+
 /// The VLAN limit both parsers read (set_vlan_limit); relaxed loads are
 /// plain loads on every target we build for.
 extern std::atomic<unsigned> g_vlan_limit;

@@ -181,6 +181,7 @@ private:
     void upcall(const InFlight& packet);
     bool earlier_pending(uint32_t stamp) const;
     bool must_wait(const Megaflow& flow, const PacketMeta& meta) const;
+    bool waits_for_upcalls(const Megaflow& flow) const;
     bool hold(const InFlight& packet, uint32_t slot, Megaflow& flow, uint64_t release_seq, size_t resume_at);
     bool releasable(const HeldPacket& held) const;
     void release_held(uint64_t now);

@@ -57,19 +57,13 @@ static_assert(offsetof(FlowKey, tp_dst) == kWordTransport * 8 + 2);
 static_assert(offsetof(FlowKey, tcp_flags) == kWordTransport * 8 + 4);
 
 // Network-order constants as they read from a little-endian load.
-constexpr uint16_t kRawVlan = 0x0081;            // 0x8100
-constexpr uint16_t kRawQinq = 0xa888;            // 0x88a8
-constexpr uint32_t kRawVlanPresent = 0x00100000; // tci |= 0x1000 (byte 2 of the tag)
 constexpr uint32_t kRawIpv6LabelMask = 0xffff0f00;
 constexpr uint16_t kRawTcpFlagsMask = 0xff0f;    // low 12 bits of the flags word
-
-inline bool is_vlan_raw(uint16_t raw) { return raw == kRawVlan || raw == kRawQinq; }
 
 // The SimpleKey holds these words as extract() pushes them.
 static_assert(kSimpleKeyWordIndex[0] == kWordInPort && kSimpleKeyWordIndex[1] == kWordMacs &&
               kSimpleKeyWordIndex[2] == kWordDlType && kSimpleKeyWordIndex[3] == kWordVlans &&
               kSimpleKeyWordIndex[4] == kWordNwAddrs && kSimpleKeyWordIndex[5] == kWordNwScalars);
-static_assert(kRawVlanPresent == 0x00100000);
 
 inline uint64_t low48(const uint8_t* p) { return load32(p) | uint64_t{load16(p + 4)} << 32; }
 

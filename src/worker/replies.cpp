@@ -114,8 +114,13 @@ bool Worker::earlier_pending(uint32_t stamp) const {
 // whose megaflow is ready must not overtake an earlier one of its flow that
 // missed in another.
 bool Worker::must_wait(const Megaflow& flow, const PacketMeta& meta) const {
-    return flow.pending_seq > order_.answered_count() || flow.held ||
-           ((flow.runs_ct || meta.recirc_id) && earlier_pending(meta.stamp));
+    return waits_for_upcalls(flow) || ((flow.runs_ct || meta.recirc_id) && earlier_pending(meta.stamp));
+}
+
+// Whether the megaflow may still have earlier packets at the slow path (the
+// upcalls sent before its install are not all answered) or held.
+bool Worker::waits_for_upcalls(const Megaflow& flow) const {
+    return flow.pending_seq > order_.answered_count() || flow.held;
 }
 
 // Holds a packet until every upcall up to `release_seq` is answered (and,

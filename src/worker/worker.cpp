@@ -98,6 +98,12 @@ DropReason drop_reason(TranslateDrop drop) {
     return DropReason::bad_packet;
 }
 
+// A plain forwarding list: one output, nothing else (no action touches the
+// bytes): its packets go to the port's tx buffer without the executor.
+bool only_outputs(const ActionList& actions) {
+    return actions.size() == 1 && actions[0].type == ActionType::kOutput;
+}
+
 // Actions the whole group of a megaflow takes at once, between the ranges
 // each packet runs alone.
 bool group_action(const Action& action) {
@@ -306,10 +312,9 @@ bool Worker::forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned 
 }
 
 // Whether a megaflow's packets may take the simple path: it only outputs,
-// and no earlier packet of it is at the slow path or held (ordering).
+// and must_wait would let a first-pass packet of it go (no ct).
 bool Worker::forwards_now(const Megaflow& flow) const {
-    return flow.actions.size() == 1 && flow.actions[0].type == ActionType::kOutput && !flow.runs_ct &&
-           flow.pending_seq <= order_.answered_count() && !flow.held;
+    return only_outputs(flow.actions) && !flow.runs_ct && !waits_for_upcalls(flow);
 }
 
 // One pass over scratch_[level].packets: extract, classify, dispatch,
@@ -452,7 +457,7 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
     // to the port's tx buffer as run_range would send them, without the
     // executor (no action touches the bytes, nothing to sync). Issue 10:
     // ~10 cycles per packet on the emc workload (docs/cache.md).
-    if (from == 0 && n == 1 && actions[0].type == ActionType::kOutput) {
+    if (from == 0 && only_outputs(actions)) {
         enqueue_packets(actions[0].port - 1, count, [group](unsigned i) { return group[i].packet; });
         return;
     }
