@@ -340,6 +340,9 @@ class Ovs(System):
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_path("%s/ovs-vswitchd.ctl" % self.dir, self.proc)
         self._vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")
+        # ovs-ofctl finds the bridge by its management socket, which a loaded
+        # host may create after add-br returns ("br0 is not a bridge").
+        self._wait_path("%s/br0.mgmt" % self.dir, self.proc)
         self._vsctl("add-port", "br0", "p1", "--", "set", "Interface", "p1", "type=dpdk",
                     "options:dpdk-devargs=net_null0,no-rx=1", "ofport_request=2")
         if workload.meta.get("ports", 2) >= 3:
