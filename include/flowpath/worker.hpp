@@ -78,6 +78,9 @@ struct WorkerPlan {
 /// Reply operations a worker applies per poll round at most (then it polls
 /// its rx queues again): bounds the pause a burst of installs can cause.
 inline constexpr unsigned kReplyOpsPerRound = 512;
+/// Saturated poll rounds (every rx queue gave a full burst) per TSC read:
+/// the others reuse the last reading (Worker::run).
+inline constexpr unsigned kRoundsPerTscRead = 4;
 /// How many reply ops ahead a worker prefetches an answered packet's header.
 inline constexpr unsigned kReplyPrefetch = 8;
 /// Packets a worker may hold back behind their flow's upcalls (more are
@@ -131,6 +134,7 @@ private:
         rte_mbuf* packets[kBurst];
         unsigned count = 0;
         uint64_t oldest = 0;  // TSC when the first buffered packet came
+        uint64_t bytes = 0;   // what the next flush counts (see enqueue_packets)
     };
     /// One packet between the stages of a pass.
     struct InFlight {
@@ -193,7 +197,7 @@ private:
     void drop(rte_mbuf* packet, DropReason reason);
     void enqueue(unsigned port_index, rte_mbuf* packet);
     template <typename PacketOf>
-    void enqueue_packets(unsigned port_index, unsigned count, PacketOf&& packet_of);
+    void enqueue_packets(unsigned port_index, unsigned count, PacketOf&& packet_of, uint64_t bytes);
     void flush(unsigned port_index);
     void flush_all();
     void flush_due(uint64_t now);

@@ -169,14 +169,28 @@ int run_worker(void* arg) { return static_cast<Worker*>(arg)->run(); }
 
 int Worker::run() {
     rte_mbuf* burst[kBurst];
-    // One TSC read per round (in this VM a read costs as much as a quarter
-    // of a simple-match burst's own work): the round's start stamps its
-    // bursts (megaflow last-use times, ct) and ends the previous round.
-    uint64_t previous_start = rte_rdtsc();
-    bool previous_busy = false;
+    // The TSC is read at a round's start (in this VM a read costs 15 ns, half
+    // a nanosecond per packet of a full burst), except while the worker is
+    // saturated: after a round in which every rx queue gave a full burst,
+    // the next kRoundsPerTscRead - 1 rounds reuse the last reading. Their
+    // stamps (megaflow last use, ct expiry) are then a few microseconds old;
+    // tx buffers are flushed every round then (no flush interval), so no
+    // flush deadline depends on it.
+    uint64_t last_read = rte_rdtsc();
+    bool busy_since_read = false;
+    bool saturated = false;
+    unsigned reuses = 0;
     while (!stop_.load(std::memory_order_relaxed)) {
-        const uint64_t start = rte_rdtsc();
-        if (previous_busy) counters_.busy_cycles.add(start - previous_start);
+        uint64_t start = last_read;
+        if (!saturated || ++reuses == kRoundsPerTscRead) {
+            start = rte_rdtsc();
+            // Busy: the time since the last reading if a round in it had work
+            // (after saturated rounds, at most one short idle round with them).
+            if (busy_since_read) counters_.busy_cycles.add(start - last_read);
+            last_read = start;
+            busy_since_read = false;
+            reuses = 0;
+        }
         shard_ = conntrack_.load(std::memory_order_acquire);
         // The slow path's answers first: the packets it sends back leave
         // before any packet of a newer burst.
@@ -193,8 +207,8 @@ int Worker::run() {
         // their owner, every round.
         if (shard_) shard_->maintain(start);
         if (start >= next_housekeeping_) housekeeping(start);
-        previous_busy = received || applied;
-        previous_start = start;
+        busy_since_read |= received || applied;
+        saturated = tx_flush_ticks_ == 0 && received == kBurst * plan_.rx.size();
     }
     drain();
     flush_all();
@@ -246,7 +260,6 @@ void Worker::receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, 
         in.rx_bytes.add(bytes);
         return;
     }
-    bytes = 0;
     for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(packets[i]);
     in.rx_bytes.add(bytes);
 
@@ -272,39 +285,50 @@ void Worker::receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, 
 // every packet is a plain IPv4 frame that the simple-match tier gives a
 // megaflow that only outputs, and may go now, goes straight to the tx
 // buffers, run by run in arrival order: no miniflow, no hash, no metadata.
-// False: nothing was done, and the burst takes the pipeline. Adds the
-// burst's bytes to `bytes` (its first touch of each mbuf does it).
+// False: nothing was done, and the burst takes the pipeline. True: the
+// burst's bytes were added to `bytes` (summed on its one read of each length).
 bool Worker::forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now,
                             uint64_t& bytes) {
     const SimpleMatch& simple = cache_.simple();
     const uint32_t in_port = rxq.port_index + 1u;
-    uint32_t slots[kBurst];
+    // The burst's runs of one megaflow: slot, first packet, bytes.
+    uint32_t run_slot[kBurst];
+    unsigned run_start[kBurst + 1];
+    uint64_t run_bytes[kBurst];
+    unsigned runs = 0;
+    uint64_t current_bytes = 0;
     uint32_t last_slot = kNoFlow;
     for (unsigned i = 0; i < count; ++i) {
         if (i + kPrefetchAhead < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + kPrefetchAhead], void*));
         const rte_mbuf* packet = packets[i];
         const uint8_t* data = rte_pktmbuf_mtod(packet, const uint8_t*);
-        bytes += packet->pkt_len;
-        if (packet->nb_segs != 1 || exceeds_mtu(data, packet->data_len, packet->pkt_len, rxq.mtu)) return false;
+        const uint32_t len = packet->pkt_len;
+        if (packet->nb_segs != 1 || exceeds_mtu(data, packet->data_len, len, rxq.mtu)) return false;
         SimpleKey key;
         if (!extract_simple(data, packet->data_len, in_port, key)) return false;
         const uint32_t slot = simple.lookup(key);
         if (slot == kNoFlow) return false;
         if (slot != last_slot) {
             if (!forwards_now(cache_.flow(slot))) return false;
+            if (runs) run_bytes[runs - 1] = current_bytes;
+            run_slot[runs] = slot;
+            run_start[runs++] = i;
+            current_bytes = 0;
             last_slot = slot;
         }
-        slots[i] = slot;
+        current_bytes += len;
     }
-    for (unsigned i = 0, end; i < count; i = end) {
-        uint64_t run_bytes = rte_pktmbuf_pkt_len(packets[i]);
-        for (end = i + 1; end < count && slots[end] == slots[i]; ++end) run_bytes += rte_pktmbuf_pkt_len(packets[end]);
-        Megaflow& flow = cache_.flow(slots[i]);
-        flow.packets.add(end - i);
-        flow.bytes.add(run_bytes);
+    run_bytes[runs - 1] = current_bytes;
+    run_start[runs] = count;
+    for (unsigned r = 0; r < runs; ++r) {
+        const unsigned size = run_start[r + 1] - run_start[r];
+        Megaflow& flow = cache_.flow(run_slot[r]);
+        flow.packets.add(size);
+        flow.bytes.add(run_bytes[r]);
         flow.last_used.set(now);
-        rte_mbuf** run = packets + i;
-        enqueue_packets(flow.actions[0].port - 1, end - i, [run](unsigned k) { return run[k]; });
+        bytes += run_bytes[r];
+        rte_mbuf** run = packets + run_start[r];
+        enqueue_packets(flow.actions[0].port - 1, size, [run](unsigned k) { return run[k]; }, run_bytes[r]);
     }
     cache_.count_simple_hits(count);
     counters_.simple_hits.set(cache_.counters().simple_hits);
@@ -444,8 +468,8 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
         }
         return;
     }
+    uint64_t bytes = 0;  // the group's, on its first range
     if (from == 0) {
-        uint64_t bytes = 0;
         for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(group[i].packet);
         flow.packets.add(count);
         flow.bytes.add(bytes);
@@ -458,7 +482,7 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
     // executor (no action touches the bytes, nothing to sync). Issue 10:
     // ~10 cycles per packet on the emc workload (docs/cache.md).
     if (from == 0 && only_outputs(actions)) {
-        enqueue_packets(actions[0].port - 1, count, [group](unsigned i) { return group[i].packet; });
+        enqueue_packets(actions[0].port - 1, count, [group](unsigned i) { return group[i].packet; }, bytes);
         return;
     }
     const size_t taker = packet_taker(actions.data(), n);
@@ -688,7 +712,7 @@ void Worker::drop(rte_mbuf* packet, DropReason reason) {
 }
 
 void Worker::enqueue(unsigned port_index, rte_mbuf* packet) {
-    // A port of a smaller MTU than another's (else UINT32_MAX): a frame
+    // A port of a smaller MTU than another's (else kNoTxMtu): a frame
     // from the larger may not fit.
     const uint32_t mtu = plan_.tx[port_index].mtu;
     if (rte_pktmbuf_pkt_len(packet) > mtu + kMtuEthernetHeader) [[unlikely]] {
@@ -701,21 +725,34 @@ void Worker::enqueue(unsigned port_index, rte_mbuf* packet) {
     }
     TxBuffer& buffer = tx_buffers_[port_index];
     if (buffer.count == 0 && tx_flush_ticks_) buffer.oldest = rte_rdtsc();
+    buffer.bytes += rte_pktmbuf_pkt_len(packet);
     buffer.packets[buffer.count++] = packet;
     if (buffer.count == kBurst) flush(port_index);
 }
 
-// `count` packets (packet_of(i)) to one port's tx buffer, in order.
+// `count` packets (packet_of(i)) of `bytes` bytes in all to one port's tx
+// buffer, in order. When they fit, their bytes join the buffer's at once
+// (the caller has summed them: no second read of each length); when the
+// buffer fills on the way, each flush counts its own packets' lengths.
 template <typename PacketOf>
-void Worker::enqueue_packets(unsigned port_index, unsigned count, PacketOf&& packet_of) {
+void Worker::enqueue_packets(unsigned port_index, unsigned count, PacketOf&& packet_of, uint64_t bytes) {
     if (plan_.tx[port_index].mtu != kNoTxMtu) [[unlikely]] {  // frames may be too big for it: one at a time
         for (unsigned i = 0; i < count; ++i) enqueue(port_index, packet_of(i));
         return;
     }
     TxBuffer& buffer = tx_buffers_[port_index];
     if (buffer.count == 0 && tx_flush_ticks_ && count) buffer.oldest = rte_rdtsc();
+    if (buffer.count + count <= kBurst) {
+        for (unsigned i = 0; i < count; ++i) buffer.packets[buffer.count + i] = packet_of(i);
+        buffer.count += count;
+        buffer.bytes += bytes;
+        if (buffer.count == kBurst) flush(port_index);
+        return;
+    }
     for (unsigned i = 0; i < count; ++i) {
-        buffer.packets[buffer.count++] = packet_of(i);
+        rte_mbuf* packet = packet_of(i);
+        buffer.bytes += rte_pktmbuf_pkt_len(packet);
+        buffer.packets[buffer.count++] = packet;
         if (buffer.count == kBurst) {
             flush(port_index);
             if (tx_flush_ticks_ && i + 1 < count) buffer.oldest = rte_rdtsc();
@@ -739,8 +776,7 @@ void Worker::flush(unsigned port_index) {
     TxBuffer& buffer = tx_buffers_[port_index];
     if (buffer.count == 0) return;
     const TxQueueRef& txq = plan_.tx[port_index];
-    uint64_t bytes = 0;
-    for (unsigned i = 0; i < buffer.count; ++i) bytes += rte_pktmbuf_pkt_len(buffer.packets[i]);
+    uint64_t bytes = buffer.bytes;
 
     if (txq.lock) rte_spinlock_lock(txq.lock);
     unsigned sent = 0;
@@ -764,6 +800,7 @@ void Worker::flush(unsigned port_index) {
     out.tx_bytes.add(bytes);
     counters_.in_flight.set(counters_.in_flight.get() - buffer.count);
     buffer.count = 0;
+    buffer.bytes = 0;
 }
 
 void Worker::flush_all() {
