@@ -13,6 +13,14 @@
 
 namespace flowpath {
 
+/// The per-worker cache sizes' defaults and bounds (docs/cache.md): the
+/// exact cache as Open vSwitch's EMC; the signature cache for 1M flows
+/// (8 MiB). The upper bounds keep one worker's caches under ~0.5 GiB each.
+inline constexpr uint32_t kDefaultExactCacheEntries = 8192;
+inline constexpr uint32_t kMaxExactCacheEntries = 1u << 22;
+inline constexpr uint32_t kDefaultSignatureCacheEntries = 1u << 20;
+inline constexpr uint32_t kMaxSignatureCacheEntries = 1u << 26;
+
 /// Where a value was given: a config file and line, or the command line
 /// (empty file).
 struct ConfigSource {
@@ -52,6 +60,10 @@ struct Config {
     std::vector<unsigned> slow_path_cores;  ///< CPUs of the slow-path threads; empty: the main lcore's
     uint32_t flow_limit = 200000;           ///< megaflows per worker
     uint32_t max_idle_ms = 10000;           ///< a megaflow unused this long expires
+    /// Per worker: exact-match cache entries (rounded up to a power of two)
+    /// and signature cache entries (0: none); docs/cache.md.
+    uint32_t exact_cache_entries = kDefaultExactCacheEntries;
+    uint32_t signature_cache_entries = kDefaultSignatureCacheEntries;
     uint32_t tx_flush_interval_us = 0;      ///< longest wait in a tx buffer; 0: every poll round
 
     // Operations.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "flowpath/cache.hpp"
+#include "flowpath/config.hpp"
 #include "flowpath/conntrack.hpp"
 #include "flowpath/packet.hpp"
 #include "flowpath/passes.hpp"
@@ -28,8 +29,6 @@ namespace flowpath {
 /// Packets per rx burst and per tx buffer.
 inline constexpr unsigned kBurst = 32;
 
-/// Exact-match cache entries per worker (Open vSwitch's EMC size).
-inline constexpr uint32_t kExactCacheEntries = 8192;
 /// One megaflow hit in this many enters the exact cache (Open vSwitch's
 /// emc-insert-inv-prob default): a flood of short flows cannot thrash it,
 /// while a long flow gets in within its first few hundred packets.
@@ -72,6 +71,8 @@ struct WorkerPlan {
     UpcallChannel* channel = nullptr;  ///< to and from the slow path
     rte_mempool* pool = nullptr;       ///< for the copies that extra outputs need
     uint32_t flow_limit = 200000;      ///< megaflows in its cache
+    uint32_t exact_cache_entries = kDefaultExactCacheEntries;          ///< --exact-cache-entries
+    uint32_t signature_cache_entries = kDefaultSignatureCacheEntries;  ///< --signature-cache-entries; 0: none
     uint32_t tx_flush_interval_us = 0; ///< longest wait in a tx buffer; 0: every round
 };
 

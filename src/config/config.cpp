@@ -64,6 +64,9 @@ po::options_description shared_options() {
         ("log-level", po::value<std::string>(), "error, warn, info or debug")
         ("slow-path-cores", po::value<std::string>(), "CPUs of the slow-path threads, one each (default: the main lcore's)")
         ("flow-limit", po::value<std::string>(), "megaflows per worker (default 200000)")
+        ("exact-cache-entries", po::value<std::string>(), "exact-match cache entries per worker (default 8192)")
+        ("signature-cache-entries", po::value<std::string>(),
+         "signature cache entries per worker, 0: off (default 1048576: 8 MiB)")
         ("max-idle", po::value<std::string>(), "a megaflow unused for MS milliseconds expires (default 10000)")
         ("tx-flush-interval", po::value<std::string>(), "longest a packet waits in a tx buffer, in microseconds (default 0)")
         ("mtu", po::value<std::string>(), "N: largest frame forwarded (L2 payload, as a port MTU; default 1500); "
@@ -314,6 +317,13 @@ Config validate(const RawOptions& raw) {
     }
     if (const RawValue* v = single(raw, "flow-limit")) {
         config.flow_limit = parse_int<uint32_t>(*v, "flow-limit", 1, 100'000'000);
+    }
+    if (const RawValue* v = single(raw, "exact-cache-entries")) {
+        config.exact_cache_entries = parse_int<uint32_t>(*v, "exact-cache-entries", 2, kMaxExactCacheEntries);
+    }
+    if (const RawValue* v = single(raw, "signature-cache-entries")) {
+        config.signature_cache_entries =
+            parse_int<uint32_t>(*v, "signature-cache-entries", 0, kMaxSignatureCacheEntries);
     }
     if (const RawValue* v = single(raw, "max-idle")) {
         config.max_idle_ms = parse_int<uint32_t>(*v, "max-idle", 1, 86'400'000);

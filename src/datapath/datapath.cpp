@@ -144,6 +144,8 @@ Datapath::Datapath(const Config& config)
         channels_.push_back(std::make_unique<UpcallChannel>(w, kUpcallRingSize));
         plans[w].channel = channels_.back().get();
         plans[w].flow_limit = config_.flow_limit;
+        plans[w].exact_cache_entries = config_.exact_cache_entries;
+        plans[w].signature_cache_entries = config_.signature_cache_entries;
         plans[w].tx_flush_interval_us = config_.tx_flush_interval_us;
         plans[w].pool = pool_->get();
         plans[w].tx.resize(ports_.size());

@@ -152,7 +152,8 @@ Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
       stop_(stop),
       tx_buffers_(plan_.tx.size()),
       counters_(plan_.tx.size()),
-      cache_(kExactCacheEntries, plan_.flow_limit, kExactInsertInverseProbability),
+      cache_(plan_.exact_cache_entries, plan_.flow_limit, kExactInsertInverseProbability,
+             plan_.signature_cache_entries),
       tx_flush_ticks_(rte_get_tsc_hz() / 1'000'000 * plan_.tx_flush_interval_us),
       // Outstanding upcalls: those in the ring, and those taken and not yet
       // answered (at most a ring's worth more).
@@ -164,6 +165,8 @@ Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
 }
 
 Worker::~Worker() = default;
+
+static_assert(kDefaultSignatureCacheEntries == kDefaultSignatureEntries, "one default for the signature cache");
 
 int run_worker(void* arg) { return static_cast<Worker*>(arg)->run(); }
 

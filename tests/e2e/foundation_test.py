@@ -298,6 +298,26 @@ def test_dump_flows_counts():
     assert fp.ctl("dump-flows").returncode == 1  # gone after exit
 
 
+def test_cache_sizes():
+    """--exact-cache-entries and --signature-cache-entries size each
+    worker's caches: cache.bytes moves with them (the signature cache's
+    default is 8 MiB: 2^17 buckets of 64 bytes), and every frame still
+    leaves by its rule."""
+    def cache_bytes(name, extra):
+        fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={IN_PCAP}",
+                                    "--port", f"p1=net_pcap1,tx_pcap={path(name + '.pcap')}",
+                                    "--rules", TO_P1, "--exit-when-idle", "300"] + extra, name=name)
+        assert fp.run() == 0, fp.stderr
+        assert read_pcap(path(name + ".pcap")) == FRAMES
+        return fp.stats()["cache"]["bytes"]
+
+    default = cache_bytes("sizes_default", [])
+    small = cache_bytes("sizes_small", ["--exact-cache-entries", "1024", "--signature-cache-entries", "0"])
+    big = cache_bytes("sizes_big", ["--exact-cache-entries", "16384", "--signature-cache-entries", str(1 << 21)])
+    assert default - small >= (1 << 17) * 64, (default, small)
+    assert big - default >= (1 << 17) * 64, (default, big)
+
+
 if __name__ == "__main__":
     run = TestRun()
     only = sys.argv[2:]  # test names, to run some alone
@@ -306,7 +326,7 @@ if __name__ == "__main__":
                  test_sigint_and_duration, test_ctl_commands_and_exit, test_ctl_without_server,
                  test_two_processes_side_by_side, test_same_ctl_socket_refused,
                  test_bad_device_exits_2_naming_the_line, test_done_when_single_port,
-                 test_no_rules_drops_everything_counted, test_dump_flows_counts):
+                 test_no_rules_drops_everything_counted, test_dump_flows_counts, test_cache_sizes):
         if not only or test.__name__ in only:
             run.case(test)
     if run.failed == 0:

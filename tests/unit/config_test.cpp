@@ -294,6 +294,22 @@ TEST_F(ConfigTest, SlowPathOperationsOpenFlowAndConntrackOptions) {
     EXPECT_NE(error_of({"--port", "p0=x", "--ct-timeout-bogus", "3"}).find("ct-timeout-bogus"), std::string::npos);
 }
 
+TEST_F(ConfigTest, CacheSizes) {
+    const Config d = parse({"--port", "p0=net_null0"}).config;
+    EXPECT_EQ(d.exact_cache_entries, 8192u);
+    EXPECT_EQ(d.signature_cache_entries, 1u << 20);
+
+    const std::string file = write_file("signature-cache-entries = 0\n");
+    const Config c = parse({"--config", file, "--port", "p0=net_null0", "--exact-cache-entries", "65536"}).config;
+    EXPECT_EQ(c.exact_cache_entries, 65536u);
+    EXPECT_EQ(c.signature_cache_entries, 0u);
+
+    EXPECT_EQ(error_of({"--port", "p0=x", "--exact-cache-entries", "1"}),
+              "command line: exact-cache-entries: expected an integer from 2 to 4194304, found '1'");
+    EXPECT_EQ(error_of({"--port", "p0=x", "--signature-cache-entries", "67108865"}),
+              "command line: signature-cache-entries: expected an integer from 0 to 67108864, found '67108865'");
+}
+
 TEST_F(ConfigTest, ByteOrderMarkSkipped) {
     const std::string path = write_file("\xEF\xBB\xBFrxq = 2\nport = p0=net_null0\n");
     EXPECT_EQ(parse({"--config", path}).config.rxq, 2u);
