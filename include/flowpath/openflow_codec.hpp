@@ -9,9 +9,9 @@
 // than the message itself holds.
 //
 // Matches and actions are translated to and from flowpath's own types on the
-// way through: an OXM match becomes a Match over the FlowKey (plus OpenFlow
-// `metadata`, which the FlowKey has no room for: OxmMatch keeps it beside),
-// and actions become an ActionList. Open vSwitch's extensions that ovs-ofctl
+// way through: an OXM match becomes a Match over the FlowKey (OpenFlow
+// `metadata` beside it, in Match::metadata), and actions and instructions
+// become an ActionList. Open vSwitch's extensions that ovs-ofctl
 // sends for flowpath's fields are read and written too (NXM vlan_tci,
 // nw_frag, nw_ttl, tcp_flags, ct_state/zone/mark; the resubmit, ct and
 // ct_clear actions), so that a rule written with ovs-ofctl survives a round

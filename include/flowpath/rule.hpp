@@ -40,7 +40,7 @@ using PortNames = std::vector<std::string>;
 ///
 /// OpenFlow's 64-bit `metadata` is not a packet field and has no place in
 /// the FlowKey: it is 0 when a packet enters, only write_metadata changes
-/// it, and the pipeline keeps it beside the key (docs/pipeline.md). A rule
+/// it, and the pipeline keeps it beside the key (docs/openflow.md). A rule
 /// matches it with `metadata`/`metadata_mask` (pre-masked; mask 0: any).
 struct Match {
     FlowKey value{};
