@@ -15,6 +15,7 @@
 #include <cstring>
 #include <cstdint>
 #include <unordered_map>
+#include <unordered_set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -148,10 +149,18 @@ public:
     /// What the pass of `recirc_id` (nonzero) starts from. Thread-safe.
     RecircState thaw(uint32_t recirc_id, uint32_t packet_in_port) const;
 
-    /// Every live entry, in no particular order (timeouts, revalidation).
+    /// Every live entry, in no particular order (revalidation).
     template <typename Fn>
     void for_each(Fn&& fn) const {
         for (const auto& [id, entry] : entries_) fn(*entry);
+    }
+
+    /// Every live entry with an idle or hard timeout, in no particular
+    /// order: what the timeouts look at every 200 ms, without walking the
+    /// rules that have none (a controller's 100,000 permanent rules).
+    template <typename Fn>
+    void for_each_timed(Fn&& fn) const {
+        for (uint32_t id : timed_) fn(*entries_.at(id));
     }
 
     /// The entry a classifier rule stands for.
@@ -190,6 +199,7 @@ private:
     struct FrozenStates;
     std::unique_ptr<FrozenStates> frozen_;
     std::unordered_map<uint32_t, std::unique_ptr<RuleEntry>> entries_;  // owned here; the classifier points at them
+    std::unordered_set<uint32_t> timed_;  // ids of the entries with a timeout
     std::vector<std::unique_ptr<RuleEntry>> retired_;
     uint32_t next_id_ = 1;
 };

@@ -181,6 +181,7 @@ RuleEntry& RuleSet::add(Rule rule, uint64_t now_ms, uint16_t flags, bool reset_c
     entry->used_ms.store(now_ms, std::memory_order_relaxed);
     entry->flags = flags;
     RuleEntry& placed = *entries_.emplace(id, std::move(entry)).first->second;
+    if (placed.rule.idle_timeout || placed.rule.hard_timeout) timed_.insert(id);
     table.insert(placed.rule.match.value, placed.rule.match.mask, placed.rule.priority, id, &placed);
     return placed;
 }
@@ -190,6 +191,7 @@ void RuleSet::retire(uint32_t id) {
     if (it == entries_.end()) return;
     retired_.push_back(std::move(it->second));
     entries_.erase(it);
+    timed_.erase(id);
 }
 
 template <typename Fn>
