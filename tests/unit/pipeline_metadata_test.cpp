@@ -21,22 +21,6 @@ Rule parsed(const std::string& text) {
     return r.value();
 }
 
-RuleSet rules_from(const std::string& text) {
-    Parsed<std::vector<Rule>> rules = parse_rules(text, kPorts, "metadata.rules");
-    if (!rules) throw std::runtime_error(rules.error().to_string());
-    RuleSet set(kPorts);
-    for (Rule& r : rules.value()) set.add(std::move(r));
-    return set;
-}
-
-std::vector<uint32_t> outputs(const Translation& t) {
-    std::vector<uint32_t> ports;
-    for (const Action& a : t.actions) {
-        if (a.type == ActionType::kOutput) ports.push_back(a.port);
-    }
-    return ports;
-}
-
 TEST(Metadata, ParsesAndPrintsAsOvsOfctl) {
     // Left: what is written; right: what ovs-ofctl 3.1 prints for it
     // (`ovs-ofctl -O OpenFlow13 parse-flow`), with flowpath's port names.
