@@ -38,6 +38,15 @@ enum class ActionType : uint8_t {
     /// the packet, or a copy of it when more actions follow, goes through
     /// the pipeline again as a new pass with recirculation id `port`.
     kRecirc,
+    /// Rule only, OpenFlow's clear_actions instruction: flowpath keeps no
+    /// action set, so it does nothing; kept so that dump-flows prints it.
+    /// After the applied actions, before kWriteMetadata and kGotoTable.
+    kClearActions,
+    /// Rule only, OpenFlow's write_metadata instruction: the pipeline's
+    /// metadata becomes (metadata & ~mask) | (value & mask), with value and
+    /// mask (host order) from write_metadata_of(). Before a kGotoTable, after
+    /// everything else.
+    kWriteMetadata,
 };
 
 /// The header field a kSetField action writes. The value layout (bytes of
@@ -169,6 +178,14 @@ struct Action {
         a.ethertype = ethertype;
         return a;
     }
+    /// A kWriteMetadata; the value is kept as written (dump-flows shows it
+    /// so), applied under the mask.
+    static Action write_metadata(uint64_t value, uint64_t mask) {
+        Action a = of(ActionType::kWriteMetadata);
+        std::memcpy(a.value, &value, 8);
+        std::memcpy(a.value + 8, &mask, 8);
+        return a;
+    }
     /// A kSetField with `set_field_width(field)` bytes from `bytes`.
     static Action set(SetField field, const void* bytes) {
         Action a = of(ActionType::kSetField);
@@ -178,6 +195,27 @@ struct Action {
     }
 };
 static_assert(sizeof(Action) == 36);
+
+/// The value and mask of a kWriteMetadata.
+struct MetadataWrite {
+    uint64_t value = 0;
+    uint64_t mask = 0;
+    bool operator==(const MetadataWrite&) const = default;
+};
+inline MetadataWrite write_metadata_of(const Action& a) {
+    MetadataWrite w;
+    std::memcpy(&w.value, a.value, 8);
+    std::memcpy(&w.mask, a.value + 8, 8);
+    return w;
+}
+
+/// Whether a rule action is one of OpenFlow's instructions besides
+/// apply_actions (they close a rule's list, in this order: kClearActions,
+/// kWriteMetadata, kGotoTable).
+constexpr bool is_instruction(ActionType type) {
+    return type == ActionType::kClearActions || type == ActionType::kWriteMetadata ||
+           type == ActionType::kGotoTable;
+}
 
 /// The actions of a rule, applied in order. Empty means drop.
 using ActionList = std::vector<Action>;

@@ -9,9 +9,9 @@
 // than the message itself holds.
 //
 // Matches and actions are translated to and from flowpath's own types on the
-// way through: an OXM match becomes a Match over the FlowKey (plus OpenFlow
-// `metadata`, which the FlowKey has no room for: OxmMatch keeps it beside),
-// and actions become an ActionList. Open vSwitch's extensions that ovs-ofctl
+// way through: an OXM match becomes a Match over the FlowKey (OpenFlow
+// `metadata` beside it, in Match::metadata), and actions and instructions
+// become an ActionList. Open vSwitch's extensions that ovs-ofctl
 // sends for flowpath's fields are read and written too (NXM vlan_tci,
 // nw_frag, nw_ttl, tcp_flags, ct_state/zone/mark; the resubmit, ct and
 // ct_clear actions), so that a rule written with ovs-ofctl survives a round
@@ -193,31 +193,20 @@ std::optional<Header> peek_header(ByteView bytes);
 
 // ---- Matches, instructions, actions ---------------------------------------
 
-/// An OXM match: the FlowKey part and OpenFlow metadata (which the FlowKey
-/// does not hold; 0/0 = not matched).
+/// An OXM match: flowpath's Match (OpenFlow metadata included).
 struct OxmMatch {
     Match match;
-    uint64_t metadata = 0;
-    uint64_t metadata_mask = 0;
     bool operator==(const OxmMatch&) const = default;
 };
 
-/// The write_metadata instruction.
-struct MetadataWrite {
-    uint64_t value = 0;
-    uint64_t mask = 0;
-    bool operator==(const MetadataWrite&) const = default;
-};
-
-/// A flow entry's instructions as flowpath runs them: the apply-actions
-/// list with a kGotoTable action at its end for goto_table (OpenFlow runs
-/// instructions in that order whatever order they came in). An empty action
-/// set makes clear_actions a no-op; it is kept so that it prints back.
-/// write_actions and meter are not supported (OFPBIC_UNSUP_INST).
+/// A flow entry's instructions as flowpath runs them, in one action list in
+/// OpenFlow's instruction order whatever order they came in: the
+/// apply-actions list, then kClearActions (clear_actions: flowpath keeps no
+/// action set, so a no-op kept to print back), kWriteMetadata
+/// (write_metadata) and kGotoTable (goto_table). write_actions and meter
+/// are not supported (OFPBIC_UNSUP_INST).
 struct Instructions {
     ActionList actions;
-    bool clear_actions = false;
-    std::optional<MetadataWrite> write_metadata;
     bool operator==(const Instructions&) const = default;
 };
 

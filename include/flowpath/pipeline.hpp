@@ -15,6 +15,7 @@
 #include <cstring>
 #include <cstdint>
 #include <unordered_map>
+#include <unordered_set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,13 @@ struct RuleChangeResult {
     size_t added = 0, modified = 0, removed = 0;
 };
 
+/// What a pass after a recirculation starts from (RuleSet::thaw).
+struct RecircState {
+    uint8_t table = 0;      ///< the ct(table=T)'s table
+    uint32_t in_port = 0;   ///< the translation's in_port at the ct
+    uint64_t metadata = 0;  ///< OpenFlow metadata at the ct
+};
+
 /// The rule tables of one datapath. Lookups from several threads at once are
 /// safe while nobody changes the set; changes need exclusive access (the
 /// slow path's LiveRules gives it, docs/slowpath.md). A removed or replaced
@@ -64,6 +72,9 @@ struct RuleChangeResult {
 class RuleSet {
 public:
     explicit RuleSet(PortNames ports);
+    ~RuleSet();
+    RuleSet(RuleSet&&) noexcept;
+    RuleSet& operator=(RuleSet&&) noexcept;
 
     /// Refuses a rule the datapath cannot run (throws ConfigError naming its
     /// place). add() checks too; call it first to check a whole batch. Every
@@ -109,13 +120,47 @@ public:
     std::vector<std::unique_ptr<RuleEntry>> take_retired();
 
     const PortNames& ports() const { return ports_; }
-    const RuleTables& tables() const { return tables_; }
-    size_t size() const { return tables_.rule_count(); }
+    size_t size() const { return entries_.size(); }
 
-    /// Every live entry, in no particular order (timeouts, revalidation).
+    /// The best rule of `table` for `key` with OpenFlow metadata `metadata`
+    /// (ties among equal priorities: the one added first), or null; ORs into
+    /// `wildcards` the key bits the answer depends on (the metadata is no
+    /// key bit: the rules that matched before wrote it). Allocation-free.
+    const ClassifierRule* lookup(uint8_t table, const FlowKey& key, uint64_t metadata,
+                                 FlowMask& wildcards) const;
+
+    /// The live entry of `table` with exactly this match and priority
+    /// (OpenFlow add and modify-strict), or null.
+    const RuleEntry* find_exact(uint8_t table, const Match& match, uint16_t priority) const;
+
+    /// The live entries of `table`, highest priority first, ties in the
+    /// order they were added (dump-flows).
+    std::vector<const RuleEntry*> table_rules(uint8_t table) const;
+
+    /// The recirculation id of the pass a ct(table=`table`) starts, with the
+    /// translation's `in_port` and `metadata` at that point, for a packet
+    /// that came in on `packet_in_port`. Without metadata the id says it
+    /// all (recirc_id_for); with metadata it names an entry of this set's
+    /// frozen states (made on first use, kept for the set's life: their
+    /// number is bounded by the metadata values the rules can write).
+    /// 0 when the frozen states are full (kMaxFrozenStates). Thread-safe.
+    uint32_t freeze(uint8_t table, uint32_t in_port, uint32_t packet_in_port, uint64_t metadata) const;
+
+    /// What the pass of `recirc_id` (nonzero) starts from. Thread-safe.
+    RecircState thaw(uint32_t recirc_id, uint32_t packet_in_port) const;
+
+    /// Every live entry, in no particular order (revalidation).
     template <typename Fn>
     void for_each(Fn&& fn) const {
         for (const auto& [id, entry] : entries_) fn(*entry);
+    }
+
+    /// Every live entry with an idle or hard timeout, in no particular
+    /// order: what the timeouts look at every 200 ms, without walking the
+    /// rules that have none (a controller's 100,000 permanent rules).
+    template <typename Fn>
+    void for_each_timed(Fn&& fn) const {
+        for (uint32_t id : timed_) fn(*entries_.at(id));
     }
 
     /// The entry a classifier rule stands for.
@@ -128,14 +173,33 @@ public:
     std::string dump(int table = -1) const;
 
 private:
+    /// The rules of one table that match metadata under one mask, one
+    /// classifier per masked value: a lookup probes one classifier per mask.
+    struct MetadataGroup {
+        uint64_t mask = 0;
+        std::unordered_map<uint64_t, Classifier> by_value;
+    };
+
+    /// The classifier that holds (or would hold) a rule of `table` with
+    /// `match`; created when `create`, else null when there is none.
+    Classifier* classifier_of(uint8_t table, const Match& match, bool create);
+    const Classifier* classifier_of(uint8_t table, const Match& match) const;
+    /// Removes rule `id` (of `table`, with `match`) from its classifier,
+    /// dropping a metadata classifier left empty.
+    void unlink(uint8_t table, const Match& match, uint32_t id);
     void retire(uint32_t id);
     void modify_entry(RuleEntry& entry, const ActionList& actions, bool reset_counts);
     template <typename Fn>
     void select(const MatchFilter& filter, bool strict, Fn&& fn);
 
     PortNames ports_;
-    RuleTables tables_;
+    RuleTables tables_;  // rules without a metadata match
+    std::array<std::vector<MetadataGroup>, kMaxTables> metadata_groups_;  // rules with one
+    // Frozen states of recirculations with metadata (freeze, thaw).
+    struct FrozenStates;
+    std::unique_ptr<FrozenStates> frozen_;
     std::unordered_map<uint32_t, std::unique_ptr<RuleEntry>> entries_;  // owned here; the classifier points at them
+    std::unordered_set<uint32_t> timed_;  // ids of the entries with a timeout
     std::vector<std::unique_ptr<RuleEntry>> retired_;
     uint32_t next_id_ = 1;
 };
@@ -206,23 +270,31 @@ inline uint64_t controller_cookie(const Action& a) {
 void translate(const RuleSet& rules, const FlowKey& key, Translation& out);
 
 // Recirculation ids: what Open vSwitch freezes at a ct(table=T) and thaws
-// for the next pass, encoded in the id itself (no table of ids to share
-// between threads): bits 0-7 the table plus one, bit 8 set when the
-// translation's in_port then differed from the packet's (a resubmit with a
-// port, a set_field to in_port), bits 9-31 that in_port.
+// for the next pass. Without OpenFlow metadata it is encoded in the id
+// itself (no table of ids to share between threads): bits 0-7 the table
+// plus one, bit 8 set when the translation's in_port then differed from the
+// packet's (a resubmit with a port, a set_field to in_port), bits 10-31
+// that in_port. With metadata (64 bits, no room) bit 9 is set and bits
+// 10-31 index the RuleSet's frozen states (RuleSet::freeze), which hold
+// in_port and metadata.
 inline constexpr uint32_t kRecircInPortSet = 0x100;
+inline constexpr uint32_t kRecircFrozen = 0x200;
+inline constexpr unsigned kRecircShift = 10;
+/// The most frozen states one RuleSet keeps (22 bits of index).
+inline constexpr uint32_t kMaxFrozenStates = 1u << (32 - kRecircShift);
 
 /// The id of the pass that starts in `table` with OpenFlow in_port
-/// `in_port`, for a packet that came in on `packet_in_port`. Never 0.
+/// `in_port` and metadata 0, for a packet that came in on
+/// `packet_in_port`. Never 0.
 constexpr uint32_t recirc_id_for(uint8_t table, uint32_t in_port, uint32_t packet_in_port) {
     const uint32_t id = table + 1u;
-    return in_port == packet_in_port ? id : id | kRecircInPortSet | in_port << 9;
+    return in_port == packet_in_port ? id : id | kRecircInPortSet | in_port << kRecircShift;
 }
 /// The table the pass of `recirc_id` (nonzero) starts in.
 constexpr uint8_t recirc_table(uint32_t recirc_id) { return static_cast<uint8_t>((recirc_id & 0xff) - 1); }
-/// The in_port the pass of `recirc_id` starts with.
+/// The in_port the pass of `recirc_id` (without kRecircFrozen) starts with.
 constexpr uint32_t recirc_in_port(uint32_t recirc_id, uint32_t packet_in_port) {
-    return recirc_id & kRecircInPortSet ? recirc_id >> 9 : packet_in_port;
+    return recirc_id & kRecircInPortSet ? recirc_id >> kRecircShift : packet_in_port;
 }
 
 }  // namespace flowpath

@@ -37,9 +37,16 @@ using PortNames = std::vector<std::string>;
 
 /// A match: the packet bits a rule examines (`mask`) and what they must be
 /// (`value`, always pre-masked: value & ~mask == 0, padding zero).
+///
+/// OpenFlow's 64-bit `metadata` is not a packet field and has no place in
+/// the FlowKey: it is 0 when a packet enters, only write_metadata changes
+/// it, and the pipeline keeps it beside the key (docs/openflow.md). A rule
+/// matches it with `metadata`/`metadata_mask` (pre-masked; mask 0: any).
 struct Match {
     FlowKey value{};
     FlowMask mask{};
+    uint64_t metadata = 0;
+    uint64_t metadata_mask = 0;
 
     /// True when `key` agrees with `value` on every bit of `mask`.
     bool matches(const FlowKey& key) const {
@@ -57,11 +64,18 @@ struct Match {
         }
         return true;
     }
+    /// True when every metadata bit `wide` examines, this match examines
+    /// with the same value (OpenFlow's non-strict selection).
+    bool metadata_within(const Match& wide) const {
+        return (metadata_mask & wide.metadata_mask) == wide.metadata_mask &&
+               (metadata & wide.metadata_mask) == wide.metadata;
+    }
     /// True when the match examines nothing.
-    bool is_catchall() const { return mask == FlowMask{}; }
+    bool is_catchall() const { return mask == FlowMask{} && metadata_mask == 0; }
 
     bool operator==(const Match& other) const {
-        return value == other.value && mask == other.mask;
+        return value == other.value && mask == other.mask && metadata == other.metadata &&
+               metadata_mask == other.metadata_mask;
     }
 };
 

@@ -300,7 +300,9 @@ void encode_actions(const ActionList& actions, Bytes& out) {
             w.zeros(6);
             break;
         case ActionType::kGotoTable:
-            break;  // an instruction, written by encode_instructions
+        case ActionType::kClearActions:
+        case ActionType::kWriteMetadata:
+            break;  // instructions, written by encode_instructions
         case ActionType::kRecirc:
             break;  // datapath only: no rule holds one
         }
@@ -310,6 +312,8 @@ void encode_actions(const ActionList& actions, Bytes& out) {
 Decoded<Instructions> decode_instructions(ByteView bytes) {
     Instructions result;
     std::optional<uint8_t> goto_table;
+    std::optional<MetadataWrite> write_metadata;
+    bool clear_actions = false;
     bool seen[7] = {};
     wire::Reader r(bytes, err::kBadInstLen);
     while (r.remaining() > 0) {
@@ -333,7 +337,7 @@ Decoded<Instructions> decode_instructions(ByteView bytes) {
             MetadataWrite write;
             write.value = body.u64();
             write.mask = body.u64();
-            result.write_metadata = write;
+            write_metadata = write;
             break;
         }
         case kInstApplyActions: {
@@ -345,7 +349,7 @@ Decoded<Instructions> decode_instructions(ByteView bytes) {
         }
         case kInstClearActions:
             if (len != 8) return err::kBadInstLen;
-            result.clear_actions = true;
+            clear_actions = true;
             break;
         case kInstWriteActions:
         case kInstMeter:
@@ -357,6 +361,9 @@ Decoded<Instructions> decode_instructions(ByteView bytes) {
         }
         if (!body.ok()) return err::kBadInstLen;
     }
+    // OpenFlow's instruction order, whatever order they came in.
+    if (clear_actions) result.actions.push_back(Action::of(ActionType::kClearActions));
+    if (write_metadata) result.actions.push_back(Action::write_metadata(write_metadata->value, write_metadata->mask));
     if (goto_table) result.actions.push_back(Action::goto_table(*goto_table));
     return result;
 }
@@ -364,8 +371,9 @@ Decoded<Instructions> decode_instructions(ByteView bytes) {
 void encode_instructions(const Instructions& instructions, Bytes& out) {
     wire::Writer w(out);
     const ActionList& actions = instructions.actions;
-    const bool has_goto = !actions.empty() && actions.back().type == ActionType::kGotoTable;
-    const size_t applied = actions.size() - (has_goto ? 1 : 0);
+    // The applied actions are those before the instructions at the end.
+    size_t applied = actions.size();
+    while (applied > 0 && is_instruction(actions[applied - 1].type)) --applied;
     if (applied > 0) {
         const size_t start = w.size();
         w.u16(kInstApplyActions);
@@ -374,23 +382,30 @@ void encode_instructions(const Instructions& instructions, Bytes& out) {
         encode_actions(ActionList(actions.begin(), actions.begin() + static_cast<ptrdiff_t>(applied)), out);
         w.patch16(start + 2, static_cast<uint16_t>(w.size() - start));
     }
-    if (instructions.clear_actions) {
-        w.u16(kInstClearActions);
-        w.u16(8);
-        w.zeros(4);
-    }
-    if (instructions.write_metadata) {
-        w.u16(kInstWriteMetadata);
-        w.u16(24);
-        w.zeros(4);
-        w.u64(instructions.write_metadata->value);
-        w.u64(instructions.write_metadata->mask);
-    }
-    if (has_goto) {
-        w.u16(kInstGotoTable);
-        w.u16(8);
-        w.u8(actions.back().table);
-        w.zeros(3);
+    for (size_t i = applied; i < actions.size(); ++i) {
+        const Action& a = actions[i];
+        switch (a.type) {
+        case ActionType::kClearActions:
+            w.u16(kInstClearActions);
+            w.u16(8);
+            w.zeros(4);
+            break;
+        case ActionType::kWriteMetadata: {
+            const MetadataWrite write = write_metadata_of(a);
+            w.u16(kInstWriteMetadata);
+            w.u16(24);
+            w.zeros(4);
+            w.u64(write.value);
+            w.u64(write.mask);
+            break;
+        }
+        default:  // kGotoTable
+            w.u16(kInstGotoTable);
+            w.u16(8);
+            w.u8(a.table);
+            w.zeros(3);
+            break;
+        }
     }
 }
 
@@ -453,6 +468,10 @@ std::optional<OfError> check_rule(const Match& match, uint8_t table, const Actio
             break;
         case ActionType::kInPort: case ActionType::kFlood: case ActionType::kAll: case ActionType::kController:
         case ActionType::kCtClear:
+            break;
+        case ActionType::kClearActions:
+        case ActionType::kWriteMetadata:
+            if (context != ActionContext::kFlow) return err::kBadActionType;  // never decoded in a PACKET_OUT
             break;
         case ActionType::kRecirc:
             return err::kBadActionType;  // datapath only: never decoded

@@ -47,10 +47,8 @@ std::optional<of::OfError> refused_by_datapath(const Rule& rule) {
 
 // Whether a rule of `table` at `priority` overlaps `match` (CHECK_OVERLAP).
 bool overlaps(const RuleSet& rules, uint8_t table, uint16_t priority, const Match& match) {
-    const Classifier* classifier = rules.tables().find_table(table);
-    if (!classifier) return false;
-    for (const ClassifierRule* rule : classifier->rules()) {
-        if (rule->priority == priority && matches_overlap(RuleSet::entry_of(*rule).rule.match, match)) return true;
+    for (const RuleEntry* entry : rules.table_rules(table)) {
+        if (entry->rule.priority == priority && matches_overlap(entry->rule.match, match)) return true;
     }
     return false;
 }
@@ -175,8 +173,7 @@ void DatapathBackend::apply_flow_mods(std::span<const FlowModRequest> requests,
                     break;
                 }
                 if (rules.size() >= kMaxRules) {
-                    const Classifier* table = rules.tables().find_table(r.rule.table);
-                    if (!table || !table->find_exact(r.rule.match.value, r.rule.match.mask, r.rule.priority)) {
+                    if (!rules.find_exact(r.rule.table, r.rule.match, r.rule.priority)) {
                         result = of::err::kTableFull;
                         break;
                     }

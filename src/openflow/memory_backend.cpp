@@ -42,7 +42,9 @@ struct ExactKey {
         if (table != o.table) return table < o.table;
         if (priority != o.priority) return priority < o.priority;
         if (const int c = std::memcmp(&match.value, &o.match.value, sizeof(FlowKey))) return c < 0;
-        return std::memcmp(&match.mask, &o.match.mask, sizeof(FlowKey)) < 0;
+        if (const int c = std::memcmp(&match.mask, &o.match.mask, sizeof(FlowKey))) return c < 0;
+        if (match.metadata_mask != o.match.metadata_mask) return match.metadata_mask < o.match.metadata_mask;
+        return match.metadata < o.match.metadata;
     }
 };
 

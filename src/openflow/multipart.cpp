@@ -273,8 +273,9 @@ Bytes table_feature_properties(uint8_t table_id) {
     Bytes list;
     wire::Writer l(list);
 
-    // goto_table where a later table exists; apply and clear actions.
-    for (uint16_t type : {uint16_t{1}, uint16_t{4}, uint16_t{5}}) {
+    // goto_table where a later table exists; write_metadata, apply and
+    // clear actions.
+    for (uint16_t type : {uint16_t{1}, uint16_t{2}, uint16_t{4}, uint16_t{5}}) {
         if (type == 1 && table_id >= kMaxTable) continue;
         l.u16(type);
         l.u16(4);
@@ -295,9 +296,9 @@ Bytes table_feature_properties(uint8_t table_id) {
     Bytes settable;
     wire::Writer s(settable);
     for (const oxm::Field& field : oxm::fields()) {
-        // metadata has no room in the FlowKey; packet_type and the 16-bit
-        // in_port are only accepted, never needed.
-        if (field.map == oxm::Map::kMetadata || field.map == oxm::Map::kPacketType ||
+        // packet_type and the 16-bit in_port are only accepted, never
+        // needed.
+        if (field.map == oxm::Map::kPacketType ||
             (field.map == oxm::Map::kInPort && field.oxm_class != oxm::kBasic)) {
             if (field.settable && field.map == oxm::Map::kInPort) s.u32(oxm::header(field, false));
             continue;

@@ -110,7 +110,7 @@ uint64_t full_value_mask(const FieldInfo& info) { return (info.exact_mask & ~inf
 // The match's mask bits of `field`, to tell a duplicate.
 bool already_matched(const OxmMatch& m, const Field& field) {
     if (field.map == Map::kPacketType) return false;
-    if (field.map == Map::kMetadata) return m.metadata_mask != 0;
+    if (field.map == Map::kMetadata) return m.match.metadata_mask != 0;
     const FieldInfo& info = rules::field_info(field.fid);
     if (field.map == Map::kNumber) return (rules::load_slot(m.match.mask, info) & own_bits(info)) != 0;
     const auto* mask = reinterpret_cast<const uint8_t*>(&m.match.mask) + info.offset;
@@ -127,8 +127,8 @@ std::optional<OfError> apply(OxmMatch& m, const Field& field, const uint8_t* val
         return std::nullopt;
     }
     if (field.map == Map::kMetadata) {
-        m.metadata = load_be(value, 8);
-        m.metadata_mask = mask ? load_be(mask, 8) : ~uint64_t{0};
+        m.match.metadata_mask = mask ? load_be(mask, 8) : ~uint64_t{0};
+        m.match.metadata = load_be(value, 8) & m.match.metadata_mask;
         return std::nullopt;
     }
     const FieldInfo& info = rules::field_info(field.fid);
@@ -308,12 +308,12 @@ public:
         put(kFields[named("ct_state", kNxm1)]);
         put(kFields[named("ct_zone", kNxm1)]);
         put(kFields[named("ct_mark", kNxm1)]);
-        if (m_.metadata_mask) {
+        if (m_.match.metadata_mask) {
             const Field& field = kFields[named("metadata")];
-            const bool masked = m_.metadata_mask != ~uint64_t{0};
+            const bool masked = m_.match.metadata_mask != ~uint64_t{0};
             w_.u32(header(field, masked));
-            w_.u64(m_.metadata);
-            if (masked) w_.u64(m_.metadata_mask);
+            w_.u64(m_.match.metadata);
+            if (masked) w_.u64(m_.match.metadata_mask);
         }
     }
 

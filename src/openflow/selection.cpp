@@ -23,7 +23,7 @@ bool at_least_as_specific(const Match& narrow, const Match& wide) {
     for (size_t i = 0; i < sizeof(FlowKey); ++i) {
         if ((nm[i] & wm[i]) != wm[i] || (nv[i] & wm[i]) != wv[i]) return false;
     }
-    return true;
+    return narrow.metadata_within(wide);
 }
 
 std::optional<uint16_t> port_number(std::string_view text, bool allow_zero) {
@@ -66,7 +66,7 @@ bool matches_overlap(const Match& a, const Match& b) {
     for (size_t i = 0; i < sizeof(FlowKey); ++i) {
         if ((av[i] ^ bv[i]) & am[i] & bm[i]) return false;
     }
-    return true;
+    return ((a.metadata ^ b.metadata) & a.metadata_mask & b.metadata_mask) == 0;
 }
 
 bool actions_output_to(const ActionList& actions, uint32_t port) {

@@ -33,9 +33,6 @@ SetAsync default_async() {
 Decoded<FlowModRequest> to_request(const FlowMod& m, uint32_t port_count) {
     if (m.command > kFlowDeleteStrict) return err::kBadCommand;
     if (m.flags & ~kFlowModFlagsAll) return err::kBadFlags;
-    // The FlowKey has no room for metadata (docs/openflow.md).
-    if (m.match.metadata_mask) return err::kBadField;
-    if (m.instructions.write_metadata) return err::kUnsupInstruction;
     FlowModRequest r;
     r.command = static_cast<FlowModCommand>(m.command);
     r.flags = m.flags;

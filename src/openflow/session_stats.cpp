@@ -63,6 +63,7 @@ void Session::handle_multipart(const Header& h, ByteView message) {
             TableFeatures f;
             f.table_id = static_cast<uint8_t>(t);
             f.max_entries = 1000000;
+            f.metadata_match = f.metadata_write = ~uint64_t{0};  // all 64 bits, as Open vSwitch
             f.properties = table_feature_properties(f.table_id);
             reply.add(f);
         }
@@ -83,7 +84,6 @@ void Session::flow_stats(const Header& h, ByteView message, const MultipartReque
     if (!r.ok()) return send_error(r.error(), h.xid, message);
     const FlowStatsRequest& q = r.value();
     if (q.table_id > kMaxTable && q.table_id != kTableAll) return send_error(err::kBadTableId, h.xid, message);
-    if (q.match.metadata_mask) return send_error(err::kBadField, h.xid, message);
     std::vector<FlowEntry> entries;
     // flowpath has no groups: a request for rules that use one gets none.
     if (q.out_group == kGroupAny) {

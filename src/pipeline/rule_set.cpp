@@ -2,6 +2,7 @@
 // matching), modifying, removing and replacing rules, and dump-flows.
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <tuple>
 
@@ -23,11 +24,24 @@ bool at_least_as_specific(const Match& rule, const Match& filter) {
     for (unsigned w = 0; w < kFlowWords; ++w) {
         if ((rm[w] & fm[w]) != fm[w] || (rv[w] & fm[w]) != fv[w]) return false;
     }
-    return true;
+    return rule.metadata_within(filter);
 }
 }  // namespace
 
-RuleSet::RuleSet(PortNames ports) : ports_(std::move(ports)) {}
+// Written by the slow-path threads while they translate (under the rule
+// set's read lock, several at once), hence a mutex of its own. Never on a
+// worker's path: only translations of a ct(table=T) with metadata and of
+// the passes they start take it.
+struct RuleSet::FrozenStates {
+    std::mutex lock;
+    std::vector<std::pair<uint32_t, uint64_t>> states;               // (in_port, metadata) by index
+    std::unordered_map<uint64_t, std::vector<uint32_t>> by_metadata;  // metadata -> indices
+};
+
+RuleSet::RuleSet(PortNames ports) : ports_(std::move(ports)), frozen_(std::make_unique<FrozenStates>()) {}
+RuleSet::~RuleSet() = default;
+RuleSet::RuleSet(RuleSet&&) noexcept = default;
+RuleSet& RuleSet::operator=(RuleSet&&) noexcept = default;
 
 void RuleSet::check(const Rule&) {
     // Nothing to refuse: connection tracking, the last feature rules had
@@ -35,9 +49,119 @@ void RuleSet::check(const Rule&) {
     // limit lands in one place.
 }
 
+Classifier* RuleSet::classifier_of(uint8_t table, const Match& match, bool create) {
+    if (!match.metadata_mask) return create ? &tables_.table(table) : const_cast<Classifier*>(tables_.find_table(table));
+    std::vector<MetadataGroup>& groups = metadata_groups_.at(table);
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const MetadataGroup& g) { return g.mask == match.metadata_mask; });
+    if (group == groups.end()) {
+        if (!create) return nullptr;
+        group = groups.insert(groups.end(), MetadataGroup{match.metadata_mask, {}});
+    }
+    auto it = group->by_value.find(match.metadata);
+    if (it == group->by_value.end()) {
+        if (!create) return nullptr;
+        it = group->by_value.try_emplace(match.metadata).first;
+    }
+    return &it->second;
+}
+
+const Classifier* RuleSet::classifier_of(uint8_t table, const Match& match) const {
+    return const_cast<RuleSet*>(this)->classifier_of(table, match, false);
+}
+
+void RuleSet::unlink(uint8_t table, const Match& match, uint32_t id) {
+    Classifier* classifier = classifier_of(table, match, false);
+    if (!classifier) return;
+    classifier->remove(id);
+    if (!match.metadata_mask || classifier->rule_count() > 0) return;
+    // An empty metadata classifier would cost every lookup a probe.
+    std::vector<MetadataGroup>& groups = metadata_groups_[table];
+    for (auto group = groups.begin(); group != groups.end(); ++group) {
+        if (group->mask != match.metadata_mask) continue;
+        group->by_value.erase(match.metadata);
+        if (group->by_value.empty()) groups.erase(group);
+        return;
+    }
+}
+
+const ClassifierRule* RuleSet::lookup(uint8_t table, const FlowKey& key, uint64_t metadata,
+                                      FlowMask& wildcards) const {
+    const ClassifierRule* best = tables_.lookup(table, key, wildcards);
+    if (table >= kMaxTables) return best;
+    for (const MetadataGroup& group : metadata_groups_[table]) {
+        auto it = group.by_value.find(metadata & group.mask);
+        if (it == group.by_value.end()) continue;
+        const ClassifierRule* hit = it->second.lookup(key, wildcards);
+        // Ids grow with every add and stay with a modify: the classifiers'
+        // own tie order (first added wins) across classifiers.
+        if (hit && (!best || hit->priority > best->priority ||
+                    (hit->priority == best->priority && hit->id < best->id))) {
+            best = hit;
+        }
+    }
+    return best;
+}
+
+const RuleEntry* RuleSet::find_exact(uint8_t table, const Match& match, uint16_t priority) const {
+    const Classifier* classifier = classifier_of(table, match);
+    if (!classifier) return nullptr;
+    const ClassifierRule* same = classifier->find_exact(match.value, match.mask, priority);
+    return same ? &entry_of(*same) : nullptr;
+}
+
+std::vector<const RuleEntry*> RuleSet::table_rules(uint8_t table) const {
+    std::vector<const RuleEntry*> out;
+    if (const Classifier* plain = tables_.find_table(table)) {
+        for (const ClassifierRule* rule : plain->rules()) out.push_back(&entry_of(*rule));
+    }
+    if (table >= kMaxTables || metadata_groups_[table].empty()) return out;
+    for (const MetadataGroup& group : metadata_groups_[table]) {
+        for (const auto& [value, classifier] : group.by_value) {
+            for (const ClassifierRule* rule : classifier.rules()) out.push_back(&entry_of(*rule));
+        }
+    }
+    std::sort(out.begin(), out.end(), [](const RuleEntry* a, const RuleEntry* b) {
+        return a->rule.priority != b->rule.priority ? a->rule.priority > b->rule.priority : a->id < b->id;
+    });
+    return out;
+}
+
+uint32_t RuleSet::freeze(uint8_t table, uint32_t in_port, uint32_t packet_in_port, uint64_t metadata) const {
+    if (!metadata) return recirc_id_for(table, in_port, packet_in_port);
+    std::lock_guard guard(frozen_->lock);
+    std::vector<uint32_t>& same_metadata = frozen_->by_metadata[metadata];
+    for (uint32_t index : same_metadata) {
+        if (frozen_->states[index].first == in_port) return (table + 1u) | kRecircFrozen | index << kRecircShift;
+    }
+    if (frozen_->states.size() >= kMaxFrozenStates) return 0;
+    const auto index = static_cast<uint32_t>(frozen_->states.size());
+    frozen_->states.emplace_back(in_port, metadata);
+    same_metadata.push_back(index);
+    return (table + 1u) | kRecircFrozen | index << kRecircShift;
+}
+
+RecircState RuleSet::thaw(uint32_t recirc_id, uint32_t packet_in_port) const {
+    RecircState state;
+    state.table = recirc_table(recirc_id);
+    if (!(recirc_id & kRecircFrozen)) {
+        state.in_port = recirc_in_port(recirc_id, packet_in_port);
+        return state;
+    }
+    std::lock_guard guard(frozen_->lock);
+    const uint32_t index = recirc_id >> kRecircShift;
+    if (index >= frozen_->states.size()) {  // not an id this set made: a pass without frozen state
+        state.in_port = packet_in_port;
+        return state;
+    }
+    state.in_port = frozen_->states[index].first;
+    state.metadata = frozen_->states[index].second;
+    return state;
+}
+
 RuleEntry& RuleSet::add(Rule rule, uint64_t now_ms, uint16_t flags, bool reset_counts) {
     check(rule);
-    Classifier& table = tables_.table(rule.table);
+    Classifier& table = *classifier_of(rule.table, rule.match, true);
     uint64_t packets = 0, bytes = 0;
     if (const ClassifierRule* same = table.find_exact(rule.match.value, rule.match.mask, rule.priority)) {
         const RuleEntry& old = entry_of(*same);
@@ -46,7 +170,7 @@ RuleEntry& RuleSet::add(Rule rule, uint64_t now_ms, uint16_t flags, bool reset_c
             bytes = old.bytes.load(std::memory_order_relaxed);
         }
         const uint32_t old_id = same->id;
-        table.remove(old_id);
+        table.remove(old_id);  // the classifier stays: the new rule goes in next
         retire(old_id);
     }
     const uint32_t id = next_id_++;
@@ -57,6 +181,7 @@ RuleEntry& RuleSet::add(Rule rule, uint64_t now_ms, uint16_t flags, bool reset_c
     entry->used_ms.store(now_ms, std::memory_order_relaxed);
     entry->flags = flags;
     RuleEntry& placed = *entries_.emplace(id, std::move(entry)).first->second;
+    if (placed.rule.idle_timeout || placed.rule.hard_timeout) timed_.insert(id);
     table.insert(placed.rule.match.value, placed.rule.match.mask, placed.rule.priority, id, &placed);
     return placed;
 }
@@ -66,6 +191,7 @@ void RuleSet::retire(uint32_t id) {
     if (it == entries_.end()) return;
     retired_.push_back(std::move(it->second));
     entries_.erase(it);
+    timed_.erase(id);
 }
 
 template <typename Fn>
@@ -88,7 +214,7 @@ void RuleSet::select(const MatchFilter& filter, bool strict, Fn&& fn) {
 size_t RuleSet::remove(const MatchFilter& filter, bool strict) {
     size_t removed = 0;
     select(filter, strict, [&](RuleEntry& entry) {
-        tables_.table(entry.rule.table).remove(entry.id);
+        unlink(entry.rule.table, entry.rule.match, entry.id);
         retire(entry.id);
         ++removed;
     });
@@ -98,7 +224,7 @@ size_t RuleSet::remove(const MatchFilter& filter, bool strict) {
 bool RuleSet::remove_id(uint32_t id) {
     auto it = entries_.find(id);
     if (it == entries_.end()) return false;
-    tables_.table(it->second->rule.table).remove(id);
+    unlink(it->second->rule.table, it->second->rule.match, id);
     retire(id);
     return true;
 }
@@ -143,7 +269,7 @@ void RuleSet::modify_entry(RuleEntry& entry, const ActionList& actions, bool res
     fresh->used_ms.store(entry.used_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
     fresh->flags = entry.flags;
     // Same id, same place among equal priorities.
-    tables_.table(entry.rule.table).modify(entry.id, fresh.get());
+    classifier_of(entry.rule.table, entry.rule.match, true)->modify(entry.id, fresh.get());
     std::unique_ptr<RuleEntry>& slot = entries_.at(entry.id);
     retired_.push_back(std::exchange(slot, std::move(fresh)));
 }
@@ -157,6 +283,8 @@ RuleChangeResult RuleSet::replace(std::vector<Rule> rules, uint64_t now_ms) {
     const auto identity = [](const Rule& rule) {
         std::string bytes(reinterpret_cast<const char*>(&rule.match.value), sizeof(FlowKey));
         bytes.append(reinterpret_cast<const char*>(&rule.match.mask), sizeof(FlowMask));
+        bytes.append(reinterpret_cast<const char*>(&rule.match.metadata), sizeof(uint64_t));
+        bytes.append(reinterpret_cast<const char*>(&rule.match.metadata_mask), sizeof(uint64_t));
         return Identity{rule.table, rule.priority, std::move(bytes)};
     };
     std::map<Identity, Rule*> wanted;
@@ -174,14 +302,14 @@ RuleChangeResult RuleSet::replace(std::vector<Rule> rules, uint64_t now_ms) {
         }
     }
     for (uint32_t id : gone) {
-        tables_.table(entries_.at(id)->rule.table).remove(id);
+        unlink(entries_.at(id)->rule.table, entries_.at(id)->rule.match, id);
         retire(id);
         ++result.removed;
     }
     for (Rule& rule : rules) {  // in file order: it breaks ties between equal priorities
         auto it = wanted.find(identity(rule));
         if (it == wanted.end() || it->second != &rule) continue;
-        const bool existed = tables_.table(rule.table).find_exact(rule.match.value, rule.match.mask, rule.priority);
+        const bool existed = find_exact(rule.table, rule.match, rule.priority) != nullptr;
         add(std::move(rule), now_ms);
         ++(existed ? result.modified : result.added);
     }
@@ -194,10 +322,8 @@ std::string RuleSet::dump(int only_table) const {
     std::ostringstream out;
     for (unsigned t = 0; t < kMaxTables; ++t) {
         if (only_table >= 0 && static_cast<unsigned>(only_table) != t) continue;
-        const Classifier* table = tables_.find_table(t);
-        if (!table) continue;
-        for (const ClassifierRule* rule : table->rules()) {
-            const RuleEntry& entry = entry_of(*rule);
+        for (const RuleEntry* listed : table_rules(static_cast<uint8_t>(t))) {
+            const RuleEntry& entry = *listed;
             out << "n_packets=" << entry.packets.load(std::memory_order_relaxed)
                 << ", n_bytes=" << entry.bytes.load(std::memory_order_relaxed) << ", "
                 << format_rule(entry.rule, ports_) << "\n";

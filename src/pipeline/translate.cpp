@@ -19,6 +19,12 @@
 // ct fields the tracker found, while this pass goes on with the ct fields
 // read as cleared (untracked), as does `ct_clear`. A pass after a
 // recirculation starts where its recirc_id says (pipeline.hpp).
+//
+// OpenFlow metadata, as in Open vSwitch, is a field of the pipeline only:
+// 0 when a packet enters, written by write_metadata, matched by the rules,
+// frozen with the in_port at a ct(table=T) and thawed for that pass. It is
+// no key bit: what it holds at a lookup follows from the rules that
+// matched before, whose key bits are in the wildcards already.
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -72,6 +78,7 @@ struct Context {
     FlowKey flow;  ///< the key as the actions so far made it
     FlowKey base;  ///< the key as the packet's bytes hold it
     uint32_t packet_in_port;  ///< the port the packet came in on (the key's)
+    uint64_t metadata = 0;    ///< OpenFlow metadata
     const Rule* rule = nullptr;  ///< whose actions run (a controller action names it)
     unsigned depth = 0;
     unsigned lookups = 0;
@@ -332,7 +339,14 @@ struct Context {
         tracker.ct_flags &= static_cast<uint8_t>(~kCtRecirc);
         tracker.table = 0;
         emit(tracker);
-        if (a.ct_flags & kCtRecirc) emit(Action::recirc(recirc_id_for(a.table, flow.in_port, packet_in_port)));
+        if (a.ct_flags & kCtRecirc) {
+            const uint32_t id = rules.freeze(a.table, flow.in_port, packet_in_port, metadata);
+            if (id == 0) {  // no frozen state left (kMaxFrozenStates): cannot continue the pipeline
+                too_deep = true;
+                return;
+            }
+            emit(Action::recirc(id));
+        }
         clear_conntrack();
     }
 
@@ -502,6 +516,13 @@ void Context::run_actions(const ActionList& actions, uint8_t table) {
                 break;
             case ActionType::kRecirc:
                 break;  // datapath only: no rule holds it
+            case ActionType::kClearActions:
+                break;  // no action set to clear
+            case ActionType::kWriteMetadata: {
+                const MetadataWrite write = write_metadata_of(a);
+                metadata = (metadata & ~write.mask) | (write.value & write.mask);
+                break;
+            }
             case ActionType::kController:
                 controller(a, table);
                 break;
@@ -521,9 +542,9 @@ bool Context::run_table(uint8_t table) {
     if (flow.nw_frag & kFragAny) {
         FlowKey unported = flow;
         unported.tp_src = unported.tp_dst = 0;
-        hit = rules.tables().lookup(table, unported, out.wildcards);
+        hit = rules.lookup(table, unported, metadata, out.wildcards);
     } else {
-        hit = rules.tables().lookup(table, flow, out.wildcards);
+        hit = rules.lookup(table, flow, metadata, out.wildcards);
     }
     if (!hit) {
         if (out.missed_count < kMaxMissedLookups) out.missed[out.missed_count++] = table;
@@ -579,8 +600,10 @@ void translate(const RuleSet& rules, const FlowKey& key, Translation& out) {
     Context context(rules, out, key);
     uint8_t table = 0;
     if (key.recirc_id) {
-        table = recirc_table(key.recirc_id);
-        context.flow.in_port = recirc_in_port(key.recirc_id, key.in_port);
+        const RecircState state = rules.thaw(key.recirc_id, key.in_port);
+        table = state.table;
+        context.flow.in_port = state.in_port;
+        context.metadata = state.metadata;
     }
     if (!context.run_table(table)) context.missed = true;
     while (!out.actions.empty() && !lasting(out.actions.back())) out.actions.pop_back();

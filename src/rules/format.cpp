@@ -69,6 +69,9 @@ int prefix_length(const uint8_t* mask, unsigned n) {
     return length;
 }
 
+/// A 64-bit number as ovs-ofctl prints metadata: "0" for zero, else hex.
+std::string ofctl_hex(uint64_t value) { return value ? hex(value) : "0"; }
+
 class MatchPrinter {
 public:
     MatchPrinter(const Match& match, const PortNames& ports) : m_(match), ports_(ports) {}
@@ -102,6 +105,7 @@ public:
             add(dl_type == kEthArp ? "arp" : "rarp");
         }
 
+        print_metadata();
         print_field(Fid::kInPort);
         print_vlan();
         print_field(Fid::kDlSrc);
@@ -143,6 +147,12 @@ public:
 
 private:
     void add(std::string part) { parts_.push_back(std::move(part)); }
+
+    void print_metadata() {
+        if (!m_.metadata_mask) return;
+        add("metadata=" + ofctl_hex(m_.metadata) +
+            (m_.metadata_mask == UINT64_MAX ? "" : "/" + ofctl_hex(m_.metadata_mask)));
+    }
 
     void print_ct() {
         print_field(Fid::kCtState);
@@ -364,6 +374,13 @@ std::string format_actions(const ActionList& actions, const PortNames& ports) {
             }
             break;
         case ActionType::kGotoTable: out += "goto_table:" + std::to_string(action.table); break;
+        case ActionType::kClearActions: out += "clear_actions"; break;
+        case ActionType::kWriteMetadata: {
+            const MetadataWrite write = write_metadata_of(action);
+            out += "write_metadata:" + rules::ofctl_hex(write.value) +
+                   (write.mask == UINT64_MAX ? "" : "/" + rules::ofctl_hex(write.mask));
+            break;
+        }
         case ActionType::kCt: {
             std::string args;
             auto arg = [&](const std::string& text) { args += (args.empty() ? "" : ",") + text; };

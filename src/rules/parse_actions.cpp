@@ -79,9 +79,12 @@ public:
         KeyValueScanner scanner(line_, begin, end);
         KeyValue item;
         std::optional<size_t> drop_at;
-        std::optional<size_t> goto_at;
+        // OpenFlow's instructions close the list, in OpenFlow's order and
+        // once each, as ovs-ofctl requires: 0 the applied actions, then
+        // 1 clear_actions, 2 write_metadata, 3 goto_table.
+        int phase = 0;
         while (scanner.next(item)) {
-            if (goto_at) {
+            if (phase == 3) {
                 fail(item.key_offset, "expected goto_table to be the last action, found " + shown(item.text(line_)));
             }
             if (equals_ignoring_case(item.key, "drop")) {
@@ -89,7 +92,16 @@ public:
                 drop_at = item.key_offset;
                 continue;
             }
-            if (equals_ignoring_case(item.key, "goto_table")) goto_at = item.key_offset;
+            const int item_phase = equals_ignoring_case(item.key, "clear_actions")    ? 1
+                                   : equals_ignoring_case(item.key, "write_metadata") ? 2
+                                   : equals_ignoring_case(item.key, "goto_table")     ? 3
+                                                                                      : 0;
+            if (phase > 0 && item_phase <= phase && item_phase != 3) {
+                fail(item.key_offset, "expected clear_actions, write_metadata and goto_table after the other "
+                                      "actions, in this order and once each (as OpenFlow's instructions), found " +
+                                          shown(item.text(line_)));
+            }
+            phase = item_phase;
             parse_one(item);
         }
         if (drop_at && !actions_.empty()) {
@@ -262,6 +274,20 @@ private:
             }
             return add(Action::goto_table(table));
         }
+        if (is("clear_actions")) {
+            no_value(item);
+            return add(Action::of(ActionType::kClearActions));
+        }
+        if (is("write_metadata")) {
+            const std::string_view text = value_of(item, "':' and VALUE[/MASK]");
+            const size_t slash = text.find('/');
+            uint64_t mask = UINT64_MAX;
+            if (slash != std::string_view::npos) {
+                mask = parse_number(text.substr(slash + 1), item.value_offset + slash + 1, UINT64_MAX, "write_metadata");
+            }
+            return add(Action::write_metadata(
+                parse_number(text.substr(0, slash), item.value_offset, UINT64_MAX, "write_metadata"), mask));
+        }
         if (is("ct")) return parse_ct(item);
         if (is("ct_clear")) {
             no_value(item);
@@ -269,7 +295,8 @@ private:
         }
         if (item.delimiter == 0) return output_to(key, item.key_offset, "action");
         fail(item.key_offset, "expected an action (output, in_port, flood, all, controller, drop, mod_*, set_field, "
-                              "dec_ttl, push_vlan, strip_vlan, resubmit, goto_table, ct, ct_clear), found " +
+                              "dec_ttl, push_vlan, strip_vlan, resubmit, ct, ct_clear, clear_actions, write_metadata, "
+                              "goto_table), found " +
                                   shown(key));
     }
 

@@ -149,8 +149,9 @@ MatchPart parse_match_part(std::string_view line, Mode mode, const PortNames& po
         if (ignored) continue;
 
         const FieldInfo* field = find_field(key);
+        // metadata is no FlowKey field (Match::metadata).
         const bool rule_keyword = key == "priority" || key == "table" || key == "cookie" ||
-                                  key == "idle_timeout" || key == "hard_timeout";
+                                  key == "idle_timeout" || key == "hard_timeout" || key == "metadata";
         if (!field && !rule_keyword) {
             fail(item.key_offset, "expected a match field" +
                                       std::string(mode == Mode::kRule ? ", priority, table, cookie, idle_timeout, "
@@ -182,6 +183,14 @@ MatchPart parse_match_part(std::string_view line, Mode mode, const PortNames& po
                 }
                 part.cookie_mask = parse_number(value.substr(slash + 1), at + slash + 1, UINT64_MAX, "cookie");
             }
+        } else if (key == "metadata") {
+            const size_t slash = value.find('/');
+            uint64_t mask = UINT64_MAX;
+            if (slash != std::string_view::npos) {
+                mask = parse_number(value.substr(slash + 1), at + slash + 1, UINT64_MAX, "metadata");
+            }
+            part.match.metadata = parse_number(value.substr(0, slash), at, UINT64_MAX, "metadata") & mask;
+            part.match.metadata_mask = mask;
         } else if (key == "idle_timeout" || key == "hard_timeout") {
             if (mode == Mode::kFilter) fail(item.key_offset, std::string(key) + ": expected a match field, found a rule setting");
             const uint16_t seconds = static_cast<uint16_t>(parse_number(value, at, 0xffff, key));

@@ -182,9 +182,11 @@ void SlowPath::run(Thread& thread) {
         bool busy = false;
 
         // A rule change: every megaflow re-translated, then a fence each.
+        // Not a sign that upcalls follow: spinning after it would take the
+        // CPU from whoever changes the rules (the OpenFlow agent, answering
+        // ovs-ofctl's flow_mods one round trip at a time on this core).
         if (rules_.generation() != thread.revalidated.load(std::memory_order_relaxed)) {
             revalidate(thread, ticks_per_ms);
-            busy = true;
         }
 
         // Upcalls, one batch per worker in turn.
@@ -315,7 +317,7 @@ void SlowPath::revalidate(Thread& thread, uint64_t ticks_per_ms) {
 void SlowPath::expire_rules(uint64_t now_ms) {
     std::vector<std::pair<uint32_t, bool>> expired = rules_.read([&](const RuleSet& rules, uint64_t) {
         std::vector<std::pair<uint32_t, bool>> ids;  // id, by the hard timeout
-        rules.for_each([&](const RuleEntry& entry) {
+        rules.for_each_timed([&](const RuleEntry& entry) {
             const Rule& rule = entry.rule;
             if (rule.hard_timeout && now_ms >= entry.added_ms + rule.hard_timeout * 1000ull) {
                 ids.emplace_back(entry.id, true);

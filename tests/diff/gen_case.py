@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_metadata  # noqa: E402
 import gen_packets as gp  # noqa: E402
 import pcapfile  # noqa: E402
 
@@ -68,7 +69,7 @@ DUMP_NAMES = {
     "nw_proto": {"arp_op", "nw_proto"}, "ipv6_src": {"ipv6_src"},
     "ipv6_dst": {"ipv6_dst"}, "ipv6_label": {"ipv6_label"},
     "nd_target": {"nd_target"}, "ct_state": {"ct_state"}, "ct_zone": {"ct_zone"},
-    "ct_mark": {"ct_mark"},
+    "ct_mark": {"ct_mark"}, "metadata": {"metadata"},
 }
 
 
@@ -85,6 +86,7 @@ class Options:
     templates: tuple = (25, 50)  # flow templates per case
     top_priority: int = 65535    # the highest priority a rule may get (changes mode keeps 65535 free)
     frag_twins: bool = True      # fragment twins of IP templates (add_fragment_twins)
+    metadata: bool = True        # metadata matches, write_metadata, clear_actions (gen_metadata.py)
 
 
 @dataclass
@@ -109,6 +111,7 @@ class Rule:
     extra: str = ""
     line: int = 0
     port_ref: int = None  # in_port constraint (port index)
+    metadata: str = None  # "metadata=V[/M]" (gen_metadata.py), written last
 
     def text(self, rng):
         parts = []
@@ -127,11 +130,14 @@ class Rule:
             r = rng.random()
             seps[i] = "," if r < 0.8 else " " if r < 0.93 else ", "
         head = "".join(p + s for p, s in zip(parts, seps))
+        if self.metadata:  # no draw from rng: the other rules' text stays
+            head += self.metadata + ","
         return head + "actions=" + ",".join(self.actions)
 
     def expected_dump_names(self):
         """Match fields Open vSwitch must keep (one name of each set)."""
-        return [DUMP_NAMES[m.name] for m in self.matches]
+        names = [DUMP_NAMES[m.name] for m in self.matches]
+        return names + [DUMP_NAMES["metadata"]] if self.metadata else names
 
 
 @dataclass
@@ -193,6 +199,7 @@ class RuleGen:
 
     def __init__(self, rng, pools, ports, tables, opts):
         self.rng, self.pools, self.ports, self.tables, self.opts = rng, pools, ports, tables, opts
+        self.metadata_rng = gen_metadata.rng_for(rng) if opts.metadata else None
 
     # ---- match fields --------------------------------------------------------
 
@@ -616,7 +623,11 @@ class RuleGen:
             extra = f"idle_timeout={rng.choice((3600, 7200))}"
         elif r < 0.08:
             extra = f"hard_timeout={rng.choice((3600, 9999))}"
-        rule = Rule(table, priority, cls, token, shown, actions, extra, port_ref=port_ref)
+        metadata = None
+        if self.metadata_rng:
+            metadata = gen_metadata.match(self.metadata_rng, table)
+            actions = gen_metadata.instructions(self.metadata_rng, actions)
+        rule = Rule(table, priority, cls, token, shown, actions, extra, port_ref=port_ref, metadata=metadata)
         rule.all_matches = matches
         return rule
 

@@ -61,6 +61,10 @@ ADD_FLOWS = [
     "table=2,priority=6,cookie=0x6,ip,actions=output:p3",
     "table=2,priority=8,cookie=0x206,reset_counts,no_packet_counts,no_byte_counts,tcp,actions=output:p3",
     "table=2,priority=7,cookie=0x106,udp,actions=output:p4",
+    # OpenFlow metadata and the instructions besides apply_actions and goto_table.
+    "table=3,priority=9,ip,metadata=0x5/0xff,actions=output:p1,clear_actions,write_metadata:0xa0/0xf0,goto_table:4",
+    "table=3,metadata=0x7,actions=write_metadata:0x1",
+    "table=4,priority=3,actions=clear_actions",
 ]
 
 # (command, arguments) run against both after ADD_FLOWS, each followed by
@@ -82,6 +86,9 @@ CHANGES = [
     ("mod-flows", ["--strict", "priority=78,udp,tp_dst=78,actions=output:p2"]),
     ("mod-flows", ["cookie=0x99/0xff,priority=79,udp,tp_dst=79,actions=output:p2"]),
     ("del-flows", ["out_group=1"]),
+    ("mod-flows", ["metadata=0x7,actions=write_metadata:0x2/0x3"]),
+    ("del-flows", ["--strict", "table=3,priority=9,ip,metadata=0x5/0xff"]),
+    ("del-flows", ["metadata=0x1/0x1"]),
     ("mod-flows", ["out_port=p4,actions=output:p1"]),
     ("del-flows", []),
 ]
@@ -92,6 +99,7 @@ QUERIES = [
     ("dump-flows", ["cookie=0x5/0xff"]),
     ("dump-flows", ["ip"]),
     ("dump-flows", ["out_port=p2"]),
+    ("dump-flows", ["metadata=0x5/0xf"]),
     ("dump-aggregate", []),
     ("dump-aggregate", ["tcp"]),
 ]

@@ -195,7 +195,7 @@ TEST(OpenFlowOfctl, AddFlowsDecodeToWhatTheRuleParserReads) {
                   std::nullopt);
         ++checked;
     }
-    EXPECT_EQ(checked, 16u);
+    EXPECT_EQ(checked, 19u);
 }
 
 TEST(OpenFlowOfctl, ModAndDelFlowsCarryTheirFilters) {
@@ -359,14 +359,15 @@ TEST(OpenFlowActions, ActionAndInstructionErrors) {
     EXPECT_EQ(flow_mod_error(any, "0001000401000000"), err::kBadInstLen);
     EXPECT_EQ(flow_mod_error(any, "00010010010000000000000000000000"), err::kBadInstLen);
     EXPECT_EQ(flow_mod_error(any, "000100"), err::kBadInstLen);
-    // write_metadata and clear_actions decode; the agent decides what to do with them.
+    // write_metadata and clear_actions decode into the action list in
+    // OpenFlow's instruction order, whatever order they came in.
     Decoded<FlowMod> m = decode<FlowMod>(raw_flow_mod(
-        any, "0005000800000000" "000200180000000000000000000000ff00000000000000ff" "0001000802000000"));
+        any, "0001000802000000" "000200180000000000000000000000f500000000000000ff" "0005000800000000"));
     ASSERT_TRUE(m.ok());
-    EXPECT_TRUE(m.value().instructions.clear_actions);
-    ASSERT_TRUE(m.value().instructions.write_metadata);
-    EXPECT_EQ(m.value().instructions.write_metadata->value, 0xffu);
-    EXPECT_EQ(m.value().instructions.actions, ActionList{Action::goto_table(2)});
+    const ActionList instructions{Action::of(ActionType::kClearActions), Action::write_metadata(0xf5, 0xff),
+                                  Action::goto_table(2)};
+    EXPECT_EQ(m.value().instructions.actions, instructions);
+    EXPECT_EQ(flow_mod_error(any, "0002001000000000000000000000000f"), err::kBadInstLen);  // write_metadata cut short
 }
 
 TEST(OpenFlowActions, CheckRuleAsTheRuleParser) {

@@ -17,15 +17,6 @@ using namespace flowpath::pipeline_test;
 
 namespace {
 
-// A rule set from rule-file text (interface.md syntax).
-RuleSet rules_from(const std::string& text) {
-    Parsed<std::vector<Rule>> parsed = parse_rules(text, kPorts, "ct.rules");
-    if (!parsed) throw std::runtime_error(parsed.error().to_string());
-    RuleSet rules(kPorts);
-    for (Rule& r : parsed.value()) rules.add(std::move(r));
-    return rules;
-}
-
 Action ct_action(uint16_t zone, bool commit, uint32_t mark = 0, uint32_t mark_mask = 0) {
     Action a = Action::of(ActionType::kCt);
     a.ct_zone = zone;

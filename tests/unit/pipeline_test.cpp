@@ -28,14 +28,6 @@ Rule in_port_rule(uint32_t port, ActionList actions, uint16_t priority = 100) {
     return r;
 }
 
-std::vector<uint32_t> outputs(const Translation& t) {
-    std::vector<uint32_t> ports;
-    for (const Action& a : t.actions) {
-        if (a.type == ActionType::kOutput) ports.push_back(a.port);
-    }
-    return ports;
-}
-
 TEST(Translate, NoRulesIsNoMatch) {
     RuleSet rules(kPorts);
     Translation t;

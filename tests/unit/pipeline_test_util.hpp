@@ -1,12 +1,15 @@
 // Helpers shared by the translation tests (pipeline_test.cpp,
-// pipeline_ct_test.cpp): keys, rules and the key blend of the megaflow
-// property.
+// pipeline_ct_test.cpp, pipeline_metadata_test.cpp): keys, rules, rule sets
+// from text, outputs, and the key blend of the megaflow property.
 #pragma once
 
 #include <arpa/inet.h>
 
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "flowpath/pipeline.hpp"
 
@@ -40,6 +43,24 @@ inline Rule ip_rule(uint8_t table, uint16_t priority, ActionList actions) {
     r.match.value.dl_type = htons(0x0800);
     r.match.mask.dl_type = 0xffff;
     return r;
+}
+
+/// A rule set from rule-file text (interface.md syntax).
+inline RuleSet rules_from(const std::string& text) {
+    Parsed<std::vector<Rule>> parsed = parse_rules(text, kPorts, "test.rules");
+    if (!parsed) throw std::runtime_error(parsed.error().to_string());
+    RuleSet rules(kPorts);
+    for (Rule& r : parsed.value()) rules.add(std::move(r));
+    return rules;
+}
+
+/// The ports a translation outputs to, in order.
+inline std::vector<uint32_t> outputs(const Translation& t) {
+    std::vector<uint32_t> ports;
+    for (const Action& a : t.actions) {
+        if (a.type == ActionType::kOutput) ports.push_back(a.port);
+    }
+    return ports;
 }
 
 /// `key` where `mask` is set, `other` elsewhere.

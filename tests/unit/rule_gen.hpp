@@ -211,7 +211,7 @@ private:
         const bool icmp = ip_any && (s.proto == 1 || s.proto == 58);
 
         // Each candidate is a small generator; pick a few of them.
-        std::vector<int> kinds = {0, 1, 2, 3, 4, 5};
+        std::vector<int> kinds = {0, 1, 2, 3, 4, 5, 6};
         if (ip_any) kinds.insert(kinds.end(), {10, 11, 12, 13});
         if (s.family == Family::kIp) kinds.insert(kinds.end(), {20, 21});
         if (s.family == Family::kIpv6) kinds.insert(kinds.end(), {30, 31, 32});
@@ -232,6 +232,7 @@ private:
             case 2: items.push_back(std::string(chance(2) ? "dl_dst=" : "eth_dst=") + mac_masked()); break;
             case 3: vlan_items(s, items); break;
             case 4: ct_state_item(s, items); break;
+            case 6: items.push_back("metadata=" + num_masked(UINT64_MAX)); break;
             case 5:
                 if (chance(2)) items.push_back("ct_zone=" + number(pick(0, 65535)));
                 else items.push_back("ct_mark=" + num_masked(0xffffffff));
@@ -439,6 +440,9 @@ private:
             default: out.push_back(port()); break;
             }
         }
+        // OpenFlow's other instructions: after the applied actions, before goto_table.
+        if (chance(12)) out.push_back("clear_actions");
+        if (chance(6)) out.push_back("write_metadata:" + num_masked(UINT64_MAX));
         if (chance(5) && table_ < opt_.max_table) out.push_back("goto_table:" + std::to_string(pick(table_ + 1, opt_.max_table)));
         if (out.empty()) out.push_back("output:" + port());
         std::string text;
