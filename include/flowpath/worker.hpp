@@ -191,6 +191,8 @@ private:
     bool releasable(const HeldPacket& held) const;
     void release_held(uint64_t now);
     void unhold(uint32_t slot, uint64_t now);
+    void transmit(rte_mbuf* packet, uint32_t port_index);
+    void release_transmits();
     void drain();
 
     void publish_cache_counters();
@@ -219,6 +221,18 @@ private:
     UpcallOrder order_;
     HeldQueue<HeldPacket> held_;
     std::vector<HeldPacket> finishing_;  // unhold's, reserved: no allocation
+    // A packet-out's packets sent as they are (ReplyOp transmit) that came
+    // while earlier packets, such as an earlier packet-out's OUTPUT:TABLE,
+    // were at the slow path or held: they leave after those, as Open
+    // vSwitch runs each packet-out to its end before the next.
+    struct DeferredTransmit {
+        rte_mbuf* packet;
+        uint32_t port_index;
+        uint32_t stamp;        // its place in arrival order
+        uint64_t release_seq;  // upcalls answered before it may go
+    };
+    std::vector<DeferredTransmit> deferred_;  // a ring of kHeldPackets, reserved
+    unsigned deferred_head_ = 0, deferred_count_ = 0;
     std::unique_ptr<PassScratch[]> scratch_;  // kPassLevels, so the hot loop never allocates
     std::unique_ptr<uint8_t[]> ct_scratch_;   // kCtScratchBytes: chained frames the tracker reads
 };

@@ -105,7 +105,12 @@ std::string peer_name(const sockaddr_storage& storage) {
     const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage);
     inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
     port = ntohs(v6->sin6_port);
-    return "[" + std::string(text) + "]:" + std::to_string(port);
+    // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "[" + std::string.
+    std::string name = "[";
+    name += text;
+    name += "]:";
+    name += std::to_string(port);
+    return name;
 }
 
 void set_nodelay(int fd) {

@@ -72,6 +72,17 @@ int prefix_length(const uint8_t* mask, unsigned n) {
 /// A 64-bit number as ovs-ofctl prints metadata: "0" for zero, else hex.
 std::string ofctl_hex(uint64_t value) { return value ? hex(value) : "0"; }
 
+/// `value` and, unless all ones, "/mask", as ovs-ofctl prints metadata
+/// (appended piecewise: GCC 12 warns falsely on "..." + std::string here).
+std::string ofctl_masked(uint64_t value, uint64_t mask) {
+    std::string text = ofctl_hex(value);
+    if (mask != UINT64_MAX) {
+        text += '/';
+        text += ofctl_hex(mask);
+    }
+    return text;
+}
+
 class MatchPrinter {
 public:
     MatchPrinter(const Match& match, const PortNames& ports) : m_(match), ports_(ports) {}
@@ -150,8 +161,9 @@ private:
 
     void print_metadata() {
         if (!m_.metadata_mask) return;
-        add("metadata=" + ofctl_hex(m_.metadata) +
-            (m_.metadata_mask == UINT64_MAX ? "" : "/" + ofctl_hex(m_.metadata_mask)));
+        std::string text = "metadata=";
+        text += ofctl_masked(m_.metadata, m_.metadata_mask);
+        add(std::move(text));
     }
 
     void print_ct() {
@@ -377,8 +389,8 @@ std::string format_actions(const ActionList& actions, const PortNames& ports) {
         case ActionType::kClearActions: out += "clear_actions"; break;
         case ActionType::kWriteMetadata: {
             const MetadataWrite write = write_metadata_of(action);
-            out += "write_metadata:" + rules::ofctl_hex(write.value) +
-                   (write.mask == UINT64_MAX ? "" : "/" + rules::ofctl_hex(write.mask));
+            out += "write_metadata:";
+            out += rules::ofctl_masked(write.value, write.mask);
             break;
         }
         case ActionType::kCt: {

@@ -46,9 +46,9 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
                 order_.answered();
                 resume(op, now);
                 if (!held_.empty()) release_held(now);
+                if (deferred_count_) release_transmits();
             } else if (op.kind == ReplyOp::Kind::transmit) {
-                counters_.in_flight.add(1);
-                enqueue(op.slot, static_cast<rte_mbuf*>(op.packet));
+                transmit(static_cast<rte_mbuf*>(op.packet), op.slot);
             } else if (op.kind == ReplyOp::Kind::inject) {
                 inject(static_cast<rte_mbuf*>(op.packet), op.slot, now);
             } else {
@@ -187,6 +187,35 @@ void Worker::release_held(uint64_t now) {
         } while (n < kBurst && !resume_at && !held_.empty() && held_.front().slot == slot &&
                  !held_.front().resume_at && releasable(held_.front()));
         execute(slot, pass.group, n, resume_at, 0, now);
+    }
+}
+
+// A packet-out's packet to port `port_index` as it is: now, unless packets
+// that came before it are at the slow path or held (then in their wake).
+void Worker::transmit(rte_mbuf* packet, uint32_t port_index) {
+    counters_.in_flight.add(1);
+    const uint32_t stamp = next_stamp_++;
+    if (deferred_count_ == 0 && order_.idle() && held_.empty()) {
+        enqueue(port_index, packet);
+        return;
+    }
+    if (deferred_count_ == deferred_.size()) {
+        drop(packet, DropReason::upcall_queue_full);
+        return;
+    }
+    deferred_[(deferred_head_ + deferred_count_++) % deferred_.size()] =
+        DeferredTransmit{packet, port_index, stamp, order_.sent_count()};
+}
+
+// Sends the deferred transmits whose earlier packets have all gone, in order.
+void Worker::release_transmits() {
+    while (deferred_count_) {
+        const DeferredTransmit& next = deferred_[deferred_head_];
+        if (next.release_seq > order_.answered_count() || order_.earlier_outstanding(next.stamp)) return;
+        if (!held_.empty() && stamp_before(held_.front().meta.stamp, next.stamp)) return;
+        enqueue(next.port_index, next.packet);
+        deferred_head_ = (deferred_head_ + 1) % deferred_.size();
+        --deferred_count_;
     }
 }
 
