@@ -96,7 +96,7 @@ inline bool recirc_mask_covered(const FlowMask& next, const FlowMask& previous) 
     return true;
 }
 
-/// The recirculation shortcut (docs/conntrack.md, "The recirculated pass"):
+/// The recirculation shortcut (docs/architecture.md, the packet's path):
 /// which megaflow a recirculated pass finds, keyed by the megaflow the
 /// packet left (slot and generation) and the metadata it comes back with
 /// (ct_state, ct_zone, ct_mark, recirc_id). Valid only for packets whose
@@ -104,9 +104,9 @@ inline bool recirc_mask_covered(const FlowMask& next, const FlowMask& previous) 
 /// found megaflow's mask is covered (recirc_mask_covered): such a packet
 /// then needs neither its key extracted nor the cache hierarchy searched.
 /// An entry of an uncovered pair is kept too (`usable` false), so that the
-/// masks are compared once per pair, not per packet. Direct-mapped; a
-/// collision replaces the older entry. Owned by one worker; the caller
-/// checks that the answer is still live (MegaflowCache::valid).
+/// masks are compared once per pair, not per packet. Direct-mapped: a
+/// pair learned where another was replaces it. Owned by one worker; the
+/// caller checks that the answer is still live (MegaflowCache::valid).
 class RecircShortcuts {
 public:
     static constexpr uint32_t kEntries = 512;

@@ -546,7 +546,8 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
             // slow path gets the packet itself, else a copy.
             count = to_controller(action, group, count, to + 1 == n && taker == n);
         } else if (to == taker) {
-            recirculate(action.port, group, count, true, level, now, keeps_bytes(actions, to) ? slot : RecircShortcuts::kNone);
+            recirculate(action.port, group, count, true, level, now,
+                        keeps_bytes(actions, to) ? slot : RecircShortcuts::kNone);
             return;
         } else {
             // A fork (one packet here): its copy's passes first. A copy that
