@@ -355,6 +355,26 @@ void BM_TableInsertRemove(benchmark::State& state, uint32_t live) {
     if (failed) state.SkipWithError("insert failed");
 }
 
+// The index filled with 2 x `live` keys (both directions of `live`
+// connections), from its first size (`grow`: doubling on the way, as a
+// table's index does) or made at its final size: the difference over the
+// keys is what the rehashes cost, about half of it the last doubling's.
+void BM_IndexFill(benchmark::State& state, uint32_t live, bool grow) {
+    const uint32_t keys = 2 * live;
+    std::vector<uint32_t> hashes(keys);
+    std::mt19937 rng(live);
+    for (uint32_t& h : hashes) h = static_cast<uint32_t>(rng()) | 1;
+    uint64_t done = 0;
+    for (auto _ : state) {
+        ConnIndex index(keys, grow ? ConnIndex::kInitialBuckets : ConnIndex::bucket_count(keys));
+        for (uint32_t k = 0; k < keys; ++k) index.insert(hashes[k], k);
+        benchmark::DoNotOptimize(index.size());
+        done += keys;
+    }
+    state.counters["ns_per_key"] =
+        benchmark::Counter(static_cast<double>(done), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 std::string name(const char* base, uint32_t live) { return std::string(base) + '/' + std::to_string(live); }
 
 }  // namespace
@@ -386,6 +406,12 @@ int main(int argc, char** argv) {
         benchmark::RegisterBenchmark(name("TableLookupBurst32", live).c_str(), BM_TableLookupBurst, live);
         benchmark::RegisterBenchmark(name("TableLookupMiss", live).c_str(), BM_TableLookupMiss, live);
         benchmark::RegisterBenchmark(name("TableInsertRemove", live).c_str(), BM_TableInsertRemove, live);
+    }
+    for (uint32_t live : {10000u, 1000000u}) {
+        benchmark::RegisterBenchmark(name("IndexFillGrowing", live).c_str(), BM_IndexFill, live, true)
+            ->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(name("IndexFillPresized", live).c_str(), BM_IndexFill, live, false)
+            ->Unit(benchmark::kMillisecond);
     }
     benchmark::RunSpecifiedBenchmarks();
     track_setup.reset();  // before the EAL goes

@@ -76,6 +76,97 @@ inline void set_pass_metadata(Miniflow& flow, const PacketMeta& meta) {
     miniflow_set_word(flow, 1, meta.ct.zone | uint64_t{meta.ct.state} << 16 | uint64_t{meta.recirc_id} << 32);
 }
 
+/// Whether a recirculated pass may take megaflow mask `next` from the
+/// megaflow (mask `previous`) its packet left: `next` examines no bit that
+/// `previous` leaves out, except the pass metadata (ct_mark, ct_zone,
+/// ct_state, recirc_id: the same for the packets a RecircShortcuts entry
+/// serves). Then, a packet that matched the previous megaflow and comes back
+/// with its bytes untouched matches any megaflow of mask `next` that another
+/// such packet, with the same metadata, matched: they agree on every bit
+/// `next` examines.
+inline bool recirc_mask_covered(const FlowMask& next, const FlowMask& previous) {
+    static_assert(offsetof(FlowKey, in_port) == 0 && offsetof(FlowKey, ct_mark) == 4 &&
+                  offsetof(FlowKey, recirc_id) == 12);
+    const uint64_t* n = flow_words(next);
+    const uint64_t* p = flow_words(previous);
+    if ((uint64_t{next.in_port} & ~uint64_t{previous.in_port}) != 0) return false;  // word 0's low half
+    for (unsigned w = 2; w < kFlowWords; ++w) {  // word 1: ct_zone, ct_state, recirc_id
+        if (n[w] & ~p[w]) return false;
+    }
+    return true;
+}
+
+/// The recirculation shortcut (docs/architecture.md, the packet's path):
+/// which megaflow a recirculated pass finds, keyed by the megaflow the
+/// packet left (slot and generation) and the metadata it comes back with
+/// (ct_state, ct_zone, ct_mark, recirc_id). Valid only for packets whose
+/// bytes no action of the previous megaflow touched, and only when the
+/// found megaflow's mask is covered (recirc_mask_covered): such a packet
+/// then needs neither its key extracted nor the cache hierarchy searched.
+/// An entry of an uncovered pair is kept too (`usable` false), so that the
+/// masks are compared once per pair, not per packet. Direct-mapped: a
+/// pair learned where another was replaces it. Owned by one worker; the
+/// caller checks that the answer is still live (MegaflowCache::valid).
+class RecircShortcuts {
+public:
+    static constexpr uint32_t kEntries = 512;
+    static constexpr uint32_t kNone = UINT32_MAX;
+
+    /// One pair's answer.
+    struct alignas(32) Entry {
+        uint32_t previous = kNone;  ///< slot of the megaflow left (kNone: empty)
+        uint32_t previous_generation = 0;
+        uint32_t mark = 0;
+        uint32_t recirc_id = 0;
+        uint16_t zone = 0;
+        uint8_t state = 0;
+        bool usable = false;  ///< the answer's mask is covered: use it
+        uint32_t slot = kNone;  ///< the megaflow the pass found
+        uint32_t generation = 0;
+    };
+    static_assert(sizeof(Entry) == 32);
+
+    /// The entry for (previous, generation, meta), or null.
+    const Entry* find(uint32_t previous, uint32_t generation, const PacketMeta& meta) const {
+        const Entry& e = entries_[index(previous, meta)];
+        return same_key(e, previous, generation, meta) ? &e : nullptr;
+    }
+
+    /// Records that the pass after megaflow (previous, previous_generation)
+    /// found megaflow (slot, generation) for a packet with `meta`.
+    void learn(uint32_t previous, uint32_t previous_generation, const PacketMeta& meta, uint32_t slot,
+               uint32_t generation, bool usable) {
+        Entry& e = entries_[index(previous, meta)];
+        e.previous = previous;
+        e.previous_generation = previous_generation;
+        e.mark = meta.ct.mark;
+        e.recirc_id = meta.recirc_id;
+        e.zone = meta.ct.zone;
+        e.state = meta.ct.state;
+        e.usable = usable;
+        e.slot = slot;
+        e.generation = generation;
+    }
+
+    void clear() {
+        for (Entry& e : entries_) e = Entry{};
+    }
+
+private:
+    static uint32_t index(uint32_t previous, const PacketMeta& meta) {
+        uint64_t h = (uint64_t{previous} << 32 | meta.recirc_id) * 0x9e3779b97f4a7c15ull;
+        h ^= (uint64_t{meta.ct.mark} << 32 | uint64_t{meta.ct.zone} << 8 | meta.ct.state) * 0xc2b2ae3d27d4eb4full;
+        return static_cast<uint32_t>(h >> 32) & (kEntries - 1);
+    }
+    static bool same_key(const Entry& e, uint32_t previous, uint32_t generation, const PacketMeta& meta) {
+        return e.previous == previous && e.previous_generation == generation && e.state == meta.ct.state &&
+               e.zone == meta.ct.zone && e.mark == meta.ct.mark && e.recirc_id == meta.recirc_id;
+    }
+
+    Entry entries_[kEntries];
+};
+static_assert((RecircShortcuts::kEntries & (RecircShortcuts::kEntries - 1)) == 0);
+
 /// The upcalls a worker has outstanding, in the order sent (the slow path
 /// answers them in that order), and the earliest arrival stamp among them:
 /// what tells a packet that must not overtake earlier ones whether it may go.

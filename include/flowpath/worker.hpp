@@ -168,7 +168,10 @@ private:
     void receive(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now);
     bool forward_simple(const RxQueueRef& rxq, rte_mbuf** packets, unsigned count, uint64_t now, uint64_t& bytes);
     bool forwards_now(const Megaflow& flow) const;
-    void run_pass(unsigned level, unsigned count, uint64_t now);
+    void run_pass(unsigned level, unsigned count, uint64_t now, uint32_t previous = RecircShortcuts::kNone);
+    bool take_shortcuts(uint32_t previous, const InFlight* packets, unsigned count, uint32_t* slots);
+    void learn_shortcuts(uint32_t previous, const InFlight* packets, unsigned count, uint64_t missed,
+                         const uint32_t* slots);
     void execute(uint32_t slot, InFlight* group, unsigned count, size_t from, unsigned level, uint64_t now);
     unsigned run_range(InFlight* group, unsigned count, const ActionList& actions, size_t from, size_t to,
                        size_t taker);
@@ -177,7 +180,8 @@ private:
     unsigned drop_split(PassScratch& pass, unsigned count, uint32_t split);
     unsigned to_controller(const Action& action, InFlight* group, unsigned count, bool take);
     void inject(rte_mbuf* packet, uint32_t in_port, uint64_t now);
-    void recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bool take, unsigned level, uint64_t now);
+    void recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bool take, unsigned level, uint64_t now,
+                     uint32_t previous);
 
     // The slow path: upcalls, its answers, and the packets held behind them.
     unsigned apply_replies(uint64_t now, unsigned budget);
@@ -235,6 +239,10 @@ private:
     unsigned deferred_head_ = 0, deferred_count_ = 0;
     std::unique_ptr<PassScratch[]> scratch_;  // kPassLevels, so the hot loop never allocates
     std::unique_ptr<uint8_t[]> ct_scratch_;   // kCtScratchBytes: chained frames the tracker reads
+    // The megaflow a recirculated pass finds, by the one it left and its ct
+    // fields (passes.hpp); its hits count as megaflow cache hits.
+    std::unique_ptr<RecircShortcuts> shortcuts_;
+    uint64_t shortcut_hits_ = 0;
 };
 
 /// The lcore entry point for rte_eal_remote_launch: `arg` is a Worker*.

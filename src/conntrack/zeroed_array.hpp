@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "flowpath/error.hpp"
 
@@ -32,17 +33,33 @@ public:
 
     /// Throws Error when the address space cannot be had.
     explicit ZeroedArray(size_t count, Pages pages = Pages::small) : bytes_(count * sizeof(T)) {
-        void* memory = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (memory == MAP_FAILED) {
-            throw Error("cannot reserve " + std::to_string(bytes_) + " bytes: " + std::strerror(errno));
-        }
-        // Only advice: without transparent huge pages the array works the same.
-        if (pages == Pages::huge) madvise(memory, bytes_, MADV_HUGEPAGE);
-        items_ = static_cast<T*>(memory);
+        items_ = reserve(bytes_, pages);
+        if (!items_) throw Error("cannot reserve " + std::to_string(bytes_) + " bytes: " + std::strerror(errno));
     }
-    ~ZeroedArray() { munmap(items_, bytes_); }
+    /// For the packet path, which must not throw: an array that holds
+    /// nothing (empty()) when the address space cannot be had.
+    static ZeroedArray try_reserve(size_t count, Pages pages) noexcept {
+        ZeroedArray array;
+        array.items_ = reserve(count * sizeof(T), pages);
+        if (array.items_) array.bytes_ = count * sizeof(T);
+        return array;
+    }
+    ~ZeroedArray() {
+        if (items_) munmap(items_, bytes_);
+    }
     ZeroedArray(const ZeroedArray&) = delete;
     ZeroedArray& operator=(const ZeroedArray&) = delete;
+    ZeroedArray(ZeroedArray&& other) noexcept : bytes_(other.bytes_), items_(other.items_) {
+        other.bytes_ = 0;
+        other.items_ = nullptr;
+    }
+    ZeroedArray& operator=(ZeroedArray&& other) noexcept {
+        std::swap(bytes_, other.bytes_);
+        std::swap(items_, other.items_);
+        return *this;
+    }
+
+    bool empty() const { return items_ == nullptr; }
 
     T& operator[](size_t i) { return items_[i]; }
     const T& operator[](size_t i) const { return items_[i]; }
@@ -50,7 +67,16 @@ public:
     size_t bytes() const { return bytes_; }
 
 private:
-    size_t bytes_;
+    ZeroedArray() = default;
+    static T* reserve(size_t bytes, Pages pages) noexcept {
+        void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (memory == MAP_FAILED) return nullptr;
+        // Only advice: without transparent huge pages the array works the same.
+        if (pages == Pages::huge) madvise(memory, bytes, MADV_HUGEPAGE);
+        return static_cast<T*>(memory);
+    }
+
+    size_t bytes_ = 0;
     T* items_ = nullptr;
 };
 

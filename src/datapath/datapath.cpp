@@ -25,10 +25,10 @@ unsigned worker_mbufs(size_t ports) {
 }
 
 // Connections the table holds in all when --ct-max-connections is not
-// given. Each shard's slots and index are address space reserved when the
-// tracker is made (about 200 bytes a slot, touched as used; the index, 32
-// bytes a slot, is soon all resident: docs/conntrack.md): 2^20 slots take
-// about 200 MB however many workers share them. Open vSwitch's default limit (3 million)
+// given. Each shard's slots are address space reserved when the tracker is
+// made (about 170 bytes a slot, touched as used; the index grows with the
+// connections: docs/conntrack.md): 2^20 slots take about 170 MB however many
+// workers share them. Open vSwitch's default limit (3 million)
 // stays the limit; the table's capacity binds first, and a commit it
 // refuses is counted as refused, like one past the limit.
 constexpr uint64_t kDefaultConnectionSlots = uint64_t{1} << 20;

@@ -111,6 +111,29 @@ bool group_action(const Action& action) {
            action.type == ActionType::kRecirc || action.type == ActionType::kController;
 }
 
+// Whether actions[0, to) leave a packet's bytes as this pass read them
+// (outputs, ct, copies; no header change): a recirculation there may take
+// the shortcut (RecircShortcuts), its key being this pass's with new
+// metadata words.
+bool keeps_bytes(const ActionList& actions, size_t to) {
+    for (size_t i = 0; i < to; ++i) {
+        switch (actions[i].type) {
+            case ActionType::kOutput:
+            case ActionType::kInPort:
+            case ActionType::kFlood:
+            case ActionType::kAll:
+            case ActionType::kCt:
+            case ActionType::kCtClear:
+            case ActionType::kController:
+            case ActionType::kRecirc:
+                break;
+            default:
+                return false;
+        }
+    }
+    return true;
+}
+
 // Whether a list must run one packet at a time: the packet leaves (an
 // output, a recirculation) both before and after a group action (a
 // recirculation's copy counts as leaving there), or a ct follows a
@@ -160,7 +183,8 @@ Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
       order_(2 * kUpcallRingSize),
       held_(kHeldPackets),
       scratch_(std::make_unique<PassScratch[]>(kPassLevels)),
-      ct_scratch_(std::make_unique<uint8_t[]>(kCtScratchBytes)) {
+      ct_scratch_(std::make_unique<uint8_t[]>(kCtScratchBytes)),
+      shortcuts_(std::make_unique<RecircShortcuts>()) {
     finishing_.reserve(kHeldPackets);
     deferred_.resize(kHeldPackets);
 }
@@ -248,7 +272,7 @@ void Worker::publish_cache_counters() {
     const FlowCacheCounters& cached = cache_.counters();
     counters_.simple_hits.set(cached.simple_hits);
     counters_.exact_hits.set(cached.exact_hits);
-    counters_.cache_hits.set(cached.megaflow_hits);
+    counters_.cache_hits.set(cached.megaflow_hits + shortcut_hits_);
     counters_.misses.set(cached.misses);
     const MegaflowCache& megaflows = cache_.megaflows();
     counters_.cache_entries.set(megaflows.size());
@@ -350,43 +374,53 @@ bool Worker::forwards_now(const Megaflow& flow) const {
 }
 
 // One pass over scratch_[level].packets: extract, classify, dispatch,
-// execute. A recirculation in execute runs the next level's pass inside it.
-void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
+// execute. A recirculation in execute runs the next level's pass inside it;
+// `previous` is then the megaflow the packets left, when they left it with
+// their bytes untouched (else RecircShortcuts::kNone).
+void Worker::run_pass(unsigned level, unsigned count, uint64_t now, uint32_t previous) {
     PassScratch& pass = scratch_[level];
     InFlight* packets = pass.packets;
 
-    // Extract: the key from the bytes; after a recirculation with the
-    // metadata words of the pass (each packet's own in_port too).
-    PacketLayout layouts[kBurst];
-    extract_burst(
-        count,
-        [packets](unsigned i) {
-            return PacketView{rte_pktmbuf_mtod(packets[i].packet, const uint8_t*),
-                              rte_pktmbuf_data_len(packets[i].packet)};
-        },
-        packets[0].meta.in_port, pass.flows, layouts);
-    uint32_t split = 0;  // chains whose headers are not in their first segment
-    static_assert(kBurst <= 32);
-    for (unsigned i = 0; i < count; ++i) {
-        // A chain was read as its first segment alone: again, as a chain.
-        if (packets[i].packet->nb_segs > 1) [[unlikely]] {
-            if (!extract_chained(packets[i].packet, packets[0].meta.in_port, pass.flows[i], layouts[i])) {
-                split |= uint32_t{1} << i;
+    // A recirculated pass the shortcut answers for every packet needs no
+    // key and no lookup (a packet's dl_type, nw_proto and nw_frag were
+    // noted in its first pass, whose megaflow ran the ct).
+    const bool shortcut = previous != RecircShortcuts::kNone && take_shortcuts(previous, packets, count, pass.slots);
+    uint64_t missed = 0;
+    if (!shortcut) {
+        // Extract: the key from the bytes; after a recirculation with the
+        // metadata words of the pass (each packet's own in_port too).
+        PacketLayout layouts[kBurst];
+        extract_burst(
+            count,
+            [packets](unsigned i) {
+                return PacketView{rte_pktmbuf_mtod(packets[i].packet, const uint8_t*),
+                                  rte_pktmbuf_data_len(packets[i].packet)};
+            },
+            packets[0].meta.in_port, pass.flows, layouts);
+        uint32_t split = 0;  // chains whose headers are not in their first segment
+        static_assert(kBurst <= 32);
+        for (unsigned i = 0; i < count; ++i) {
+            // A chain was read as its first segment alone: again, as a chain.
+            if (packets[i].packet->nb_segs > 1) [[unlikely]] {
+                if (!extract_chained(packets[i].packet, packets[0].meta.in_port, pass.flows[i], layouts[i])) {
+                    split |= uint32_t{1} << i;
+                }
             }
+            packets[i].layout = layouts[i];
+            if (packets[i].meta.recirc_id) set_pass_metadata(pass.flows[i], packets[i].meta);
         }
-        packets[i].layout = layouts[i];
-        if (packets[i].meta.recirc_id) set_pass_metadata(pass.flows[i], packets[i].meta);
-    }
-    if (split) [[unlikely]] {
-        count = drop_split(pass, count, split);
-        if (count == 0) return;
-    }
+        if (split) [[unlikely]] {
+            count = drop_split(pass, count, split);
+            if (count == 0) return;
+        }
 
-    // Classify.
-    const uint64_t missed = cache_.classify_burst(pass.flows, count, now, pass.slots);
+        // Classify.
+        missed = cache_.classify_burst(pass.flows, count, now, pass.slots);
+        if (previous != RecircShortcuts::kNone) learn_shortcuts(previous, packets, count, missed, pass.slots);
+    }
     const FlowCacheCounters& cached = cache_.counters();
     counters_.exact_hits.set(cached.exact_hits);
-    counters_.cache_hits.set(cached.megaflow_hits);
+    counters_.cache_hits.set(cached.megaflow_hits + shortcut_hits_);
     counters_.misses.set(cached.misses);
 
     // Dispatch, in arrival order, so that packets of one flow leave in
@@ -410,7 +444,7 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now) {
         Megaflow& flow = cache_.flow(slot);
         const bool wait = must_wait(flow, packets[i].meta);
         // (A held packet's megaflow may run ct by the time it goes: an update.)
-        if (wait || flow.runs_ct) note_l3_fields(pass.flows[i], packets[i].meta);
+        if (!shortcut && (wait || flow.runs_ct)) note_l3_fields(pass.flows[i], packets[i].meta);
         if (wait) {
             if (!hold(packets[i], slot, flow, flow.pending_seq, 0)) drop(packets[i].packet, DropReason::upcall_queue_full);
             continue;
@@ -517,7 +551,8 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
             // slow path gets the packet itself, else a copy.
             count = to_controller(action, group, count, to + 1 == n && taker == n);
         } else if (to == taker) {
-            recirculate(action.port, group, count, true, level, now);
+            recirculate(action.port, group, count, true, level, now,
+                        keeps_bytes(actions, to) ? slot : RecircShortcuts::kNone);
             return;
         } else {
             // A fork (one packet here): its copy's passes first. A copy that
@@ -525,7 +560,8 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
             // until it is done.
             const uint64_t sent = order_.sent_count();
             const unsigned held = held_.size();
-            recirculate(action.port, group, count, false, level, now);
+            recirculate(action.port, group, count, false, level, now,
+                        keeps_bytes(actions, to) ? slot : RecircShortcuts::kNone);
             if (order_.sent_count() != sent || held_.size() != held) {
                 for (unsigned i = 0; i < count; ++i) {
                     if (!hold(group[i], slot, flow, 0, to + 1)) drop(group[i].packet, DropReason::upcall_queue_full);
@@ -682,7 +718,7 @@ unsigned Worker::drop_split(PassScratch& pass, unsigned count, uint32_t split) {
 // the group goes on) go through the next pass now, with the recirculation
 // id and the ct fields in their key.
 void Worker::recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bool take, unsigned level,
-                         uint64_t now) {
+                         uint64_t now, uint32_t previous) {
     PassScratch& next = scratch_[level + 1];
     unsigned n = 0;
     for (unsigned i = 0; i < count; ++i) {
@@ -710,7 +746,45 @@ void Worker::recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bo
     counters_.recirculations.add(n);
     // The depth bound keeps the levels within kPassLevels: a packet enters
     // at level 0 with some depth and each level adds one.
-    if (n) run_pass(level + 1, n, now);
+    if (n) run_pass(level + 1, n, now, previous);
+}
+
+// The shortcut's answers for a recirculated pass whose packets left megaflow
+// `previous` untouched: true, with `slots` set, when it has a usable, live
+// answer for every packet; false (nothing counted) otherwise, and the pass
+// classifies all of them as usual.
+bool Worker::take_shortcuts(uint32_t previous, const InFlight* packets, unsigned count, uint32_t* slots) {
+    const uint32_t generation = cache_.flow(previous).generation;
+    const MegaflowCache& megaflows = cache_.megaflows();
+    const RecircShortcuts::Entry* last = nullptr;  // most packets share the one before's
+    for (unsigned i = 0; i < count; ++i) {
+        const RecircShortcuts::Entry* entry = shortcuts_->find(previous, generation, packets[i].meta);
+        if (!entry) return false;
+        if (entry != last) {
+            if (!entry->usable || !megaflows.valid(entry->slot, entry->generation)) return false;
+            last = entry;
+        }
+        slots[i] = entry->slot;
+    }
+    shortcut_hits_ += count;
+    return true;
+}
+
+// After a recirculated pass classified its packets: the pairs (megaflow
+// left, metadata) the shortcut does not know yet, each with whether the
+// megaflow found may answer every packet of the pair (recirc_mask_covered).
+void Worker::learn_shortcuts(uint32_t previous, const InFlight* packets, unsigned count, uint64_t missed,
+                             const uint32_t* slots) {
+    const MegaflowCache& megaflows = cache_.megaflows();
+    const uint32_t generation = megaflows.flow(previous).generation;
+    for (unsigned i = 0; i < count; ++i) {
+        if (missed & (uint64_t{1} << i)) continue;
+        const RecircShortcuts::Entry* known = shortcuts_->find(previous, generation, packets[i].meta);
+        if (known && megaflows.valid(known->slot, known->generation)) continue;
+        const uint32_t slot = slots[i];
+        shortcuts_->learn(previous, generation, packets[i].meta, slot, megaflows.flow(slot).generation,
+                          recirc_mask_covered(megaflows.mask_of(slot), megaflows.mask_of(previous)));
+    }
 }
 
 void Worker::drop(rte_mbuf* packet, DropReason reason) {

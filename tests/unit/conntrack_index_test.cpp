@@ -120,3 +120,76 @@ TEST(ConnIndexTest, RandomOperationsMatchTheModel) {
     }
     expect_consistent(index, model.size(), -1);
 }
+
+// The index starts small and doubles as keys are added, up to the size its
+// maximum asks for; every key is found after each doubling, the overflow
+// counts match the new layout, and erases after it work.
+TEST(ConnIndexTest, GrowsAsKeysAreAdded) {
+    constexpr uint32_t kMaxKeys = 1u << 16;
+    ConnIndex index(kMaxKeys, 1);
+    ASSERT_EQ(index.buckets(), 1u);
+    std::mt19937 rng(9);
+    std::vector<std::pair<uint32_t, uint32_t>> added;
+    uint32_t last_buckets = index.buckets();
+    for (uint32_t ref = 0; ref < kMaxKeys; ++ref) {
+        const uint32_t hash = static_cast<uint32_t>(rng()) | 1;
+        ASSERT_TRUE(index.insert(hash, ref)) << ref;
+        added.emplace_back(hash, ref);
+        // Never more than kGrowLoad keys a bucket before the largest size.
+        if (index.buckets() < ConnIndex::bucket_count(kMaxKeys)) {
+            ASSERT_LE(index.size(), ConnIndex::kGrowLoad * index.buckets() + 1) << ref;
+        }
+        if (index.buckets() != last_buckets) {
+            ASSERT_EQ(index.buckets(), 2 * last_buckets) << ref;
+            last_buckets = index.buckets();
+            expect_consistent(index, added.size(), static_cast<int>(ref));
+            for (const auto& [h, r] : added) {
+                const uint32_t want = r;
+                ASSERT_EQ(index.find(h, [&](uint32_t x) { return x == want; }), want) << ref;
+            }
+        }
+    }
+    EXPECT_EQ(index.buckets(), 1u << 14);
+    EXPECT_EQ(index.buckets(), ConnIndex::bucket_count(kMaxKeys));
+    EXPECT_EQ(index.growths(), 14u);  // 1 -> 2^14 buckets
+    EXPECT_FALSE(index.insert(12345, kMaxKeys));
+    for (size_t i = 0; i < added.size(); i += 2) ASSERT_TRUE(index.erase(added[i].first, added[i].second));
+    expect_consistent(index, added.size() / 2, -1);
+    for (size_t i = 1; i < added.size(); i += 2) {
+        const uint32_t want = added[i].second;
+        ASSERT_EQ(index.find(added[i].first, [&](uint32_t x) { return x == want; }), want);
+    }
+}
+
+// The model test again from one bucket: growth under few distinct hashes
+// (long overflow runs) and erases in between.
+TEST(ConnIndexTest, RandomOperationsWhileGrowingMatchTheModel) {
+    constexpr uint32_t kMaxKeys = 600;
+    ConnIndex index(kMaxKeys, 1);
+    std::mt19937_64 rng(7);
+    std::set<std::pair<uint32_t, uint32_t>> model;
+    uint32_t next_ref = 0;
+    for (int step = 0; step < 20000; ++step) {
+        const unsigned op = static_cast<unsigned>(rng() % 100);
+        const uint32_t hash = 1 + static_cast<uint32_t>(rng() % 300) * 37;
+        if (op < 60) {
+            const bool inserted = index.insert(hash, next_ref);
+            ASSERT_EQ(inserted, model.size() < kMaxKeys) << step;
+            if (inserted) model.insert({hash, next_ref});
+            ++next_ref;
+        } else if (!model.empty()) {
+            auto it = std::next(model.begin(), static_cast<long>(rng() % model.size()));
+            ASSERT_TRUE(index.erase(it->first, it->second)) << step;
+            model.erase(it);
+        }
+        if (step % 97 == 0) {
+            expect_consistent(index, model.size(), step);
+            for (const auto& [h, ref] : model) {
+                const uint32_t want = ref;
+                ASSERT_EQ(index.find(h, [&](uint32_t r) { return r == want; }), want) << step;
+            }
+        }
+    }
+    EXPECT_GT(index.growths(), 3u);
+    expect_consistent(index, model.size(), -1);
+}

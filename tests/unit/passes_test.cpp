@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -91,6 +92,114 @@ TEST(PassKey, SettingAWordInsertsReplacesAndRemoves) {
     miniflow_set_word(flow, 15, 0);
     key.tp_src = 0;
     EXPECT_TRUE(miniflow_expand(flow) == key);
+}
+
+// The shortcut's rule (recirc_mask_covered), checked against masked
+// compares: when the next mask is covered, every key that matches the
+// previous megaflow and carries the same pass metadata matches the next
+// megaflow that one such key found; when it is not, some such key does not.
+TEST(RecircShortcut, CoveredMaskAnswersEveryPacketOfThePair) {
+    std::mt19937_64 rng(77);
+    const auto masked_equal = [](const FlowKey& a, const FlowKey& b, const FlowMask& mask) {
+        for (unsigned w = 0; w < kFlowWords; ++w) {
+            if ((flow_words(a)[w] ^ flow_words(b)[w]) & flow_words(mask)[w]) return false;
+        }
+        return true;
+    };
+    const auto random_mask = [&](unsigned density) {
+        FlowMask mask{};
+        for (unsigned w = 0; w < kFlowWords; ++w) {
+            uint64_t m = 0;
+            for (unsigned byte = 0; byte < 8; ++byte) {
+                if (rng() % 16 < density) m |= uint64_t{0xff} << (8 * byte);
+            }
+            flow_words(mask)[w] = m;
+        }
+        mask.in_port = UINT32_MAX;  // every megaflow matches in_port
+        return mask;
+    };
+    unsigned covered = 0, uncovered = 0;
+    for (int round = 0; round < 2000; ++round) {
+        const FlowMask previous = random_mask(10);
+        // The next mask: a subset of the previous one's bits plus metadata,
+        // sometimes with one bit more.
+        FlowMask next{};
+        for (unsigned w = 0; w < kFlowWords; ++w) flow_words(next)[w] = flow_words(previous)[w] & rng();
+        next.in_port = UINT32_MAX;
+        next.ct_state = 0xff;
+        next.recirc_id = UINT32_MAX;
+        next.ct_mark = static_cast<uint32_t>(rng());
+        if (rng() % 2) next.tp_src |= 0x8000;  // perhaps a bit the previous mask lacks
+        const bool want_covered = (next.tp_src & ~previous.tp_src) == 0;
+        ASSERT_EQ(recirc_mask_covered(next, previous), want_covered) << round;
+        (want_covered ? covered : uncovered)++;
+
+        // Keys of the previous megaflow: the first one's pass key (metadata
+        // set) installs the next megaflow; the others take it by the shortcut.
+        FlowKey first{};
+        for (unsigned w = 0; w < kFlowWords; ++w) flow_words(first)[w] = rng();
+        first.ct_mark = first.ct_zone = first.ct_state = 0;
+        first.pad0 = 0;
+        first.recirc_id = 0;
+        const uint32_t mark = static_cast<uint32_t>(rng()), recirc = 1 + static_cast<uint32_t>(rng() % 9);
+        const auto pass_key = [&](FlowKey key) {
+            key.ct_mark = mark;
+            key.ct_state = kCtTracked | kCtEstablished;
+            key.ct_zone = 3;
+            key.recirc_id = recirc;
+            return key;
+        };
+        const FlowKey installed = pass_key(first);
+        bool all_match = true;
+        for (int k = 0; k < 32; ++k) {
+            FlowKey other{};
+            for (unsigned w = 0; w < kFlowWords; ++w) {
+                const uint64_t m = flow_words(previous)[w];
+                flow_words(other)[w] = (flow_words(first)[w] & m) | (rng() & ~m);
+            }
+            other.ct_mark = other.ct_zone = other.ct_state = 0;
+            other.recirc_id = 0;
+            ASSERT_TRUE(masked_equal(other, first, previous));
+            if (!masked_equal(pass_key(other), installed, next)) all_match = false;
+            other.tp_src ^= 0x8000;  // the bit a widened mask adds
+            if (masked_equal(other, first, previous) && !masked_equal(pass_key(other), installed, next)) {
+                all_match = false;
+            }
+        }
+        EXPECT_EQ(all_match, want_covered) << round;
+    }
+    EXPECT_GT(covered, 100u);
+    EXPECT_GT(uncovered, 100u);
+}
+
+// The table: an answer is found only under the exact key it was learned
+// with (megaflow left and its generation, ct_state, ct_zone, ct_mark,
+// recirc_id), and a later answer for the same key replaces it.
+TEST(RecircShortcut, AnswersOnlyItsExactPair) {
+    auto table = std::make_unique<RecircShortcuts>();
+    const PacketMeta est = meta_of(1, 5, kCtTracked | kCtEstablished, 2, 9);
+    EXPECT_EQ(table->find(10, 1, est), nullptr);
+    table->learn(10, 1, est, 77, 4, true);
+    const RecircShortcuts::Entry* entry = table->find(10, 1, est);
+    ASSERT_NE(entry, nullptr);
+    EXPECT_EQ(entry->slot, 77u);
+    EXPECT_EQ(entry->generation, 4u);
+    EXPECT_TRUE(entry->usable);
+    EXPECT_EQ(table->find(11, 1, est), nullptr);  // another megaflow left
+    EXPECT_EQ(table->find(10, 2, est), nullptr);  // the slot reused since
+    EXPECT_EQ(table->find(10, 1, meta_of(1, 6, est.ct.state, 2, 9)), nullptr);
+    EXPECT_EQ(table->find(10, 1, meta_of(1, 5, kCtTracked | kCtNew, 2, 9)), nullptr);
+    EXPECT_EQ(table->find(10, 1, meta_of(1, 5, est.ct.state, 3, 9)), nullptr);
+    EXPECT_EQ(table->find(10, 1, meta_of(1, 5, est.ct.state, 2, 8)), nullptr);
+    // in_port is not part of the key: the previous megaflow fixes it.
+    EXPECT_NE(table->find(10, 1, meta_of(4, 5, est.ct.state, 2, 9)), nullptr);
+    table->learn(10, 1, est, 78, 5, false);
+    entry = table->find(10, 1, est);
+    ASSERT_NE(entry, nullptr);
+    EXPECT_EQ(entry->slot, 78u);
+    EXPECT_FALSE(entry->usable);
+    table->clear();
+    EXPECT_EQ(table->find(10, 1, est), nullptr);
 }
 
 TEST(UpcallOrderTest, EarliestOutstandingFollowsAnswersInSendOrder) {
