@@ -312,18 +312,30 @@ public:
     /// The hash of a packet's whole miniflow (map and words): compute once.
     static uint32_t hash_of(const Miniflow& flow);
 
-    /// The megaflow slot cached for `flow` (hash from hash_of), or kNoFlow.
-    /// An entry whose megaflow was removed since reads as a miss.
-    uint32_t lookup(const Miniflow& flow, uint32_t hash, const MegaflowCache& megaflows) const {
+    /// What an entry names: a megaflow slot and its generation then.
+    struct Reference {
+        uint32_t slot = kNoFlow;  ///< kNoFlow: no entry for the flow
+        uint32_t generation = 0;
+    };
+
+    /// The entry cached for `flow` (hash from hash_of), not yet checked
+    /// against the megaflow (MegaflowCache::valid): a burst finds every
+    /// packet's entry and prefetches the megaflows before it checks any.
+    Reference find(const Miniflow& flow, uint32_t hash) const {
         for (unsigned way = 0; way < 2; ++way) {
             const Entry& e = entries_[bucket(hash, way)];
             // An empty entry's tag (kEmptyTag) is no flow's, so the tag
             // compare also rules it out.
-            if (e.tag == tag_of(hash, flow) && same_words(e, flow) && megaflows.valid(e.slot, e.generation)) {
-                return e.slot;
-            }
+            if (e.tag == tag_of(hash, flow) && same_words(e, flow)) return {e.slot, e.generation};
         }
-        return kNoFlow;
+        return {};
+    }
+
+    /// The megaflow slot cached for `flow` (hash from hash_of), or kNoFlow.
+    /// An entry whose megaflow was removed since reads as a miss.
+    uint32_t lookup(const Miniflow& flow, uint32_t hash, const MegaflowCache& megaflows) const {
+        const Reference r = find(flow, hash);
+        return r.slot != kNoFlow && megaflows.valid(r.slot, r.generation) ? r.slot : kNoFlow;
     }
 
     /// Caches `flow` -> `slot` (its generation read from `megaflows`),
@@ -503,6 +515,9 @@ struct FlowCacheCounters {
     uint64_t megaflow_hits = 0;  ///< ... a megaflow answered after the exact cache missed
     uint64_t signature_hits = 0; ///< ... of those, through the signature cache
     uint64_t misses = 0;         ///< ... that found no megaflow
+    /// Packets that went past the exact cache without a probe (it was
+    /// bypassed: FlowCache, docs/cache.md); counted in megaflow_hits or misses.
+    uint64_t exact_skipped = 0;
 };
 
 /// A worker's caches: classify_burst() gives every packet of a burst the
@@ -545,22 +560,44 @@ public:
     /// `count` packets answered by the simple-match tier.
     void count_simple_hits(unsigned count) { counters_.simple_hits += count; }
 
+    /// Whether the exact cache is bypassed now: too few of its probes hit
+    /// (below 1/kExactBypassBelow of a window's lookups), so most bursts go
+    /// straight to the signature cache; one burst in kExactProbeEvery still
+    /// probes it, and a window at or above 1/kExactResumeAt ends the bypass.
+    bool exact_bypassed() const { return exact_bypassed_; }
+    static constexpr uint32_t kExactWindow = 8192;  ///< exact-cache lookups per decision
+    static constexpr uint32_t kExactBypassBelow = 5;
+    static constexpr uint32_t kExactResumeAt = 4;
+    static constexpr uint32_t kExactProbeEvery = 8;
+
     /// Bytes held by all three caches (the stats' cache.bytes).
     uint64_t memory_bytes() const {
         return exact_.memory_bytes() + signatures_.memory_bytes() + megaflows_.memory_bytes();
     }
 
 private:
-    bool sample(uint32_t inverse_probability);
+    /// True with probability (threshold + 1) / 2^64 (UINT64_MAX: always).
+    bool sample(uint64_t threshold);
+    static uint64_t threshold_of(uint32_t inverse_probability) { return UINT64_MAX / inverse_probability; }
+    /// Looks up the burst's packets in the exact cache: sets slots[i] of the
+    /// hits; returns the bit mask of the others.
+    uint64_t probe_exact(const Miniflow* flows, unsigned count, const uint32_t* hashes, uint64_t now,
+                         uint32_t* slots);
+    /// Counts an exact-cache probe of `count` packets with `hits` hits and
+    /// decides, once a window is full, whether to bypass it.
+    void account_exact(unsigned count, unsigned hits);
 
     SimpleMatch simple_;
     ExactCache exact_;
     SignatureCache signatures_;
     MegaflowCache megaflows_;
-    uint32_t exact_insert_inverse_probability_;
-    uint32_t signature_insert_inverse_probability_;
+    uint64_t exact_insert_threshold_;
+    uint64_t signature_insert_threshold_;
     uint64_t random_state_ = 0x9E3779B97F4A7C15ull;
     FlowCacheCounters counters_;
+    uint32_t window_lookups_ = 0, window_hits_ = 0;  // exact-cache probes in the current window
+    uint32_t bursts_to_probe_ = 0;                   // while bypassed: bursts until the next probe
+    bool exact_bypassed_ = false;
 };
 
 template <typename AgeOf>
