@@ -216,8 +216,6 @@ public:
         __builtin_prefetch(bytes);
         __builtin_prefetch(bytes + 64);
     }
-    /// Prefetches line 0 of `slot` (an exact-cache hit's validation).
-    void prefetch_head(uint32_t slot) const { __builtin_prefetch(slot_ptr(slot)); }
     /// Prefetches, for writing, every line of `slot` if its chunk exists
     /// (a replica applying an install or remove the slow path sent).
     void prefetch_for_write(uint32_t slot) const {
@@ -312,30 +310,18 @@ public:
     /// The hash of a packet's whole miniflow (map and words): compute once.
     static uint32_t hash_of(const Miniflow& flow);
 
-    /// What an entry names: a megaflow slot and its generation then.
-    struct Reference {
-        uint32_t slot = kNoFlow;  ///< kNoFlow: no entry for the flow
-        uint32_t generation = 0;
-    };
-
-    /// The entry cached for `flow` (hash from hash_of), not yet checked
-    /// against the megaflow (MegaflowCache::valid): a burst finds every
-    /// packet's entry and prefetches the megaflows before it checks any.
-    Reference find(const Miniflow& flow, uint32_t hash) const {
+    /// The megaflow slot cached for `flow` (hash from hash_of), or kNoFlow.
+    /// An entry whose megaflow was removed since reads as a miss.
+    uint32_t lookup(const Miniflow& flow, uint32_t hash, const MegaflowCache& megaflows) const {
         for (unsigned way = 0; way < 2; ++way) {
             const Entry& e = entries_[bucket(hash, way)];
             // An empty entry's tag (kEmptyTag) is no flow's, so the tag
             // compare also rules it out.
-            if (e.tag == tag_of(hash, flow) && same_words(e, flow)) return {e.slot, e.generation};
+            if (e.tag == tag_of(hash, flow) && same_words(e, flow) && megaflows.valid(e.slot, e.generation)) {
+                return e.slot;
+            }
         }
-        return {};
-    }
-
-    /// The megaflow slot cached for `flow` (hash from hash_of), or kNoFlow.
-    /// An entry whose megaflow was removed since reads as a miss.
-    uint32_t lookup(const Miniflow& flow, uint32_t hash, const MegaflowCache& megaflows) const {
-        const Reference r = find(flow, hash);
-        return r.slot != kNoFlow && megaflows.valid(r.slot, r.generation) ? r.slot : kNoFlow;
+        return kNoFlow;
     }
 
     /// Caches `flow` -> `slot` (its generation read from `megaflows`),

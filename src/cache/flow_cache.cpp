@@ -46,21 +46,13 @@ void expand_into(FlowKey& key, const Miniflow& flow) {
 
 uint64_t FlowCache::probe_exact(const Miniflow* flows, unsigned count, const uint32_t* hashes, uint64_t now,
                                 uint32_t* slots) {
-    // Every packet's entry first, its megaflow's line 0 prefetched, then the
-    // checks: the megaflows' misses overlap instead of one per hit.
-    ExactCache::Reference found[kMaxLookupBurst];
-    for (unsigned i = 0; i < count; ++i) {
-        found[i] = exact_.find(flows[i], hashes[i]);
-        if (found[i].slot != kNoFlow) megaflows_.prefetch_head(found[i].slot);
-    }
     uint64_t missed = 0;
     for (unsigned i = 0; i < count; ++i) {
-        if (found[i].slot != kNoFlow && megaflows_.valid(found[i].slot, found[i].generation)) {
-            slots[i] = found[i].slot;
-            megaflows_.flow(slots[i]).last_used.set(now);
-        } else {
-            slots[i] = kNoFlow;
+        slots[i] = exact_.lookup(flows[i], hashes[i], megaflows_);
+        if (slots[i] == kNoFlow) {
             missed |= uint64_t{1} << i;
+        } else {
+            megaflows_.flow(slots[i]).last_used.set(now);
         }
     }
     const unsigned hits = count - static_cast<unsigned>(std::popcount(missed));
