@@ -552,8 +552,8 @@ public:
     /// probes it, and a window at or above 1/kExactResumeAt ends the bypass.
     bool exact_bypassed() const { return exact_bypassed_; }
     static constexpr uint32_t kExactWindow = 8192;  ///< exact-cache lookups per decision
-    static constexpr uint32_t kExactBypassBelow = 5;
-    static constexpr uint32_t kExactResumeAt = 4;
+    static constexpr uint32_t kExactBypassBelow = 3;
+    static constexpr uint32_t kExactResumeAt = 2;
     static constexpr uint32_t kExactProbeEvery = 8;
 
     /// Bytes held by all three caches (the stats' cache.bytes).
