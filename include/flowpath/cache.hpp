@@ -31,6 +31,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "flowpath/action.hpp"
@@ -45,42 +46,80 @@ namespace flowpath {
 /// Eviction candidates looked at per eviction.
 inline constexpr unsigned kEvictionCandidates = 16;
 
+/// `bytes` of zeroed anonymous memory, transparent huge pages where the
+/// system allows them (madvise), every page touched now: with 4 KiB pages a
+/// probe of a table of megabytes is also a TLB miss (a two-dimensional page
+/// walk in a virtual machine). Throws Error when none can be had.
+void* map_zeroed_pages(size_t bytes);
+
+/// Frees what map_zeroed_pages() mapped (the deleter of a TableMemory).
+struct TableUnmapper {
+    size_t bytes = 0;
+    void operator()(void* memory) const;
+};
+/// A large table read at random per packet (the exact and signature caches).
+template <typename T>
+using TableMemory = std::unique_ptr<T[], TableUnmapper>;
+
+/// `count` zeroed T from map_zeroed_pages().
+template <typename T>
+TableMemory<T> map_table(size_t count) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    const size_t bytes = count * sizeof(T);
+    return TableMemory<T>(static_cast<T*>(map_zeroed_pages(bytes)), TableUnmapper{bytes});
+}
+
 /// "No megaflow": a lookup miss.
 inline constexpr uint32_t kNoFlow = UINT32_MAX;
 
 /// The most packets one burst lookup takes (a bitmask of them fits a word).
 inline constexpr unsigned kMaxLookupBurst = 64;
 
+/// Megaflow::only_output of a list that is not exactly one output.
+inline constexpr uint32_t kNotOnlyOutput = 0;
+
 /// A cached translation. Owned by a MegaflowCache.
-struct Megaflow {
-    Miniflow masked;          ///< key & mask, with the mask's map
-    uint32_t hash = 0;        ///< hash of `masked` in its subtable
-    // generation and live are written with __atomic stores by the owner and
-    // read with __atomic loads by the slow path (MissHandler).
-    uint32_t generation = 0;  ///< changes when the slot is freed
-    uint16_t subtable = 0;    ///< index into the cache's subtables
-    bool live = false;
-
-    // The translation: what to do with a packet of this megaflow.
-    ActionList actions;                 ///< datapath actions
-    TranslateDrop drop = TranslateDrop::none;
-
-    // Statistics, written by the owning worker (one writer), read by the
-    // slow path's revalidator through MegaflowCache::peek().
+///
+/// Laid out by who reads it: line 0 is everything a hit reads and writes
+/// (the caches' validation, the worker's ordering checks, statistics and a
+/// plain output's port), lines 1-2 the masked key (a signature-cache hit
+/// compares its first words: an IPv4 5-tuple mask's fit line 1), the rest
+/// only installs, removals and the slow path read. Slots are line-aligned,
+/// so an exact-cache hit of a plain-output megaflow reads one line of it
+/// and a signature-cache hit two (docs/cache.md).
+struct alignas(64) Megaflow {
+    // Line 0. Statistics, written by the owning worker (one writer), read by
+    // the slow path's revalidator through MegaflowCache::peek().
     Counter packets, bytes;
     Counter last_used;        ///< caller's time unit (TSC in the worker)
-    uint64_t created = 0;
-
     /// Worker replica only: the sequence number of the last upcall that may
     /// carry a packet of this megaflow. Until every upcall up to it is
     /// answered, its packets go the slow way too, so none overtakes an
     /// earlier packet of its flow (docs/slowpath.md, ordering).
     uint64_t pending_seq = 0;
-    uint32_t held = 0;  ///< worker replica only: its packets the worker holds back
+    // generation and live are written with __atomic stores by the owner and
+    // read with __atomic loads by the slow path (MissHandler).
+    uint32_t generation = 0;  ///< changes when the slot is freed
+    uint32_t held = 0;        ///< worker replica only: its packets the worker holds back
+    /// The port (1-based, as Action::port) when `actions` is exactly one
+    /// output, else kNotOnlyOutput: a plain forwarding megaflow's packets go
+    /// to that port without reading the list (MegaflowCache keeps it).
+    uint32_t only_output = kNotOnlyOutput;
+    uint16_t subtable = 0;    ///< index into the cache's subtables
+    bool live = false;
     /// Worker replica only (the worker sets it on install and update): its
     /// actions run the tracker, so its packets keep their arrival order
     /// through it across the slow path (docs/slowpath.md, ordering).
     bool runs_ct = false;
+    TranslateDrop drop = TranslateDrop::none;
+
+    // Lines 1-2 (the map ends line 0).
+    Miniflow masked;          ///< key & mask, with the mask's map
+
+    // Cold: installs, removals, the slow path.
+    uint32_t hash = 0;        ///< hash of `masked` in its subtable
+    ActionList actions;       ///< datapath actions (the translation)
+    uint64_t created = 0;
 
     // Slow-path registry only.
     std::vector<RuleEntry*> rules;  ///< rules its packets are credited to
@@ -91,6 +130,7 @@ struct Megaflow {
     uint64_t rule_generation = 0;   ///< rule-set generation it was translated at
     uint64_t pushed_packets = 0, pushed_bytes = 0;  ///< replica stats already credited
 };
+static_assert(offsetof(Megaflow, masked) + sizeof(uint64_t) == 64, "line 0 ends with the masked key's map");
 
 /// A megaflow cache: tuple-space search over megaflows, owned by one worker.
 class MegaflowCache {
@@ -168,12 +208,13 @@ public:
     /// masked compare): the signature cache's validation.
     bool matches(uint32_t slot, const FlowKey& key) const;
 
-    /// Prefetches slot `slot` (below slot_limit()): every line a signature
-    /// hit reads (the masked key, `live` and `subtable`) and the worker
-    /// then (generation, actions, statistics, ordering fields).
+    /// Prefetches slot `slot` (below slot_limit()): the two lines a
+    /// signature hit reads (line 0 and the masked key's first words), which
+    /// hold all the worker then reads of a plain megaflow.
     void prefetch_slot(uint32_t slot) const {
         const char* bytes = reinterpret_cast<const char*>(slot_ptr(slot));
-        for (size_t offset = 0; offset < kHotBytes; offset += 64) __builtin_prefetch(bytes + offset);
+        __builtin_prefetch(bytes);
+        __builtin_prefetch(bytes + 64);
     }
     /// Prefetches, for writing, every line of `slot` if its chunk exists
     /// (a replica applying an install or remove the slow path sent).
@@ -217,8 +258,6 @@ public:
 
 private:
     struct Subtable;
-    // The bytes of a Megaflow that a hit reads: up to runs_ct.
-    static constexpr size_t kHotBytes = offsetof(Megaflow, runs_ct) + 1;
     // Slots per chunk: 64 (a chunk is allocated by the install that first
     // needs it; 1024-slot chunks made that install take ~100 us).
     static constexpr unsigned kChunkShift = 6;
@@ -297,8 +336,8 @@ public:
     }
 
     void clear();
-    uint32_t entries() const { return static_cast<uint32_t>(entries_.size()); }
-    uint64_t memory_bytes() const { return entries_.size() * sizeof(Entry); }
+    uint32_t entries() const { return mask_ + 1; }
+    uint64_t memory_bytes() const { return uint64_t{entries()} * sizeof(Entry); }
     /// Entries that name a live megaflow (a scan: for statistics, not per packet).
     uint32_t valid_entries(const MegaflowCache& megaflows) const;
 
@@ -337,7 +376,7 @@ private:
     // compete only when their sets agree, and both ways sit side by side.
     uint32_t bucket(uint32_t hash, unsigned way) const { return ((hash << 1) & mask_) | way; }
 
-    std::vector<Entry> entries_;
+    TableMemory<Entry> entries_;
     uint32_t mask_;
     uint32_t stamp_ = 0;
 };
@@ -400,7 +439,7 @@ private:
     };
     static_assert(sizeof(Bucket) == 64);
 
-    std::unique_ptr<Bucket[]> buckets_;
+    TableMemory<Bucket> buckets_;
     uint32_t bucket_mask_ = UINT32_MAX;  // UINT32_MAX: disabled
     uint32_t next_victim_ = 0;
 };
@@ -462,6 +501,9 @@ struct FlowCacheCounters {
     uint64_t megaflow_hits = 0;  ///< ... a megaflow answered after the exact cache missed
     uint64_t signature_hits = 0; ///< ... of those, through the signature cache
     uint64_t misses = 0;         ///< ... that found no megaflow
+    /// Packets that went past the exact cache without a probe (it was
+    /// bypassed: FlowCache, docs/cache.md); counted in megaflow_hits or misses.
+    uint64_t exact_skipped = 0;
 };
 
 /// A worker's caches: classify_burst() gives every packet of a burst the
@@ -504,22 +546,44 @@ public:
     /// `count` packets answered by the simple-match tier.
     void count_simple_hits(unsigned count) { counters_.simple_hits += count; }
 
+    /// Whether the exact cache is bypassed now: too few of its probes hit
+    /// (below 1/kExactBypassBelow of a window's lookups), so most bursts go
+    /// straight to the signature cache; one burst in kExactProbeEvery still
+    /// probes it, and a window at or above 1/kExactResumeAt ends the bypass.
+    bool exact_bypassed() const { return exact_bypassed_; }
+    static constexpr uint32_t kExactWindow = 8192;  ///< exact-cache lookups per decision
+    static constexpr uint32_t kExactBypassBelow = 3;
+    static constexpr uint32_t kExactResumeAt = 2;
+    static constexpr uint32_t kExactProbeEvery = 8;
+
     /// Bytes held by all three caches (the stats' cache.bytes).
     uint64_t memory_bytes() const {
         return exact_.memory_bytes() + signatures_.memory_bytes() + megaflows_.memory_bytes();
     }
 
 private:
-    bool sample(uint32_t inverse_probability);
+    /// True with probability (threshold + 1) / 2^64 (UINT64_MAX: always).
+    bool sample(uint64_t threshold);
+    static uint64_t threshold_of(uint32_t inverse_probability) { return UINT64_MAX / inverse_probability; }
+    /// Looks up the burst's packets in the exact cache: sets slots[i] of the
+    /// hits; returns the bit mask of the others.
+    uint64_t probe_exact(const Miniflow* flows, unsigned count, const uint32_t* hashes, uint64_t now,
+                         uint32_t* slots);
+    /// Counts an exact-cache probe of `count` packets with `hits` hits and
+    /// decides, once a window is full, whether to bypass it.
+    void account_exact(unsigned count, unsigned hits);
 
     SimpleMatch simple_;
     ExactCache exact_;
     SignatureCache signatures_;
     MegaflowCache megaflows_;
-    uint32_t exact_insert_inverse_probability_;
-    uint32_t signature_insert_inverse_probability_;
+    uint64_t exact_insert_threshold_;
+    uint64_t signature_insert_threshold_;
     uint64_t random_state_ = 0x9E3779B97F4A7C15ull;
     FlowCacheCounters counters_;
+    uint32_t window_lookups_ = 0, window_hits_ = 0;  // exact-cache probes in the current window
+    uint32_t bursts_to_probe_ = 0;                   // while bypassed: bursts until the next probe
+    bool exact_bypassed_ = false;
 };
 
 template <typename AgeOf>

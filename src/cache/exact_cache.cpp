@@ -9,8 +9,9 @@ namespace flowpath {
 ExactCache::ExactCache(uint32_t entries) {
     uint32_t size = 2;
     while (size < entries) size <<= 1;
-    entries_.resize(size);
+    entries_ = map_table<Entry>(size);
     mask_ = size - 1;
+    clear();  // an empty entry is not all zero bytes
 }
 
 uint32_t ExactCache::hash_of(const Miniflow& flow) {
@@ -45,7 +46,8 @@ void ExactCache::insert(const Miniflow& flow, uint32_t hash, uint32_t slot, cons
 }
 
 void ExactCache::clear() {
-    for (Entry& e : entries_) {
+    for (uint32_t i = 0; i < entries(); ++i) {
+        Entry& e = entries_[i];
         e.tag = kEmptyTag;
         e.slot = kNoFlow;
     }
@@ -53,7 +55,10 @@ void ExactCache::clear() {
 
 uint32_t ExactCache::valid_entries(const MegaflowCache& megaflows) const {
     uint32_t n = 0;
-    for (const Entry& e : entries_) n += e.tag != kEmptyTag && megaflows.valid(e.slot, e.generation);
+    for (uint32_t i = 0; i < entries(); ++i) {
+        const Entry& e = entries_[i];
+        n += e.tag != kEmptyTag && megaflows.valid(e.slot, e.generation);
+    }
     return n;
 }
 

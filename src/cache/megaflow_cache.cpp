@@ -10,6 +10,11 @@ namespace flowpath {
 
 namespace {
 constexpr uint32_t kHashBasis = 0x6d65676au;  // any constant: "megj"
+
+// Megaflow::only_output of `actions`.
+uint32_t only_output_of(const ActionList& actions) {
+    return actions.size() == 1 && actions[0].type == ActionType::kOutput ? actions[0].port : kNotOnlyOutput;
+}
 }  // namespace
 
 /// One distinct megaflow mask and the index of its megaflows: (hash, slot)
@@ -227,6 +232,7 @@ uint32_t MegaflowCache::insert(const FlowKey& key, const FlowMask& wildcards, co
     Megaflow& f = *slot_ptr(slot);
     heap_bytes_ -= heap_bytes_of(f);  // a reused slot keeps its vectors' capacity
     f.actions.assign(translation.actions.begin(), translation.actions.end());
+    f.only_output = only_output_of(f.actions);
     f.drop = translation.drop;
     f.rules.assign(translation.matched, translation.matched + translation.matched_count);
     f.missed_count = static_cast<uint8_t>(translation.missed_count);
@@ -247,6 +253,7 @@ void MegaflowCache::update(uint32_t slot, ActionList& actions, TranslateDrop dro
     Megaflow& f = *slot_ptr(slot);
     heap_bytes_ -= heap_bytes_of(f);
     f.actions.swap(actions);
+    f.only_output = only_output_of(f.actions);
     f.drop = drop;
     heap_bytes_ += heap_bytes_of(f);
 }
@@ -265,6 +272,7 @@ void MegaflowCache::remove(uint32_t slot, ActionList* reclaim) {
     heap_bytes_ -= heap_bytes_of(f);
     if (reclaim) f.actions.swap(*reclaim);
     f.actions.clear();
+    f.only_output = kNotOnlyOutput;
     f.rules.clear();
     f.missed_count = 0;
     heap_bytes_ += heap_bytes_of(f);

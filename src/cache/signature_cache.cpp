@@ -11,7 +11,7 @@ SignatureCache::SignatureCache(uint32_t entries) {
     if (entries == 0) return;
     uint32_t buckets = 1;
     while (uint64_t{buckets} * kWays < entries) buckets <<= 1;
-    buckets_.reset(new Bucket[buckets]());  // zeroed: every way empty (and its pages touched now, not per packet)
+    buckets_ = map_table<Bucket>(buckets);  // zeroed: every way empty
     bucket_mask_ = buckets - 1;
 }
 

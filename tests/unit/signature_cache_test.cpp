@@ -114,6 +114,105 @@ INSTANTIATE_TEST_SUITE_P(Sizes, SignatureCacheAgainstLinearScan,
                                            SignatureCase{1u << 16, 1},  // roomy
                                            SignatureCase{1u << 16, 4}));  // sampled insertion
 
+// The exact cache's bypass: with many more flows than exact entries the
+// FlowCache stops probing it (all but one burst in kExactProbeEvery), with
+// a few flows again it probes every burst; in both, every packet's answer
+// is one the linear scan agrees with (a megaflow it lies inside, and an
+// answer exactly when a megaflow covers it).
+TEST(ExactCacheBypass, BypassedUnderManyFlowsResumedUnderFewAndNoFateChanges) {
+    Translation t;
+    t.clear();
+    t.actions.push_back(Action::output(2));
+    std::mt19937 rng(7);
+    // Masks exact on nw_src (every key its own megaflow) and random
+    // elsewhere: six subtables.
+    std::vector<FlowMask> masks;
+    for (int i = 0; i < 6; ++i) {
+        masks.push_back(random_mask(rng));
+        masks.back().nw_src = 0xffffffff;
+    }
+    FlowCache cache(64, 8192, 1, 1u << 16, 1);
+    MegaflowCache& megaflows = cache.megaflows();
+    // 2,000 keys, a megaflow for nine in ten; the tenth stays a miss.
+    std::vector<FlowKey> keys;
+    for (uint32_t n = 0; n < 2000; ++n) {
+        FlowKey k{};
+        k.in_port = 1;
+        k.dl_type = htons(0x0800);
+        k.nw_src = htonl(0x0a000000u | n);
+        k.nw_dst = htonl(0x0b000000u | (n * 7919) % 4096);
+        k.nw_proto = 17;
+        k.tp_src = htons(static_cast<uint16_t>(n % 1000));
+        k.tp_dst = htons(static_cast<uint16_t>(53));
+        keys.push_back(k);
+        if (n % 10 != 0) megaflows.insert(k, masks[rng() % masks.size()], t, 0);
+    }
+    uint64_t packets = 0;
+    // `bursts` bursts of 32 keys from the first `flow_count`; the linear
+    // scan checks every packet of one burst in `check_every`.
+    const auto run = [&](unsigned bursts, unsigned flow_count, unsigned check_every) {
+        for (unsigned b = 0; b < bursts; ++b) {
+            FlowKey burst[32];
+            Miniflow flows[32];
+            for (unsigned i = 0; i < 32; ++i) {
+                burst[i] = keys[rng() % flow_count];
+                flows[i] = miniflow_from_key(burst[i]);
+            }
+            uint32_t slots[32];
+            const uint64_t missed = cache.classify_burst(flows, 32, b, slots);
+            packets += 32;
+            if (b % check_every != 0) continue;
+            for (unsigned i = 0; i < 32; ++i) {
+                const bool found_by_scan = megaflows.reference_lookup(burst[i]) != kNoFlow;
+                ASSERT_EQ(!(missed >> i & 1), found_by_scan) << "burst " << b << " packet " << i;
+                if (found_by_scan) { ASSERT_TRUE(megaflows.matches(slots[i], burst[i])) << "burst " << b; }
+            }
+        }
+    };
+    EXPECT_FALSE(cache.exact_bypassed());
+    run(600, 2000, 3);  // 2,000 flows: a 64-entry exact cache hardly hits
+    EXPECT_TRUE(cache.exact_bypassed());
+    const FlowCacheCounters many = cache.counters();
+    EXPECT_GT(many.exact_skipped, 0u);
+    EXPECT_GT(many.signature_hits, 0u);
+    EXPECT_GT(many.misses, 0u);
+    // 8 flows: the probing bursts hit; within two windows of probes
+    // (kExactProbeEvery * 2 * kExactWindow / 32 bursts) the bypass ends.
+    run(FlowCache::kExactProbeEvery * 2 * FlowCache::kExactWindow / 32 + 100, 8, 16);
+    EXPECT_FALSE(cache.exact_bypassed());
+    const FlowCacheCounters& few = cache.counters();
+    EXPECT_GT(few.exact_hits - many.exact_hits, 0u);
+    EXPECT_EQ(few.exact_hits + few.megaflow_hits + few.misses, packets);
+    EXPECT_EQ(megaflows.size(), 1800u);
+}
+
+// Without a signature cache there is nothing to bypass to.
+TEST(ExactCacheBypass, NeverWithoutASignatureCache) {
+    Translation t;
+    t.clear();
+    t.actions.push_back(Action::output(2));
+    FlowCache cache(2, 8192, 1, 0, 1);
+    FlowMask mask{};
+    mask.dl_type = 0xffff;
+    mask.nw_src = 0xffffffff;
+    for (unsigned b = 0; b < 2000; ++b) {
+        FlowKey keys[32];
+        Miniflow flows[32];
+        for (unsigned i = 0; i < 32; ++i) {
+            keys[i] = FlowKey{};
+            keys[i].in_port = 1;
+            keys[i].dl_type = htons(0x0800);
+            keys[i].nw_src = htonl(0x0a000000u | ((b * 32 + i) % 5000));
+            if (cache.megaflows().lookup(keys[i]) == kNoFlow) cache.megaflows().insert(keys[i], mask, t, 0);
+            flows[i] = miniflow_from_key(keys[i]);
+        }
+        uint32_t slots[32];
+        EXPECT_EQ(cache.classify_burst(flows, 32, b, slots), 0u);
+    }
+    EXPECT_FALSE(cache.exact_bypassed());
+    EXPECT_EQ(cache.counters().exact_skipped, 0u);
+}
+
 TEST(SignatureCache, SizeAndMemory) {
     const SignatureCache off(0);
     EXPECT_FALSE(off.enabled());
