@@ -54,6 +54,7 @@ struct alignas(64) WorkerCounters {
     Counter packets;      ///< packets received
     Counter simple_hits;  ///< simple-match hits (before the exact cache)
     Counter exact_hits;   ///< exact-match cache hits
+    Counter exact_skipped;  ///< packets that went past the exact cache unprobed (bypassed: docs/cache.md)
     Counter cache_hits;   ///< megaflow cache hits
     Counter misses;       ///< packets no cache of the worker answered (sent to the slow path)
     Counter recirculations;  ///< passes after the first (ct(table=T)): hits and misses count passes
@@ -82,6 +83,7 @@ struct StatsSnapshot {
         uint64_t recirculations = 0;
         uint64_t in_flight = 0;  ///< received (or copied) and not yet sent or dropped
         uint64_t simple_hits = 0;  ///< answered by the simple-match tier (docs/cache.md)
+        uint64_t exact_skipped = 0;  ///< went past the exact cache unprobed while it was bypassed
     };
     std::vector<Port> ports;
     std::vector<Worker> workers;

@@ -312,6 +312,7 @@ StatsSnapshot Datapath::snapshot() const {
         w.packets = c.packets.get();
         w.simple_hits = c.simple_hits.get();
         w.exact_hits = c.exact_hits.get();
+        w.exact_skipped = c.exact_skipped.get();
         w.cache_hits = c.cache_hits.get();
         w.misses = c.misses.get();
         w.recirculations = c.recirculations.get();
@@ -529,6 +530,8 @@ std::string Datapath::pmd_stats() const {
             << "  packets received: " << worker.packets << "\n"
             << "  simple-match hits: " << worker.simple_hits << " (" << share(worker.simple_hits) << ")\n"
             << "  exact-cache hits: " << worker.exact_hits << " (" << share(worker.exact_hits) << ")\n"
+            << "  exact cache skipped (bypassed): " << worker.exact_skipped << " (" << share(worker.exact_skipped)
+            << ")\n"
             << "  megaflow hits: " << worker.cache_hits << " (" << share(worker.cache_hits) << ")\n"
             << "  misses (to the slow path): " << worker.misses << " (" << share(worker.misses) << ")\n"
             << "  recirculations: " << worker.recirculations << "\n"

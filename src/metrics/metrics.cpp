@@ -69,6 +69,8 @@ std::vector<pm::MetricFamily> metric_families(const StatsSnapshot& stats) {
     pm::MetricFamily packets = counter("flowpath_worker_packets_total", "Packets the worker received.");
     pm::MetricFamily hits = counter("flowpath_cache_hits_total",
                                     "Packets answered by the worker's exact-match or megaflow cache.");
+    pm::MetricFamily skipped = counter("flowpath_exact_cache_skipped_total",
+                                       "Packets that went past the exact-match cache unprobed while it was bypassed.");
     pm::MetricFamily misses = counter("flowpath_misses_total", "Packets no cache of the worker answered (sent to the slow path).");
     pm::MetricFamily lost = counter("flowpath_worker_lost_total", "Packets the worker dropped, for any reason.");
     pm::MetricFamily cycles = gauge("flowpath_worker_cycles_per_packet",
@@ -79,11 +81,14 @@ std::vector<pm::MetricFamily> metric_families(const StatsSnapshot& stats) {
         add(hits, value(w.simple_hits), {{"lcore", lcore}, {"level", "simple"}});
         add(hits, value(w.exact_hits), {{"lcore", lcore}, {"level", "exact"}});
         add(hits, value(w.cache_hits), {{"lcore", lcore}, {"level", "megaflow"}});
+        add(skipped, value(w.exact_skipped), {{"lcore", lcore}});
         add(misses, value(w.misses), {{"lcore", lcore}});
         add(lost, value(w.lost), {{"lcore", lcore}});
         add(cycles, w.cycles_per_packet, {{"lcore", lcore}});
     }
-    for (pm::MetricFamily* family : {&packets, &hits, &misses, &lost, &cycles}) families.push_back(std::move(*family));
+    for (pm::MetricFamily* family : {&packets, &hits, &skipped, &misses, &lost, &cycles}) {
+        families.push_back(std::move(*family));
+    }
 
     pm::MetricFamily drops = counter("flowpath_drops_total", "Packets dropped, by reason.");
     for (unsigned r = 0; r < kDropReasons; ++r) {

@@ -53,7 +53,8 @@ std::string stats_to_json(const StatsSnapshot& stats) {
     for (size_t i = 0; i < stats.workers.size(); ++i) {
         const StatsSnapshot::Worker& w = stats.workers[i];
         out << (i ? ",\n    " : "\n    ") << "{\"lcore\": " << w.lcore << ", \"packets\": " << w.packets
-            << ", \"simple_hits\": " << w.simple_hits << ", \"exact_hits\": " << w.exact_hits << ", \"cache_hits\": " << w.cache_hits
+            << ", \"simple_hits\": " << w.simple_hits << ", \"exact_hits\": " << w.exact_hits
+            << ", \"exact_skipped\": " << w.exact_skipped << ", \"cache_hits\": " << w.cache_hits
             << ", \"misses\": " << w.misses << ", \"recirculations\": " << w.recirculations << ", \"lost\": " << w.lost
             << ", \"in_flight\": " << w.in_flight
             << ", \"cycles_per_packet\": " << number(w.cycles_per_packet) << "}";

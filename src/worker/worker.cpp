@@ -266,6 +266,7 @@ void Worker::publish_cache_counters() {
     const FlowCacheCounters& cached = cache_.counters();
     counters_.simple_hits.set(cached.simple_hits);
     counters_.exact_hits.set(cached.exact_hits);
+    counters_.exact_skipped.set(cached.exact_skipped);
     counters_.cache_hits.set(cached.megaflow_hits + shortcut_hits_);
     counters_.misses.set(cached.misses);
     const MegaflowCache& megaflows = cache_.megaflows();
@@ -414,6 +415,7 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now, uint32_t pre
     }
     const FlowCacheCounters& cached = cache_.counters();
     counters_.exact_hits.set(cached.exact_hits);
+    counters_.exact_skipped.set(cached.exact_skipped);
     counters_.cache_hits.set(cached.megaflow_hits + shortcut_hits_);
     counters_.misses.set(cached.misses);
 

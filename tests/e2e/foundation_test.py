@@ -318,6 +318,29 @@ def test_cache_sizes():
     assert big - default >= (1 << 17) * 64, (default, big)
 
 
+def test_exact_cache_skipped_under_many_flows():
+    """5,000 flows seen twice each, with a rule that reads the transport
+    header (no simple-match tier): the exact cache hits too rarely, is
+    bypassed after its first window of 8,192 probes (docs/cache.md), and
+    the packets that pass it unprobed are counted as exact_skipped; every
+    frame still leaves, in order per flow."""
+    frames = udp_frames(10_000, flows=5_000, seed=3)
+    pcap = path("many_in.pcap")
+    write_pcap(pcap, frames)
+    rules = path("many.rules")
+    with open(rules, "w") as f:
+        f.write("priority=10,in_port=p0,udp,tp_dst=4789 actions=output:p1\npriority=1 actions=drop\n")
+    fp = Flowpath(BUILD, WORK, ["--port", f"p0=net_pcap0,rx_pcap={pcap}", "--port", f"p1=net_pcap1,tx_pcap={path('many.pcap')}",
+                                "--rules", rules, "--exit-when-idle", "300"], name="many")
+    assert fp.run() == 0, fp.stderr
+    assert per_flow_order(read_pcap(path("many.pcap"))) == per_flow_order(frames)
+    stats = fp.stats()
+    assert_adds_up(stats)
+    worker = stats["workers"][0]
+    assert worker["simple_hits"] == 0, worker
+    assert 0 < worker["exact_skipped"] <= 10_000 - 8_192, worker
+
+
 if __name__ == "__main__":
     run = TestRun()
     only = sys.argv[2:]  # test names, to run some alone
@@ -326,7 +349,8 @@ if __name__ == "__main__":
                  test_sigint_and_duration, test_ctl_commands_and_exit, test_ctl_without_server,
                  test_two_processes_side_by_side, test_same_ctl_socket_refused,
                  test_bad_device_exits_2_naming_the_line, test_done_when_single_port,
-                 test_no_rules_drops_everything_counted, test_dump_flows_counts, test_cache_sizes):
+                 test_no_rules_drops_everything_counted, test_dump_flows_counts, test_cache_sizes,
+                 test_exact_cache_skipped_under_many_flows):
         if not only or test.__name__ in only:
             run.case(test)
     if run.failed == 0:

@@ -70,6 +70,7 @@ def expected(stats):
         want[("flowpath_cache_hits_total", frozenset({lcore, ("level", "simple")}))] = w["simple_hits"]
         want[("flowpath_cache_hits_total", frozenset({lcore, ("level", "exact")}))] = w["exact_hits"]
         want[("flowpath_cache_hits_total", frozenset({lcore, ("level", "megaflow")}))] = w["cache_hits"]
+        want[("flowpath_exact_cache_skipped_total", frozenset({lcore}))] = w["exact_skipped"]
         want[("flowpath_misses_total", frozenset({lcore}))] = w["misses"]
         want[("flowpath_worker_lost_total", frozenset({lcore}))] = w["lost"]
     for reason, count in stats["drops"].items():
