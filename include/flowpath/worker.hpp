@@ -199,6 +199,7 @@ private:
     void release_transmits();
     void drain();
 
+    void publish_hit_counters();
     void publish_cache_counters();
     void housekeeping(uint64_t now);
     void drop(rte_mbuf* packet, DropReason reason);

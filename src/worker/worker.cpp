@@ -261,14 +261,19 @@ void Worker::housekeeping(uint64_t now) {
     next_housekeeping_ = now + rte_get_tsc_hz();
 }
 
-void Worker::publish_cache_counters() {
-    // The cache counts cumulatively for this worker alone: publish its totals.
+// The cache counts cumulatively for this worker alone: publish its totals
+// (after every pass's classification, and with the gauges below).
+void Worker::publish_hit_counters() {
     const FlowCacheCounters& cached = cache_.counters();
     counters_.simple_hits.set(cached.simple_hits);
     counters_.exact_hits.set(cached.exact_hits);
     counters_.exact_skipped.set(cached.exact_skipped);
     counters_.cache_hits.set(cached.megaflow_hits + shortcut_hits_);
     counters_.misses.set(cached.misses);
+}
+
+void Worker::publish_cache_counters() {
+    publish_hit_counters();
     const MegaflowCache& megaflows = cache_.megaflows();
     counters_.cache_entries.set(megaflows.size());
     counters_.cache_subtables.set(megaflows.subtable_count());
@@ -413,11 +418,7 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now, uint32_t pre
         missed = cache_.classify_burst(pass.flows, count, now, pass.slots);
         if (previous != RecircShortcuts::kNone) learn_shortcuts(previous, packets, count, missed, pass.slots);
     }
-    const FlowCacheCounters& cached = cache_.counters();
-    counters_.exact_hits.set(cached.exact_hits);
-    counters_.exact_skipped.set(cached.exact_skipped);
-    counters_.cache_hits.set(cached.megaflow_hits + shortcut_hits_);
-    counters_.misses.set(cached.misses);
+    publish_hit_counters();
 
     // Dispatch, in arrival order, so that packets of one flow leave in
     // order: a miss goes to the slow path, a packet that must not overtake
