@@ -364,6 +364,37 @@ struct rte_ring;
 
 namespace flowpath {
 
+/// Wakes a slow-path thread that parked: after a millisecond with nothing to
+/// do the thread sleeps on an eventfd instead of polling (an idle datapath
+/// then costs its core ~1,000 wake-ups a second, not tens of thousands, and
+/// leaves the CPU to what shares it: the OpenFlow agent, the controller).
+/// Whoever queues work for the thread calls ring() afterwards: a fence and
+/// a load while the thread is awake, one eventfd write when it parked.
+/// The thread calls prepare_to_park(), looks at its queues once more, then
+/// park() or cancel_park(): with ring()'s fence between a producer's
+/// enqueue and its load of `parked_`, one of the two always sees the other.
+class Doorbell {
+public:
+    Doorbell();  ///< throws Error when no eventfd can be made
+    ~Doorbell();
+    Doorbell(const Doorbell&) = delete;
+    Doorbell& operator=(const Doorbell&) = delete;
+
+    void ring() noexcept {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (parked_.load(std::memory_order_relaxed) && parked_.exchange(false, std::memory_order_acq_rel)) wake();
+    }
+    void prepare_to_park() noexcept { parked_.store(true, std::memory_order_seq_cst); }
+    void cancel_park() noexcept { parked_.store(false, std::memory_order_relaxed); }
+    /// Sleeps until ring() or `timeout_ms` passed.
+    void park(int timeout_ms) noexcept;
+
+private:
+    void wake() noexcept;
+    alignas(64) std::atomic<bool> parked_{false};  // read by every producer: a line of its own
+    int fd_ = -1;
+};
+
 /// The rings between one worker and the slow path, created and freed here
 /// (RAII). All single-producer, single-consumer:
 /// - upcalls: worker -> slow path, Upcall elements;
@@ -383,6 +414,15 @@ public:
     rte_ring* recycled() const { return recycled_; }
     rte_ring* packet_ins() const { return packet_ins_; }
 
+    /// Wakes the slow-path thread serving this worker if it parked; the
+    /// worker calls it once per round in which it queued upcalls or
+    /// packet-ins. (The SlowPath sets the doorbell before workers start;
+    /// without a slow path, nothing to wake.)
+    void wake_slow_path() const noexcept {
+        if (doorbell_) doorbell_->ring();
+    }
+    void set_doorbell(Doorbell* doorbell) { doorbell_ = doorbell; }
+
     /// The newest rule generation whose fence the worker applied (the worker
     /// stores, release; rule changes wait on it).
     std::atomic<uint64_t> applied_generation{0};
@@ -392,6 +432,7 @@ private:
     rte_ring* replies_ = nullptr;
     rte_ring* recycled_ = nullptr;
     rte_ring* packet_ins_ = nullptr;
+    Doorbell* doorbell_ = nullptr;
 };
 
 /// Packet-ins one worker may have waiting for the slow path; more are
@@ -446,8 +487,11 @@ public:
     /// Applies `fn` as one change and returns at once: new misses are
     /// translated by it from now on, the megaflows already in the workers'
     /// caches are revalidated right after (asynchronously, as Open
-    /// vSwitch's revalidators do after a flow_mod). A packet injected
-    /// afterwards (inject) runs by it. Returns the change's generation.
+    /// vSwitch's revalidators do after a flow_mod: at once while a thread
+    /// is awake, within a millisecond of its parking otherwise, so that a
+    /// controller's stream of flow_mods does not wake it for each). A
+    /// packet injected afterwards (inject) runs by it. Returns the change's
+    /// generation.
     uint64_t publish(const std::function<void(RuleSet&)>& fn);
 
     /// Every thread pushes its megaflows' statistics to the rules now

@@ -198,6 +198,11 @@ private:
     void transmit(rte_mbuf* packet, uint32_t port_index);
     void release_transmits();
     void drain();
+    // The slow-path thread may have parked: costs a fence and a load unless it did.
+    void ring_slow_path() {
+        wake_slow_path_ = false;
+        plan_.channel->wake_slow_path();
+    }
 
     void publish_hit_counters();
     void publish_cache_counters();
@@ -238,6 +243,7 @@ private:
     };
     std::vector<DeferredTransmit> deferred_;  // a ring of kHeldPackets, reserved
     unsigned deferred_head_ = 0, deferred_count_ = 0;
+    bool wake_slow_path_ = false;  // upcalls or packet-ins queued this round: ring once at its end
     std::unique_ptr<PassScratch[]> scratch_;  // kPassLevels, so the hot loop never allocates
     std::unique_ptr<uint8_t[]> ct_scratch_;   // kCtScratchBytes: chained frames the tracker reads
     // The megaflow a recirculated pass finds, by the one it left and its ct

@@ -1,7 +1,10 @@
 // The slow-path threads: upcall batches in, replies out, revalidation after
 // rule changes, statistics and idle expiry, rule timeouts.
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
@@ -14,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <future>
 #include <thread>
 
@@ -35,6 +39,14 @@ constexpr uint64_t kSweepIntervalMs = 500;
 constexpr uint64_t kRuleTimeoutIntervalMs = 200;
 // How many packets ahead of its extraction a packet's bytes are prefetched.
 constexpr unsigned kExtractPrefetch = 4;
+// Idle: spin this many rounds, then sleep in short steps (an upcall waits at
+// most ~50 us more) until idle this long, then park on the doorbell, waking
+// at least this often for the timers and for rule changes published
+// without waiting (a controller's flow_mods).
+constexpr unsigned kSpinRounds = 64;
+constexpr auto kIdleSleep = std::chrono::microseconds(50);
+constexpr uint64_t kParkAfterUs = 1000;
+constexpr int kParkMs = 1;
 
 rte_ring* make_ring(const std::string& name, unsigned count, unsigned element_size) {
     rte_ring* ring = rte_ring_create_elem(name.c_str(), element_size, count, SOCKET_ID_ANY,
@@ -43,6 +55,26 @@ rte_ring* make_ring(const std::string& name, unsigned count, unsigned element_si
     return ring;
 }
 }  // namespace
+
+Doorbell::Doorbell() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (fd_ < 0) throw Error(std::string("cannot create the slow path's eventfd: ") + std::strerror(errno));
+}
+
+Doorbell::~Doorbell() { ::close(fd_); }
+
+void Doorbell::wake() noexcept {
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(fd_, &one, sizeof one);
+}
+
+void Doorbell::park(int timeout_ms) noexcept {
+    pollfd fd{fd_, POLLIN, 0};
+    if (::poll(&fd, 1, timeout_ms) > 0) {
+        uint64_t count;
+        [[maybe_unused]] const ssize_t n = ::read(fd_, &count, sizeof count);
+    }
+    parked_.store(false, std::memory_order_relaxed);
+}
 
 UpcallChannel::UpcallChannel(unsigned worker_index, unsigned upcall_capacity) {
     const std::string suffix = std::to_string(worker_index);
@@ -74,6 +106,16 @@ struct SlowPath::Thread {
 
     std::mutex task_lock;
     std::vector<std::function<void()>> tasks;  // run on this thread between batches
+    Doorbell doorbell;                         // rung by its workers, tasks, waiting rule changes, stop
+
+    // Work queued for the thread (checked once more before it parks).
+    bool has_work(const std::vector<UpcallChannel*>& channels) {
+        for (unsigned w : workers) {
+            if (rte_ring_count(channels[w]->upcalls()) || rte_ring_count(channels[w]->packet_ins())) return true;
+        }
+        std::lock_guard guard(task_lock);
+        return !tasks.empty();
+    }
 
     Reply* take_reply(unsigned w, UpcallChannel& channel) {
         Reply* recycled[64];
@@ -105,6 +147,7 @@ SlowPath::SlowPath(std::unique_ptr<RuleSet> rules, SlowPathPlan plan, std::vecto
         thread.workers.push_back(w);
         thread.handlers.push_back(std::make_unique<MissHandler>(plan_.flow_limit, replicas_[w]));
         thread.spare.emplace_back();
+        channels_[w]->set_doorbell(&thread.doorbell);
     }
 }
 
@@ -130,6 +173,7 @@ void SlowPath::stop() {
     if (!running_) return;
     stop_.store(true);
     for (auto& thread : threads_) {
+        thread->doorbell.ring();
         if (thread->thread.joinable()) thread->thread.join();
     }
     running_ = false;
@@ -176,6 +220,8 @@ void SlowPath::run(Thread& thread) {
     Miniflow flows[kUpcallBatch];
     PacketLayout layouts[kUpcallBatch];
     unsigned idle_rounds = 0;
+    uint64_t idle_since = 0;  // TSC when the thread last had work
+    const uint64_t park_after_ticks = std::max<uint64_t>(rte_get_tsc_hz() / 1000000, 1) * kParkAfterUs;
     std::vector<uint8_t> packet_in_bytes;  // a chained packet-in's frame, gathered
 
     while (!stop_.load(std::memory_order_relaxed)) {
@@ -274,14 +320,22 @@ void SlowPath::run(Thread& thread) {
         }
         for (auto& task : tasks) task();
 
-        // Idle: back off from spinning to short sleeps (an upcall then waits
-        // at most ~50 us more).
+        // Idle: spin, then short sleeps, then park until rung. (A rule
+        // change alone does not count as work: see revalidate above.)
         if (busy || !tasks.empty()) {
             idle_rounds = 0;
-        } else if (++idle_rounds > 64) {
-            std::this_thread::sleep_for(std::chrono::microseconds(50));
-        } else {
+        } else if (++idle_rounds <= kSpinRounds) {
+            if (idle_rounds == 1) idle_since = rte_rdtsc();
             rte_pause();
+        } else if (rte_rdtsc() - idle_since < park_after_ticks) {
+            std::this_thread::sleep_for(kIdleSleep);
+        } else {
+            thread.doorbell.prepare_to_park();
+            if (stop_.load(std::memory_order_relaxed) || thread.has_work(channels_)) {
+                thread.doorbell.cancel_park();
+            } else {
+                thread.doorbell.park(kParkMs);
+            }
         }
     }
 }
@@ -396,6 +450,7 @@ void SlowPath::run_on(Thread& thread, const std::function<void()>& task, unsigne
             }
         });
     }
+    thread.doorbell.ring();
     if (finished.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
         throw Error("slow path thread " + std::to_string(thread.index) + " did not answer within " +
                     std::to_string(timeout_ms) + " ms");
@@ -424,6 +479,7 @@ void SlowPath::reclaim_revalidated() {
 void SlowPath::change(const std::function<void(RuleSet&)>& fn, unsigned timeout_ms) {
     const uint64_t generation = publish(fn);
     if (!running_) return;
+    for (auto& thread : threads_) thread->doorbell.ring();  // a caller waits: revalidate now
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (UpcallChannel* channel : channels_) {
         while (channel->applied_generation.load(std::memory_order_acquire) < generation) {

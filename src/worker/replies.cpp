@@ -226,6 +226,7 @@ void Worker::upcall(const InFlight& packet) {
         return;
     }
     order_.sent(packet.meta.stamp);
+    wake_slow_path_ = true;
 }
 
 }  // namespace flowpath

@@ -225,6 +225,7 @@ int Worker::run() {
             receive(rxq, burst, count, start);
         }
         flush_due(start);
+        if (wake_slow_path_) ring_slow_path();
         // Connections the cleanup thread found expired are freed here, by
         // their owner, every round.
         if (shard_) shard_->maintain(start);
@@ -243,6 +244,7 @@ void Worker::drain() {
     const uint64_t deadline = rte_rdtsc() + rte_get_tsc_hz() / 1000 * kDrainTimeoutMs;
     while ((!order_.idle() || !held_.empty() || deferred_count_) && rte_rdtsc() < deadline) {
         if (apply_replies(rte_rdtsc(), kReplyOpsPerRound) == 0) std::this_thread::yield();
+        if (wake_slow_path_) ring_slow_path();
         flush_due(rte_rdtsc());
     }
     // The slow path stayed silent: what is still held is dropped, counted
@@ -629,6 +631,7 @@ unsigned Worker::to_controller(const Action& action, InFlight* group, unsigned c
         PacketInUpcall message{packet, controller_cookie(action), group[i].meta.in_port,
                                static_cast<uint16_t>(action.port), action.table, action.ct_flags};
         if (rte_ring_sp_enqueue_elem(plan_.channel->packet_ins(), &message, sizeof message) == 0) {
+            wake_slow_path_ = true;
             if (take) counters_.in_flight.set(counters_.in_flight.get() - 1);
         } else if (take) {
             drop(packet, DropReason::upcall_queue_full);
