@@ -74,34 +74,49 @@ std::string ConnTable::check_invariants() const {
 
     // The index holds the live keys and nothing else: every entry names a
     // live slot's side under that key's hash, and each bucket's overflow
-    // counts exactly the entries that passed over it.
+    // counts exactly the entries that passed over it (in both arrays while
+    // the index grows).
     if (index_.size() != index_keys) return cat("the index holds ", index_.size(), " keys, expected ", index_keys);
-    const uint32_t buckets = index_.buckets();
-    std::vector<uint32_t> passed(buckets, 0);
     uint64_t entries = 0;
-    for (uint32_t b = 0; b < buckets; ++b) {
-        const ConnIndex::Bucket& bucket = index_.bucket(b);
-        for (unsigned e = 0; e < ConnIndex::kEntriesPerBucket; ++e) {
-            const uint32_t h = bucket.hashes[e];
-            if (h == 0) continue;
-            ++entries;
-            const ConnRef ref = ConnRef::from_raw(bucket.refs[e]);
-            if (ref.index() >= capacity_ || slots_[ref.index()].status != kSlotLive) {
-                return cat("index entry in bucket ", b, " names slot ", ref.index(), ", not a live one");
+    const auto check_array = [&](const char* which, uint32_t buckets, auto&& bucket_at) -> std::string {
+        std::vector<uint32_t> passed(buckets, 0);
+        for (uint32_t b = 0; b < buckets; ++b) {
+            const ConnIndex::Bucket& bucket = bucket_at(b);
+            for (unsigned e = 0; e < ConnIndex::kEntriesPerBucket; ++e) {
+                const uint32_t h = bucket.hashes[e];
+                if (h == 0) continue;
+                ++entries;
+                const ConnRef ref = ConnRef::from_raw(bucket.refs[e]);
+                if (ref.index() >= capacity_ || slots_[ref.index()].status != kSlotLive) {
+                    return cat(which, " index entry in bucket ", b, " names slot ", ref.index(), ", not a live one");
+                }
+                if (hash(slots_[ref.index()].key[ref.side()]) != h) {
+                    return cat(which, " index entry in bucket ", b, " has another hash than its key");
+                }
+                for (uint32_t j = h & (buckets - 1); j != b; j = (j + 1) & (buckets - 1)) ++passed[j];
             }
-            if (hash(slots_[ref.index()].key[ref.side()]) != h) {
-                return cat("index entry in bucket ", b, " has another hash than its key");
-            }
-            for (uint32_t j = index_.home(h); j != b; j = (j + 1) & (buckets - 1)) ++passed[j];
         }
+        for (uint32_t b = 0; b < buckets; ++b) {
+            if (passed[b] != bucket_at(b).overflow) {
+                return cat(which, " bucket ", b, " counts ", bucket_at(b).overflow, " overflowing keys, ", passed[b],
+                           " passed it");
+            }
+        }
+        return "";
+    };
+    if (std::string error = check_array("current", index_.buckets(), [&](uint32_t b) -> const ConnIndex::Bucket& {
+            return index_.bucket(b);
+        });
+        !error.empty()) {
+        return error;
+    }
+    if (std::string error = check_array("old", index_.old_buckets(), [&](uint32_t b) -> const ConnIndex::Bucket& {
+            return index_.old_bucket(b);
+        });
+        !error.empty()) {
+        return error;
     }
     if (entries != index_keys) return cat("the index has ", entries, " entries, expected ", index_keys);
-    for (uint32_t b = 0; b < buckets; ++b) {
-        if (passed[b] != index_.bucket(b).overflow) {
-            return cat("bucket ", b, " counts ", index_.bucket(b).overflow, " overflowing keys, ", passed[b],
-                       " passed it");
-        }
-    }
     return "";
 }
 

@@ -59,6 +59,9 @@ public:
         return *this;
     }
 
+    /// An array that holds nothing (empty()).
+    ZeroedArray() = default;
+
     bool empty() const { return items_ == nullptr; }
 
     T& operator[](size_t i) { return items_[i]; }
@@ -67,7 +70,6 @@ public:
     size_t bytes() const { return bytes_; }
 
 private:
-    ZeroedArray() = default;
     static T* reserve(size_t bytes, Pages pages) noexcept {
         void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (memory == MAP_FAILED) return nullptr;

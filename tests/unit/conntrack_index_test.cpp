@@ -17,24 +17,39 @@ using namespace flowpath;
 
 namespace {
 
-// The overflow count each bucket must have: for every entry, one in each
-// bucket from its home up to (not including) its own.
-std::vector<uint32_t> expected_overflow(const ConnIndex& index) {
-    std::vector<uint32_t> passed(index.buckets(), 0);
-    for (uint32_t b = 0; b < index.buckets(); ++b) {
+// The overflow count each bucket of one array must have: for every entry,
+// one in each bucket from its home up to (not including) its own.
+template <typename BucketAt>
+std::vector<uint32_t> expected_overflow(uint32_t buckets, BucketAt&& bucket_at) {
+    std::vector<uint32_t> passed(buckets, 0);
+    for (uint32_t b = 0; b < buckets; ++b) {
         for (unsigned e = 0; e < ConnIndex::kEntriesPerBucket; ++e) {
-            const uint32_t h = index.bucket(b).hashes[e];
+            const uint32_t h = bucket_at(b).hashes[e];
             if (h == 0) continue;
-            for (uint32_t j = index.home(h); j != b; j = (j + 1) % index.buckets()) ++passed[j];
+            for (uint32_t j = h % buckets; j != b; j = (j + 1) % buckets) ++passed[j];
         }
     }
     return passed;
 }
 
+// Both arrays (the old one while the index grows) count their overflows
+// exactly and hold `model_size` entries together.
 void expect_consistent(const ConnIndex& index, size_t model_size, int step) {
     ASSERT_EQ(index.size(), model_size) << step;
-    const std::vector<uint32_t> passed = expected_overflow(index);
-    for (uint32_t b = 0; b < index.buckets(); ++b) ASSERT_EQ(index.bucket(b).overflow, passed[b]) << step << " " << b;
+    const auto current = [&](uint32_t b) -> const ConnIndex::Bucket& { return index.bucket(b); };
+    const auto old = [&](uint32_t b) -> const ConnIndex::Bucket& { return index.old_bucket(b); };
+    size_t entries = 0;
+    const std::vector<uint32_t> passed = expected_overflow(index.buckets(), current);
+    for (uint32_t b = 0; b < index.buckets(); ++b) {
+        ASSERT_EQ(index.bucket(b).overflow, passed[b]) << step << " " << b;
+        for (unsigned e = 0; e < ConnIndex::kEntriesPerBucket; ++e) entries += index.bucket(b).hashes[e] != 0;
+    }
+    const std::vector<uint32_t> old_passed = expected_overflow(index.old_buckets(), old);
+    for (uint32_t b = 0; b < index.old_buckets(); ++b) {
+        ASSERT_EQ(index.old_bucket(b).overflow, old_passed[b]) << step << " old " << b;
+        for (unsigned e = 0; e < ConnIndex::kEntriesPerBucket; ++e) entries += index.old_bucket(b).hashes[e] != 0;
+    }
+    ASSERT_EQ(entries, model_size) << step;
 }
 
 }  // namespace
@@ -141,6 +156,7 @@ TEST(ConnIndexTest, GrowsAsKeysAreAdded) {
         }
         if (index.buckets() != last_buckets) {
             ASSERT_EQ(index.buckets(), 2 * last_buckets) << ref;
+            ASSERT_TRUE(index.growing() || last_buckets == 1) << ref;  // the old array moves a bucket per change
             last_buckets = index.buckets();
             expect_consistent(index, added.size(), static_cast<int>(ref));
             for (const auto& [h, r] : added) {
@@ -152,6 +168,10 @@ TEST(ConnIndexTest, GrowsAsKeysAreAdded) {
     EXPECT_EQ(index.buckets(), 1u << 14);
     EXPECT_EQ(index.buckets(), ConnIndex::bucket_count(kMaxKeys));
     EXPECT_EQ(index.growths(), 14u);  // 1 -> 2^14 buckets
+    // The last doubling (at 2^15 keys) moved its 2^13 old buckets one per
+    // insert: the old array is gone.
+    EXPECT_FALSE(index.growing());
+    EXPECT_EQ(index.bytes(), size_t{1} << 14 << 6);
     EXPECT_FALSE(index.insert(12345, kMaxKeys));
     for (size_t i = 0; i < added.size(); i += 2) ASSERT_TRUE(index.erase(added[i].first, added[i].second));
     expect_consistent(index, added.size() / 2, -1);
