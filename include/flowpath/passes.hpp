@@ -224,26 +224,59 @@ private:
     uint64_t sent_ = 0, answered_ = 0;
 };
 
+/// A first-in first-out ring of fixed capacity, reserved up front (the hot
+/// loop never allocates).
+template <class Entry>
+class FixedRing {
+public:
+    explicit FixedRing(unsigned capacity) : ring_(capacity) {}
+
+    unsigned size() const { return count_; }
+    bool empty() const { return count_ == 0; }
+    bool full() const { return count_ == ring_.size(); }
+
+    /// False when full.
+    bool push_back(const Entry& entry) {
+        if (full()) return false;
+        (*this)[count_++] = entry;
+        return true;
+    }
+    Entry& front() { return (*this)[0]; }
+    const Entry& front() const { return (*this)[0]; }
+    void pop_front() {
+        head_ = (head_ + 1) % capacity();
+        --count_;
+    }
+
+    Entry& operator[](unsigned i) { return ring_[(head_ + i) % capacity()]; }
+    const Entry& operator[](unsigned i) const { return ring_[(head_ + i) % capacity()]; }
+
+protected:
+    unsigned capacity() const { return static_cast<unsigned>(ring_.size()); }
+
+    std::vector<Entry> ring_;
+    unsigned head_ = 0, count_ = 0;
+};
+
 /// Packets held back, kept in arrival order (by `entry.meta.stamp`): a ring
 /// of fixed capacity. Most packets arrive last and go to the back; a packet
 /// the slow path answered, or one held again in a later pass, is older than
 /// some held ones and goes in before them.
 template <class Entry>
-class HeldQueue {
-public:
-    explicit HeldQueue(unsigned capacity) : ring_(capacity) {}
+class HeldQueue : public FixedRing<Entry> {
+    using Ring = FixedRing<Entry>;
 
-    unsigned size() const { return count_; }
-    bool empty() const { return count_ == 0; }
-    bool full() const { return count_ == ring_.size(); }
+public:
+    using Ring::Ring;
 
     /// Inserts `entry` behind every entry that arrived no later than it;
     /// false when full. The place is found by binary search and the shorter
     /// side moves: a new arrival goes to the back, an old packet (most
     /// often older than all) near the front, each in a few moves.
     bool insert(const Entry& entry) {
-        if (full()) return false;
-        unsigned low = 0, high = count_;
+        if (this->full()) return false;
+        unsigned& count = this->count_;
+        unsigned low = 0, high = count;
         while (low < high) {
             const unsigned mid = (low + high) / 2;
             if (stamp_before(entry.meta.stamp, (*this)[mid].meta.stamp)) {
@@ -253,22 +286,15 @@ public:
             }
         }
         const unsigned at = low;
-        if (at >= count_ - at) {
-            for (unsigned i = count_; i > at; --i) (*this)[i] = (*this)[i - 1];
+        if (at >= count - at) {
+            for (unsigned i = count; i > at; --i) (*this)[i] = (*this)[i - 1];
         } else {
-            head_ = (head_ + static_cast<unsigned>(ring_.size()) - 1) % static_cast<unsigned>(ring_.size());
+            this->head_ = (this->head_ + this->capacity() - 1) % this->capacity();
             for (unsigned i = 0; i < at; ++i) (*this)[i] = (*this)[i + 1];
         }
         (*this)[at] = entry;
-        ++count_;
+        ++count;
         return true;
-    }
-
-    Entry& front() { return (*this)[0]; }
-    const Entry& front() const { return (*this)[0]; }
-    void pop_front() {
-        head_ = (head_ + 1) % ring_.size();
-        --count_;
     }
 
     /// Calls `take(entry)` on every entry, front to back; those it returns
@@ -276,19 +302,12 @@ public:
     template <class Take>
     void remove_if(Take&& take) {
         unsigned kept = 0;
-        for (unsigned i = 0; i < count_; ++i) {
+        for (unsigned i = 0; i < this->count_; ++i) {
             Entry& entry = (*this)[i];
             if (!take(entry)) (*this)[kept++] = entry;
         }
-        count_ = kept;
+        this->count_ = kept;
     }
-
-    Entry& operator[](unsigned i) { return ring_[(head_ + i) % ring_.size()]; }
-    const Entry& operator[](unsigned i) const { return ring_[(head_ + i) % ring_.size()]; }
-
-private:
-    std::vector<Entry> ring_;
-    unsigned head_ = 0, count_ = 0;
 };
 
 }  // namespace flowpath

@@ -241,8 +241,7 @@ private:
         uint32_t stamp;        // its place in arrival order
         uint64_t release_seq;  // upcalls answered before it may go
     };
-    std::vector<DeferredTransmit> deferred_;  // a ring of kHeldPackets, reserved
-    unsigned deferred_head_ = 0, deferred_count_ = 0;
+    FixedRing<DeferredTransmit> deferred_;  // kHeldPackets
     bool wake_slow_path_ = false;  // upcalls or packet-ins queued this round: ring once at its end
     std::unique_ptr<PassScratch[]> scratch_;  // kPassLevels, so the hot loop never allocates
     std::unique_ptr<uint8_t[]> ct_scratch_;   // kCtScratchBytes: chained frames the tracker reads

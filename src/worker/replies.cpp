@@ -46,7 +46,7 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
                 order_.answered();
                 resume(op, now);
                 if (!held_.empty()) release_held(now);
-                if (deferred_count_) release_transmits();
+                if (!deferred_.empty()) release_transmits();
             } else if (op.kind == ReplyOp::Kind::transmit) {
                 transmit(static_cast<rte_mbuf*>(op.packet), op.slot);
             } else if (op.kind == ReplyOp::Kind::inject) {
@@ -195,27 +195,23 @@ void Worker::release_held(uint64_t now) {
 void Worker::transmit(rte_mbuf* packet, uint32_t port_index) {
     counters_.in_flight.add(1);
     const uint32_t stamp = next_stamp_++;
-    if (deferred_count_ == 0 && order_.idle() && held_.empty()) {
+    if (deferred_.empty() && order_.idle() && held_.empty()) {
         enqueue(port_index, packet);
         return;
     }
-    if (deferred_count_ == deferred_.size()) {
+    if (!deferred_.push_back(DeferredTransmit{packet, port_index, stamp, order_.sent_count()})) {
         drop(packet, DropReason::upcall_queue_full);
-        return;
     }
-    deferred_[(deferred_head_ + deferred_count_++) % deferred_.size()] =
-        DeferredTransmit{packet, port_index, stamp, order_.sent_count()};
 }
 
 // Sends the deferred transmits whose earlier packets have all gone, in order.
 void Worker::release_transmits() {
-    while (deferred_count_) {
-        const DeferredTransmit& next = deferred_[deferred_head_];
+    while (!deferred_.empty()) {
+        const DeferredTransmit& next = deferred_.front();
         if (next.release_seq > order_.answered_count() || order_.earlier_outstanding(next.stamp)) return;
         if (!held_.empty() && stamp_before(held_.front().meta.stamp, next.stamp)) return;
         enqueue(next.port_index, next.packet);
-        deferred_head_ = (deferred_head_ + 1) % deferred_.size();
-        --deferred_count_;
+        deferred_.pop_front();
     }
 }
 

@@ -176,11 +176,11 @@ Worker::Worker(WorkerPlan plan, const std::atomic<bool>& stop)
       // answered (at most a ring's worth more).
       order_(2 * kUpcallRingSize),
       held_(kHeldPackets),
+      deferred_(kHeldPackets),
       scratch_(std::make_unique<PassScratch[]>(kPassLevels)),
       ct_scratch_(std::make_unique<uint8_t[]>(kCtScratchBytes)),
       shortcuts_(std::make_unique<RecircShortcuts>()) {
     finishing_.reserve(kHeldPackets);
-    deferred_.resize(kHeldPackets);
 }
 
 Worker::~Worker() = default;
@@ -242,7 +242,7 @@ int Worker::run() {
 // clean stop loses no packet (unless the slow path stays silent too long).
 void Worker::drain() {
     const uint64_t deadline = rte_rdtsc() + rte_get_tsc_hz() / 1000 * kDrainTimeoutMs;
-    while ((!order_.idle() || !held_.empty() || deferred_count_) && rte_rdtsc() < deadline) {
+    while ((!order_.idle() || !held_.empty() || !deferred_.empty()) && rte_rdtsc() < deadline) {
         if (apply_replies(rte_rdtsc(), kReplyOpsPerRound) == 0) std::this_thread::yield();
         if (wake_slow_path_) ring_slow_path();
         flush_due(rte_rdtsc());
@@ -250,10 +250,7 @@ void Worker::drain() {
     // The slow path stayed silent: what is still held is dropped, counted
     // (the upcalls it never answered are freed when it stops).
     for (; !held_.empty(); held_.pop_front()) drop(held_.front().packet, DropReason::upcall_queue_full);
-    for (; deferred_count_; --deferred_count_) {
-        drop(deferred_[deferred_head_].packet, DropReason::upcall_queue_full);
-        deferred_head_ = (deferred_head_ + 1) % deferred_.size();
-    }
+    for (; !deferred_.empty(); deferred_.pop_front()) drop(deferred_.front().packet, DropReason::upcall_queue_full);
 }
 
 // About once a second: re-rank the megaflow subtables by recent hits, so the

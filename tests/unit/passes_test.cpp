@@ -267,6 +267,28 @@ std::vector<int> ids(HeldQueue<Held>& queue) {
     return out;
 }
 
+// The plain ring under HeldQueue (the worker's deferred transmits): first
+// in, first out across the wrap, refusing when full.
+TEST(FixedRingTest, FirstInFirstOutAcrossTheWrap) {
+    FixedRing<int> ring(3);
+    EXPECT_TRUE(ring.empty());
+    int next_in = 0, next_out = 0;
+    for (int round = 0; round < 10; ++round) {
+        while (!ring.full()) ASSERT_TRUE(ring.push_back(next_in++));
+        EXPECT_FALSE(ring.push_back(-1));
+        EXPECT_EQ(ring.size(), 3u);
+        for (int k = 0; k < 1 + round % 3; ++k) {
+            ASSERT_EQ(ring.front(), next_out++);
+            ring.pop_front();
+        }
+    }
+    while (!ring.empty()) {
+        ASSERT_EQ(ring.front(), next_out++);
+        ring.pop_front();
+    }
+    EXPECT_EQ(next_out, next_in);
+}
+
 TEST(HeldQueueTest, KeepsArrivalOrderAcrossTheRing) {
     HeldQueue<Held> queue(4);
     ASSERT_TRUE(queue.insert(held(10, 1)));
