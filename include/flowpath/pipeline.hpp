@@ -238,17 +238,32 @@ struct Translation {
 
 /// A datapath kController, what the translator makes of a rule's
 /// `controller` action: `port` the bytes to send at most (the action's
-/// max_len), `table` the rule's table, bit kControllerTableMiss of
-/// `ct_flags` set for a table-miss rule (priority 0, catch-all: PACKET_IN
-/// reason NO_MATCH, else ACTION), value[0..8) the rule's cookie. The worker
-/// hands a copy of the packet to the slow path (PacketInUpcall), which
-/// sends the PACKET_IN.
-inline constexpr uint8_t kControllerTableMiss = 0x01;
-inline Action datapath_controller(uint16_t max_len, uint8_t table, uint64_t cookie, bool table_miss) {
+/// max_len), `table` the rule's table, `ct_flags` kController* bits,
+/// value[0..8) the rule's cookie, value[8..16) the OpenFlow metadata and
+/// `ct_mark` the in_port of the translation at that action (what Open
+/// vSwitch 3.1 freezes for a PACKET_IN: set_field to in_port shows, a
+/// resubmit's port does not). The worker hands a copy of the packet to the
+/// slow path (PacketInUpcall), which sends the PACKET_IN.
+inline constexpr uint8_t kControllerTableMiss = 0x01;  ///< reason NO_MATCH (priority 0, catch-all), else ACTION
+/// The pass is conntracked at the action (after a ct(table=T), before any
+/// ct or ct_clear in it): the PACKET_IN carries the packet's ct fields, as
+/// Open vSwitch's (its `conntracked`), else none.
+inline constexpr uint8_t kControllerConntracked = 0x02;
+struct ControllerState {
+    uint64_t cookie = 0;    ///< of the rule whose action it is
+    uint64_t metadata = 0;  ///< OpenFlow metadata at the action
+    uint32_t in_port = 0;   ///< the translation's in_port at the action
+    bool table_miss = false;
+    bool conntracked = false;
+};
+inline Action datapath_controller(uint16_t max_len, uint8_t table, const ControllerState& state) {
     Action a = Action::controller(max_len);
     a.table = table;
-    a.ct_flags = table_miss ? kControllerTableMiss : 0;
-    std::memcpy(a.value, &cookie, sizeof cookie);
+    a.ct_flags = static_cast<uint8_t>((state.table_miss ? kControllerTableMiss : 0) |
+                                      (state.conntracked ? kControllerConntracked : 0));
+    a.ct_mark = state.in_port;
+    std::memcpy(a.value, &state.cookie, sizeof state.cookie);
+    std::memcpy(a.value + 8, &state.metadata, sizeof state.metadata);
     return a;
 }
 /// The cookie a datapath kController carries.
@@ -257,6 +272,14 @@ inline uint64_t controller_cookie(const Action& a) {
     std::memcpy(&cookie, a.value, sizeof cookie);
     return cookie;
 }
+/// The OpenFlow metadata a datapath kController carries.
+inline uint64_t controller_metadata(const Action& a) {
+    uint64_t metadata;
+    std::memcpy(&metadata, a.value + 8, sizeof metadata);
+    return metadata;
+}
+/// The in_port a datapath kController carries.
+inline uint32_t controller_in_port(const Action& a) { return a.ct_mark; }
 
 /// Translates `key` (a packet's parsed key, in_port set) through `rules`.
 /// `out` is cleared first; it keeps its capacity, so reusing one Translation

@@ -54,16 +54,24 @@ static_assert(sizeof(Upcall) == 48);
 /// A packet for the OpenFlow controllers: a datapath kController (see
 /// datapath_controller) ran on it in a worker, which hands the packet (or a
 /// copy) to the slow path on its own ring, apart from the misses (nothing
-/// answers it, nothing waits for it). A ring element of 24 bytes.
+/// answers it, nothing waits for it). What the PACKET_IN's match shows
+/// besides: the in_port and metadata of the translation at the action, and
+/// the packet's ct fields when the action saw them (kControllerConntracked;
+/// else 0). A ring element of 48 bytes.
 struct PacketInUpcall {
-    void* packet;     ///< an rte_mbuf the slow path frees
-    uint64_t cookie;  ///< of the rule whose action sent it
-    uint32_t in_port; ///< the port it came in on
-    uint16_t max_len; ///< bytes to send at most (kControllerAll: all)
-    uint8_t table;    ///< of that rule
-    uint8_t flags;    ///< kControllerTableMiss
+    void* packet;       ///< an rte_mbuf the slow path frees
+    uint64_t cookie;    ///< of the rule whose action sent it
+    uint64_t metadata;  ///< OpenFlow metadata
+    uint32_t in_port;   ///< the translation's in_port
+    uint32_t ct_mark;
+    uint16_t ct_zone;
+    uint16_t dl_type;   ///< the packet key's (network order), which Open vSwitch shows with ct_state
+    uint16_t max_len;   ///< bytes to send at most (kControllerAll: all)
+    uint8_t table;      ///< of that rule
+    uint8_t flags;      ///< kControllerTableMiss, kControllerConntracked
+    uint8_t ct_state;
 };
-static_assert(sizeof(PacketInUpcall) == 24);
+static_assert(sizeof(PacketInUpcall) == 48);
 
 /// One instruction of a Reply.
 struct ReplyOp {

@@ -358,6 +358,11 @@ void DatapathBackend::packet_in(const PacketInUpcall& upcall, const uint8_t* dat
     in.table_id = upcall.table;
     in.cookie = upcall.cookie;
     in.in_port = upcall.in_port;
+    in.metadata = upcall.metadata;
+    in.ct_state = upcall.ct_state;
+    in.ct_zone = upcall.ct_zone;
+    in.ct_mark = upcall.ct_mark;
+    in.dl_type = upcall.dl_type;
     in.max_len = upcall.max_len == kControllerAll ? of::kMaxLenNoBuffer : upcall.max_len;
     in.packet.assign(data, data + len);
     std::lock_guard guard(events_lock_);

@@ -205,20 +205,20 @@ struct MemoryBackend::State {
             ++e.packets;
             e.bytes += packet.size();
             e.used = now;
-            // The translator leaves CONTROLLER to the slow path; here the
-            // packet as received goes up for each rule that has one.
-            for (const Action& a : e.rule.actions) {
-                if (a.type != ActionType::kController || !events) continue;
-                PacketInEvent in;
-                const bool table_miss = e.rule.priority == 0 && e.rule.match.is_catchall();
-                in.reason = table_miss ? of::kReasonNoMatch : of::kReasonAction;
-                in.table_id = e.rule.table;
-                in.cookie = e.rule.cookie;
-                in.in_port = in_port;
-                in.max_len = a.port;
-                in.packet.assign(packet.begin(), packet.end());
-                events->packet_in(std::move(in));
-            }
+        }
+        // Each datapath kController of the translation sends the packet as
+        // received (no conntrack here: no ct fields).
+        for (const Action& a : t.actions) {
+            if (a.type != ActionType::kController || !events) continue;
+            PacketInEvent in;
+            in.reason = a.ct_flags & kControllerTableMiss ? of::kReasonNoMatch : of::kReasonAction;
+            in.table_id = a.table;
+            in.cookie = controller_cookie(a);
+            in.in_port = controller_in_port(a);
+            in.metadata = controller_metadata(a);
+            in.max_len = a.port;
+            in.packet.assign(packet.begin(), packet.end());
+            events->packet_in(std::move(in));
         }
         std::vector<uint8_t> buffer(kRoom + packet.size() + kRoom);
         std::memcpy(buffer.data() + kRoom, packet.data(), packet.size());

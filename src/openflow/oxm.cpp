@@ -196,7 +196,10 @@ public:
         if (!mask) return;
         const uint64_t value = (rules::load_slot(m_.match.value, info) & own_bits(info)) >> info.shift;
         if (field.fid == Fid::kNwFrag && value == 0 && mask == kFragAny) mask = kFragAny | kFragLater;  // see apply()
-        put_value(field, value, mask == full_value_mask(info) ? std::nullopt : std::optional<uint64_t>(mask));
+        // ct_state is 8 bits of a 32-bit NXM field: Open vSwitch writes
+        // even an exact match with its mask (0xff).
+        const bool exact = mask == full_value_mask(info) && field.fid != Fid::kCtState;
+        put_value(field, value, exact ? std::nullopt : std::optional<uint64_t>(mask));
     }
     void put_value(const Field& field, uint64_t value, std::optional<uint64_t> mask) {
         w_.u32(header(field, mask.has_value()));

@@ -68,6 +68,33 @@ Decoded<FlowModRequest> to_request(const FlowMod& m, uint32_t port_count) {
     return r;
 }
 
+// A PACKET_IN's match as Open vSwitch 3.1 fills it (flow_get_metadata):
+// in_port, and each of metadata, ct_state (with the packet's eth_type),
+// ct_zone and ct_mark that is not zero. The encoder writes them in its
+// order, Open vSwitch's.
+void packet_in_match(const PacketInEvent& event, Match& match) {
+    match.value.in_port = event.in_port;
+    match.mask.in_port = 0xffffffff;
+    if (event.metadata) {
+        match.metadata = event.metadata;
+        match.metadata_mask = ~uint64_t{0};
+    }
+    if (event.ct_state) {
+        match.value.dl_type = event.dl_type;
+        match.mask.dl_type = 0xffff;
+        match.value.ct_state = event.ct_state;
+        match.mask.ct_state = 0xff;
+    }
+    if (event.ct_zone) {
+        match.value.ct_zone = event.ct_zone;
+        match.mask.ct_zone = 0xffff;
+    }
+    if (event.ct_mark) {
+        match.value.ct_mark = event.ct_mark;
+        match.mask.ct_mark = 0xffffffff;
+    }
+}
+
 }  // namespace
 
 Session::Session(SessionHost& host, bool passive, std::string peer, Clock::time_point now)
@@ -389,8 +416,7 @@ void Session::send_packet_in(const PacketInEvent& event) {
     m.table_id = event.table_id;
     m.cookie = event.cookie;
     m.total_len = static_cast<uint16_t>(std::min<size_t>(event.packet.size(), 0xffff));
-    m.match.match.value.in_port = event.in_port;
-    m.match.match.mask.in_port = 0xffffffff;
+    packet_in_match(event, m.match.match);
     const size_t length = max_len == kMaxLenNoBuffer ? event.packet.size() : std::min<size_t>(event.packet.size(), max_len);
     // The message must fit in 64 KiB with its header and match.
     m.data.assign(event.packet.begin(), event.packet.begin() + static_cast<ptrdiff_t>(std::min<size_t>(length, 0xff00)));

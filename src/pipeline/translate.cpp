@@ -79,6 +79,10 @@ struct Context {
     FlowKey base;  ///< the key as the packet's bytes hold it
     uint32_t packet_in_port;  ///< the port the packet came in on (the key's)
     uint64_t metadata = 0;    ///< OpenFlow metadata
+    /// The ct fields are the tracker's (a pass after ct(table=T), before a
+    /// ct or ct_clear in it): Open vSwitch's `conntracked`, which decides
+    /// whether a PACKET_IN shows them.
+    bool conntracked = false;
     const Rule* rule = nullptr;  ///< whose actions run (a controller action names it)
     unsigned depth = 0;
     unsigned lookups = 0;
@@ -326,6 +330,7 @@ struct Context {
     /// The ct fields as an untracked packet has them: what the rest of a
     /// pass sees after a ct or a ct_clear.
     void clear_conntrack() {
+        conntracked = false;
         flow.ct_state = 0;
         flow.ct_zone = 0;
         flow.ct_mark = 0;
@@ -355,13 +360,19 @@ struct Context {
     /// this rule (Open vSwitch commits the header changes first too).
     void controller(const Action& a, uint8_t table) {
         commit();
-        const bool table_miss = rule->priority == 0 && rule->match.is_catchall();
-        emit(datapath_controller(static_cast<uint16_t>(a.port), table, rule->cookie, table_miss));
+        ControllerState state;
+        state.cookie = rule->cookie;
+        state.metadata = metadata;
+        state.in_port = flow.in_port;
+        state.table_miss = rule->priority == 0 && rule->match.is_catchall();
+        state.conntracked = conntracked;
+        emit(datapath_controller(static_cast<uint16_t>(a.port), table, state));
     }
 
     void set_field(const Action& action);
     void run_actions(const ActionList& actions, uint8_t table);
-    bool run_table(uint8_t table);
+    bool run_table(uint8_t table, uint32_t lookup_in_port);
+    bool run_table(uint8_t table) { return run_table(table, flow.in_port); }
 };
 
 // Writes a set_field into the working key. The field joins the wildcards:
@@ -496,12 +507,13 @@ void Context::run_actions(const ActionList& actions, uint8_t table) {
                     too_deep = true;
                     return;
                 }
-                const uint32_t saved_in_port = flow.in_port;
-                if (a.port != kResubmitSamePort) flow.in_port = a.port;
+                // As Open vSwitch (rule_dpif_lookup_from_table): the port
+                // given is the in_port of the lookup only; the actions of
+                // the rule found see the packet's.
                 ++depth;
-                run_table(a.table == kResubmitSameTable ? table : a.table);
+                run_table(a.table == kResubmitSameTable ? table : a.table,
+                          a.port == kResubmitSamePort ? flow.in_port : a.port);
                 --depth;
-                flow.in_port = saved_in_port;
                 break;
             }
             case ActionType::kGotoTable:
@@ -530,7 +542,7 @@ void Context::run_actions(const ActionList& actions, uint8_t table) {
     }
 }
 
-bool Context::run_table(uint8_t table) {
+bool Context::run_table(uint8_t table, uint32_t lookup_in_port) {
     if (++lookups > kMaxTableLookups) {
         too_deep = true;
         return false;
@@ -539,10 +551,11 @@ bool Context::run_table(uint8_t table) {
     // included, is classified as if its transport ports were 0 (translate()
     // marks nw_frag for every IP packet).
     const ClassifierRule* hit;
-    if (flow.nw_frag & kFragAny) {
-        FlowKey unported = flow;
-        unported.tp_src = unported.tp_dst = 0;
-        hit = rules.lookup(table, unported, metadata, out.wildcards);
+    if ((flow.nw_frag & kFragAny) || lookup_in_port != flow.in_port) {
+        FlowKey looked_up = flow;
+        looked_up.in_port = lookup_in_port;
+        if (flow.nw_frag & kFragAny) looked_up.tp_src = looked_up.tp_dst = 0;
+        hit = rules.lookup(table, looked_up, metadata, out.wildcards);
     } else {
         hit = rules.lookup(table, flow, metadata, out.wildcards);
     }
@@ -604,6 +617,7 @@ void translate(const RuleSet& rules, const FlowKey& key, Translation& out) {
         table = state.table;
         context.flow.in_port = state.in_port;
         context.metadata = state.metadata;
+        context.conntracked = true;  // only a ct(table=T) recirculates
     }
     if (!context.run_table(table)) context.missed = true;
     while (!out.actions.empty() && !lasting(out.actions.back())) out.actions.pop_back();

@@ -625,8 +625,22 @@ unsigned Worker::to_controller(const Action& action, InFlight* group, unsigned c
             counters_.drops[static_cast<unsigned>(DropReason::copy_failed)].add(1);
             continue;
         }
-        PacketInUpcall message{packet, controller_cookie(action), group[i].meta.in_port,
-                               static_cast<uint16_t>(action.port), action.table, action.ct_flags};
+        const PacketMeta& meta = group[i].meta;
+        const bool conntracked = action.ct_flags & kControllerConntracked;
+        PacketInUpcall message{};
+        message.packet = packet;
+        message.cookie = controller_cookie(action);
+        message.metadata = controller_metadata(action);
+        message.in_port = controller_in_port(action);
+        message.dl_type = meta.dl_type;
+        message.max_len = static_cast<uint16_t>(action.port);
+        message.table = action.table;
+        message.flags = action.ct_flags;
+        if (conntracked) {
+            message.ct_state = meta.ct.state;
+            message.ct_zone = meta.ct.zone;
+            message.ct_mark = meta.ct.mark;
+        }
         if (rte_ring_sp_enqueue_elem(plan_.channel->packet_ins(), &message, sizeof message) == 0) {
             wake_slow_path_ = true;
             if (take) counters_.in_flight.set(counters_.in_flight.get() - 1);

@@ -139,11 +139,13 @@ TEST(Translate, CtWithoutOutputStillTracksThenDrops) {
 }
 
 TEST(Translate, RecirculationKeepsTheInPortOfTheTranslation) {
-    // A ct inside resubmit(PORT,TABLE) freezes that in_port: the next pass
+    // A ct after set_field to in_port freezes that in_port: the next pass
     // runs with it (Open vSwitch's frozen metadata), so output to the
-    // packet's own port is no longer skipped there.
+    // packet's own port is no longer skipped there. A resubmit's port is
+    // the in_port of its lookup only (ofproto/trace of Open vSwitch 3.1):
+    // the ct in the rule it finds freezes the packet's.
     const RuleSet rules = rules_from(
-        "in_port=p1,ip,actions=resubmit(p3,1)\n"
+        "in_port=p1,ip,actions=set_field:3->in_port,resubmit(,1)\n"
         "table=1,in_port=p3,ip,actions=ct(table=2)\n"
         "table=2,in_port=p3,ip,actions=output:p1\n");
     Translation t;
@@ -152,6 +154,17 @@ TEST(Translate, RecirculationKeepsTheInPortOfTheTranslation) {
     EXPECT_EQ(t.actions, (ActionList{ct_action(0, false), Action::recirc(id)}));
     translate(rules, recirculated(udp_key(1), id, kCtTracked | kCtNew), t);
     EXPECT_EQ(t.actions, (ActionList{Action::output(1)}));
+
+    const RuleSet resubmitted = rules_from(
+        "in_port=p1,ip,actions=resubmit(p3,1)\n"
+        "table=1,in_port=p3,ip,actions=ct(table=2)\n"
+        "table=2,in_port=p3,ip,actions=output:p2\n"
+        "table=2,in_port=p1,ip,actions=output:p4\n");
+    translate(resubmitted, udp_key(1), t);
+    const uint32_t same_port = recirc_id_for(2, 1, 1);
+    EXPECT_EQ(t.actions, (ActionList{ct_action(0, false), Action::recirc(same_port)}));
+    translate(resubmitted, recirculated(udp_key(1), same_port, kCtTracked | kCtNew), t);
+    EXPECT_EQ(t.actions, (ActionList{Action::output(4)}));
 }
 
 // The megaflow property: every key that agrees with a translated key on its

@@ -180,7 +180,7 @@ TEST(Metadata, RecirculationFreezesTheMetadata) {
 
 TEST(Metadata, RecirculationFreezesTheInPortWithTheMetadata) {
     const RuleSet rules = rules_from(
-        "in_port=p1,ip,actions=resubmit(p3,1),write_metadata:0x3\n"
+        "in_port=p1,ip,actions=set_field:3->in_port,resubmit(,1),write_metadata:0x3\n"
         "table=1,in_port=p3,ip,actions=ct(table=2)\n"
         "table=2,metadata=0x3,in_port=p3,ip,actions=output:p1\n");
     Translation t;
@@ -191,7 +191,7 @@ TEST(Metadata, RecirculationFreezesTheInPortWithTheMetadata) {
     // With the write first (an apply action can't write it: a second table does).
     const RuleSet later = rules_from(
         "in_port=p1,ip,actions=write_metadata:0x3,goto_table:1\n"
-        "table=1,ip,actions=resubmit(p3,2)\n"
+        "table=1,ip,actions=set_field:3->in_port,resubmit(,2)\n"
         "table=2,in_port=p3,ip,actions=ct(table=3)\n"
         "table=3,metadata=0x3,in_port=p3,ip,actions=output:p1\n");
     translate(later, udp_key(1), t);
@@ -211,6 +211,54 @@ TEST(Metadata, TableMissRuleIsACatchAllWithoutMetadata) {
     translate(rules, udp_key(1), t);
     ASSERT_EQ(t.actions.size(), 1u);
     EXPECT_EQ(t.actions[0].ct_flags & kControllerTableMiss, 0);  // reason ACTION, not NO_MATCH
+}
+
+// The state a PACKET_IN shows (Open vSwitch's frozen metadata and its
+// `conntracked`): the metadata and in_port of the translation at the
+// controller action, and whether the ct fields are the tracker's there.
+TEST(Metadata, ControllerActionCarriesMetadataInPortAndWhetherConntracked) {
+    const RuleSet rules = rules_from(
+        "priority=9,in_port=p1,ip,actions=write_metadata:0x1234/0xff00,goto_table:1\n"
+        "priority=8,in_port=p2,ip,actions=set_field:3->in_port,controller,ct(table=2),ct_clear,controller\n"
+        "table=1,ip,actions=controller\n"
+        "table=2,priority=5,ip,actions=controller,ct(zone=1),controller\n");
+    Translation t;
+    translate(rules, udp_key(1), t);
+    ASSERT_EQ(t.actions.size(), 1u);
+    EXPECT_EQ(controller_metadata(t.actions[0]), 0x1200u);
+    EXPECT_EQ(controller_in_port(t.actions[0]), 1u);
+    EXPECT_EQ(t.actions[0].table, 1);
+    EXPECT_FALSE(t.actions[0].ct_flags & kControllerConntracked);
+
+    translate(rules, udp_key(2), t);  // controller, ct, recirc, ct_clear, controller
+    ASSERT_EQ(t.actions.size(), 5u);
+    EXPECT_EQ(controller_in_port(t.actions[0]), 3u);  // set_field to in_port shows
+    EXPECT_EQ(controller_metadata(t.actions[0]), 0u);
+    ASSERT_EQ(t.actions[2].type, ActionType::kRecirc);
+    EXPECT_FALSE(t.actions[4].ct_flags & kControllerConntracked);
+
+    FlowKey next = udp_key(2);
+    next.recirc_id = t.actions[2].port;
+    next.ct_state = kCtTracked | kCtNew;
+    translate(rules, next, t);  // controller, ct, controller
+    ASSERT_EQ(t.actions.size(), 3u);
+    EXPECT_TRUE(t.actions[0].ct_flags & kControllerConntracked);  // after the ct(table=2)
+    EXPECT_EQ(controller_in_port(t.actions[0]), 3u);              // thawed
+    EXPECT_FALSE(t.actions[2].ct_flags & kControllerConntracked);  // after a ct of its own
+}
+
+// As Open vSwitch (rule_dpif_lookup_from_table): resubmit(port,table) looks
+// up with that in_port; the actions of the rule found see the packet's.
+TEST(Metadata, ResubmitPortIsTheInPortOfTheLookupOnly) {
+    const RuleSet rules = rules_from(
+        "in_port=p1,ip,actions=resubmit(p2,1)\n"
+        "table=1,in_port=p2,ip,actions=in_port,output:p1,output:p2,controller\n"
+        "table=1,in_port=p1,ip,actions=output:p4\n");
+    Translation t;
+    translate(rules, udp_key(1), t);
+    EXPECT_EQ(outputs(t), (std::vector<uint32_t>{1, 2}));
+    ASSERT_EQ(t.actions.back().type, ActionType::kController);
+    EXPECT_EQ(controller_in_port(t.actions.back()), 1u);
 }
 
 }  // namespace

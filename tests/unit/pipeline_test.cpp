@@ -46,6 +46,15 @@ TEST(Translate, OutputSkipsInputPortButInPortSends) {
     EXPECT_EQ(t.wildcards.in_port, 0xffffffffu);
 }
 
+// What a controller action of rule `cookie` freezes for a packet from port 1.
+ControllerState sent_by(uint64_t cookie, bool table_miss) {
+    ControllerState state;
+    state.cookie = cookie;
+    state.in_port = 1;
+    state.table_miss = table_miss;
+    return state;
+}
+
 TEST(Translate, ControllerIsADatapathActionNamingTheRuleAfterTheHeaderChanges) {
     RuleSet rules(kPorts);
     Rule miss = rule(0, 0, {Action::controller(kControllerAll)});
@@ -55,7 +64,7 @@ TEST(Translate, ControllerIsADatapathActionNamingTheRuleAfterTheHeaderChanges) {
     translate(rules, udp_key(1), t);
     // The table-miss rule (priority 0, catch-all): reason NO_MATCH.
     ASSERT_EQ(t.actions.size(), 1u);
-    EXPECT_EQ(t.actions[0], datapath_controller(kControllerAll, 0, 0x1234, true));
+    EXPECT_EQ(t.actions[0], datapath_controller(kControllerAll, 0, sent_by(0x1234, true)));
     EXPECT_EQ(controller_cookie(t.actions[0]), 0x1234u);
 
     const uint8_t mac[6] = {2, 0, 0, 0, 0, 9};
@@ -66,12 +75,12 @@ TEST(Translate, ControllerIsADatapathActionNamingTheRuleAfterTheHeaderChanges) {
     translate(rules, udp_key(1), t);
     ASSERT_EQ(t.actions.size(), 3u);
     EXPECT_EQ(t.actions[0].type, ActionType::kSetField);  // committed before the packet goes up
-    EXPECT_EQ(t.actions[1], datapath_controller(128, 0, 7, false));
+    EXPECT_EQ(t.actions[1], datapath_controller(128, 0, sent_by(7, false)));
     EXPECT_EQ(t.actions[2], Action::output(2));
     EXPECT_EQ(t.drop, TranslateDrop::none);
     // The copy for the controller is taken before the output takes the packet.
     EXPECT_EQ(packet_taker(t.actions.data(), t.actions.size()), 2u);
-    const ActionList up_last = {Action::output(2), datapath_controller(128, 0, 7, false)};
+    const ActionList up_last = {Action::output(2), datapath_controller(128, 0, sent_by(7, false))};
     EXPECT_EQ(packet_taker(up_last.data(), up_last.size()), up_last.size());
 }
 
