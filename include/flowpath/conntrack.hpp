@@ -170,6 +170,20 @@ struct CtMeta {
     void clear() { *this = CtMeta{}; }
 };
 
+/// The original direction of the connection a packet's ct found (Open
+/// vSwitch's ct_orig_tuple, which a PACKET_IN shows as ct_nw_src/dst or
+/// ct_ipv6_src/dst, ct_nw_proto, ct_tp_src and ct_tp_dst).
+struct CtTuple {
+    uint8_t src[16] = {};    ///< IPv4: the first 4 bytes
+    uint8_t dst[16] = {};
+    uint16_t src_port = 0;   ///< network order; ICMPv4: the query's type (Open vSwitch's), ICMPv6: its id
+    uint16_t dst_port = 0;   ///< network order; ICMPv4: its code (0), ICMPv6: its id
+    uint8_t nw_proto = 0;    ///< 0: no tuple
+    uint8_t ipv6 = 0;        ///< 1: src and dst are IPv6 addresses
+
+    bool operator==(const CtTuple&) const = default;
+};
+
 /// The tracker's statistics (the contract's `conntrack` object plus more).
 struct CtStats {
     uint64_t connections = 0;  ///< in the table now (expired ones until reclaimed)
@@ -225,6 +239,13 @@ public:
     /// runs each packet's alone, then calls again with the rest.
     unsigned execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now,
                      bool stop_at_dependency = false);
+
+    /// The original tuple of the connection `meta` (what `packet` left its
+    /// last ct of this shard with) belongs to, as Open vSwitch writes it
+    /// (write_ct_md): the remembered connection's forward key, else, for a
+    /// new connection not committed, the packet's own. False when there is
+    /// none (not tracked, invalid, or a related packet's connection is gone).
+    bool original_tuple(const CtMeta& meta, const CtPacket& packet, CtTuple& out) const;
 
     /// The worker's share of expiry: frees the connections the cleanup thread
     /// found expired (unless refreshed since). Call it every poll round, with

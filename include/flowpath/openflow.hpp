@@ -86,14 +86,15 @@ struct PacketInEvent {
     uint64_t cookie = 0;                 ///< of the rule that sent it
     uint32_t in_port = 0;
     /// The match's other fields, as Open vSwitch 3.1 fills it: those not
-    /// zero of metadata, ct_state (with the packet's eth_type), ct_zone and
-    /// ct_mark; the ct fields only after a ct(table=T) and before any ct or
-    /// ct_clear in that pass (else the packet is untracked for this).
+    /// zero of metadata, ct_state (with the packet's eth_type), ct_zone,
+    /// ct_mark and the connection's original tuple; the ct fields only
+    /// after a ct(table=T) and before any ct or ct_clear in that pass.
     uint64_t metadata = 0;
     uint32_t ct_mark = 0;
     uint16_t ct_zone = 0;
     uint16_t dl_type = 0;  ///< network order; shown with a nonzero ct_state
     uint8_t ct_state = 0;
+    CtTuple ct_tuple;      ///< shown when nw_proto is not 0
     /// Bytes of the packet to send at most (the controller action's
     /// max_len; of::kMaxLenNoBuffer: all), or kUseMissSendLen for each
     /// connection's miss_send_len.

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "flowpath/action.hpp"
+#include "flowpath/conntrack.hpp"
 #include "flowpath/rule.hpp"
 
 namespace flowpath::of {
@@ -196,6 +197,10 @@ std::optional<Header> peek_header(ByteView bytes);
 /// An OXM match: flowpath's Match (OpenFlow metadata included).
 struct OxmMatch {
     Match match;
+    /// A PACKET_IN's ct_nw_src/dst or ct_ipv6_src/dst, ct_nw_proto,
+    /// ct_tp_src/dst (when nw_proto is not 0): encoded, never decoded (no
+    /// rule matches them).
+    CtTuple ct_tuple;
     bool operator==(const OxmMatch&) const = default;
 };
 

@@ -37,6 +37,10 @@ struct PacketMeta {
     uint8_t nw_proto = 0;    ///< the ct action reads and no action changes
     uint8_t nw_frag = 0;
     uint8_t depth = 0;       ///< recirculations so far
+    /// A PACKET_OUT's packet run through the tables: its PACKET_INs have
+    /// reason ACTION, even from a table-miss rule (Open vSwitch's
+    /// OFPR_PACKET_OUT, which OpenFlow 1.3 sends as ACTION).
+    uint8_t packet_out = 0;
 };
 static_assert(sizeof(PacketMeta) <= 36);
 

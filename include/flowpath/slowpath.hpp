@@ -56,8 +56,9 @@ static_assert(sizeof(Upcall) == 48);
 /// copy) to the slow path on its own ring, apart from the misses (nothing
 /// answers it, nothing waits for it). What the PACKET_IN's match shows
 /// besides: the in_port and metadata of the translation at the action, and
-/// the packet's ct fields when the action saw them (kControllerConntracked;
-/// else 0). A ring element of 48 bytes.
+/// the packet's ct fields and its connection's original tuple when the
+/// action saw them (kControllerConntracked; else 0). A ring element of 80
+/// bytes.
 struct PacketInUpcall {
     void* packet;       ///< an rte_mbuf the slow path frees
     uint64_t cookie;    ///< of the rule whose action sent it
@@ -70,8 +71,9 @@ struct PacketInUpcall {
     uint8_t table;      ///< of that rule
     uint8_t flags;      ///< kControllerTableMiss, kControllerConntracked
     uint8_t ct_state;
+    CtTuple ct_tuple;   ///< with a valid ct_state (new, est or rpl), else nw_proto 0
 };
-static_assert(sizeof(PacketInUpcall) == 48);
+static_assert(sizeof(PacketInUpcall) == 80);
 
 /// One instruction of a Reply.
 struct ReplyOp {

@@ -177,6 +177,7 @@ private:
                        size_t taker);
     unsigned conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now);
     unsigned track(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now);
+    void fill_ct_packet(const InFlight& p, uint8_t* scratch, CtPacket& ct);
     unsigned drop_split(PassScratch& pass, unsigned count, uint32_t split);
     unsigned to_controller(const Action& action, InFlight* group, unsigned count, bool take);
     void inject(rte_mbuf* packet, uint32_t in_port, uint64_t now);

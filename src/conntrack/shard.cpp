@@ -1,7 +1,10 @@
 // The worker's side of a shard: the ct action over a burst (Open vSwitch
 // 3.1's conntrack_execute, process_one, conn_update_state, conn_not_found,
 // and the UDP/other and ICMP state machines), and maintain().
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
 
 #include "shard.hpp"
 #include "flowpath/log.hpp"
@@ -276,6 +279,35 @@ bool ShardState::remembered(const ConnHandle& handle, uint16_t zone) const {
     if (!handle.valid() || handle.index >= table.capacity()) return false;
     const Connection& c = table.slot(handle.index);
     return c.seq == handle.seq && c.status == kSlotLive && c.key[0].zone == zone;
+}
+
+bool ShardState::original_tuple(const CtMeta& meta, const CtPacket& packet, CtTuple& out) const {
+    if (!(meta.state & kCtTracked) || (meta.state & kCtInvalid)) return false;
+    ConnKey key;
+    if (remembered(meta.conn, meta.zone)) {
+        key = table.slot(meta.conn.index).key[0];
+    } else {
+        // Not committed: Open vSwitch writes the key it looked up.
+        CtParsed parsed;
+        if (!(meta.state & kCtNew) || !extract_conn_key(packet, meta.zone, parsed) || parsed.related) return false;
+        key = parsed.key;
+    }
+    out = CtTuple{};
+    const bool v6 = key.family() == AddressFamily::ipv6;
+    std::memcpy(out.src, key.src, v6 ? 16 : 4);
+    std::memcpy(out.dst, key.dst, v6 ? 16 : 4);
+    out.ipv6 = v6;
+    out.nw_proto = key.nw_proto;
+    if (key.nw_proto == kProtoIcmp) {
+        // Open vSwitch's ICMPv4 tuple is the query's type and code (queries
+        // have code 0); ICMPv6 keeps the id in both ports, as here.
+        out.src_port = htons(icmp_query_type(key.icmp_query()));
+        out.dst_port = 0;
+    } else {
+        out.src_port = key.src_port;
+        out.dst_port = key.dst_port;
+    }
+    return true;
 }
 
 void ShardState::invalid_packet(const CtAction& action, CtMeta& meta) {

@@ -140,6 +140,8 @@ struct ShardState {
     unsigned execute(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count, uint64_t now,
                      bool stop_at_dependency);
     unsigned maintain(uint64_t now);
+    /// ConnShard::original_tuple.
+    bool original_tuple(const CtMeta& meta, const CtPacket& packet, CtTuple& out) const;
 
     // ---- Cleanup thread ----
     /// One round: place relisted connections, continue a flush scan, walk

@@ -112,6 +112,10 @@ unsigned ConnShard::execute(const CtAction& action, const CtPacket* packets, CtM
 
 unsigned ConnShard::maintain(uint64_t now) { return state_->maintain(now); }
 
+bool ConnShard::original_tuple(const CtMeta& meta, const CtPacket& packet, CtTuple& out) const {
+    return state_->original_tuple(meta, packet, out);
+}
+
 uint32_t ConnShard::size() const { return static_cast<uint32_t>(load_shared(state_->counters.connections)); }
 
 // ---- The tracker ----

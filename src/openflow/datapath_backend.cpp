@@ -363,6 +363,7 @@ void DatapathBackend::packet_in(const PacketInUpcall& upcall, const uint8_t* dat
     in.ct_zone = upcall.ct_zone;
     in.ct_mark = upcall.ct_mark;
     in.dl_type = upcall.dl_type;
+    in.ct_tuple = upcall.ct_tuple;
     in.max_len = upcall.max_len == kControllerAll ? of::kMaxLenNoBuffer : upcall.max_len;
     in.packet.assign(data, data + len);
     std::lock_guard guard(events_lock_);

@@ -292,6 +292,23 @@ public:
         }
     }
 
+    // A PACKET_IN's connection tuple, NXM fields no rule matches (not in
+    // the decode table): Open vSwitch's numbers and order.
+    void put_ct_tuple() {
+        const CtTuple& t = m_.ct_tuple;
+        if (!t.nw_proto) return;
+        const auto put_raw = [&](uint8_t field, const void* value, uint8_t length) {
+            w_.u32(uint32_t{kNxm1} << 16 | uint32_t{field} << 9 | length);
+            w_.bytes(value, length);
+        };
+        const uint8_t length = t.ipv6 ? 16 : 4;
+        put_raw(t.ipv6 ? kNxmCtIpv6Src : kNxmCtNwSrc, t.src, length);
+        put_raw(t.ipv6 ? kNxmCtIpv6Dst : kNxmCtNwDst, t.dst, length);
+        put_raw(kNxmCtNwProto, &t.nw_proto, 1);
+        put_raw(kNxmCtTpSrc, &t.src_port, 2);
+        put_raw(kNxmCtTpDst, &t.dst_port, 2);
+    }
+
     void run() {
         const Match& match = m_.match;
         put(kFields[named("in_port")]);
@@ -311,6 +328,7 @@ public:
         put(kFields[named("ct_state", kNxm1)]);
         put(kFields[named("ct_zone", kNxm1)]);
         put(kFields[named("ct_mark", kNxm1)]);
+        put_ct_tuple();
         if (m_.match.metadata_mask) {
             const Field& field = kFields[named("metadata")];
             const bool masked = m_.match.metadata_mask != ~uint64_t{0};

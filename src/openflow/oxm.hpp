@@ -20,6 +20,16 @@ inline constexpr uint16_t kBasic = 0x8000;
 inline constexpr uint16_t kExperimenterClass = 0xffff;
 inline constexpr uint32_t kOnf = 0x4f4e4600;  // ONF's experimenter id (ONFOXM_ET_*)
 
+// NXM_NX_CT_* fields of a connection's original tuple (class kNxm1), which
+// only a PACKET_IN carries.
+inline constexpr uint8_t kNxmCtNwProto = 119;
+inline constexpr uint8_t kNxmCtNwSrc = 120;
+inline constexpr uint8_t kNxmCtNwDst = 121;
+inline constexpr uint8_t kNxmCtIpv6Src = 122;
+inline constexpr uint8_t kNxmCtIpv6Dst = 123;
+inline constexpr uint8_t kNxmCtTpSrc = 124;
+inline constexpr uint8_t kNxmCtTpDst = 125;
+
 /// How an OXM value maps onto the match.
 enum class Map : uint8_t {
     kBytes,     ///< the value bytes are the FlowKey bytes at the field's offset

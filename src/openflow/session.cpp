@@ -70,9 +70,11 @@ Decoded<FlowModRequest> to_request(const FlowMod& m, uint32_t port_count) {
 
 // A PACKET_IN's match as Open vSwitch 3.1 fills it (flow_get_metadata):
 // in_port, and each of metadata, ct_state (with the packet's eth_type),
-// ct_zone and ct_mark that is not zero. The encoder writes them in its
+// ct_zone and ct_mark that is not zero, and the connection's tuple. The encoder writes them in its
 // order, Open vSwitch's.
-void packet_in_match(const PacketInEvent& event, Match& match) {
+void packet_in_match(const PacketInEvent& event, OxmMatch& oxm) {
+    Match& match = oxm.match;
+    oxm.ct_tuple = event.ct_tuple;
     match.value.in_port = event.in_port;
     match.mask.in_port = 0xffffffff;
     if (event.metadata) {
@@ -416,7 +418,7 @@ void Session::send_packet_in(const PacketInEvent& event) {
     m.table_id = event.table_id;
     m.cookie = event.cookie;
     m.total_len = static_cast<uint16_t>(std::min<size_t>(event.packet.size(), 0xffff));
-    packet_in_match(event, m.match.match);
+    packet_in_match(event, m.match);
     const size_t length = max_len == kMaxLenNoBuffer ? event.packet.size() : std::min<size_t>(event.packet.size(), max_len);
     // The message must fit in 64 KiB with its header and match.
     m.data.assign(event.packet.begin(), event.packet.begin() + static_cast<ptrdiff_t>(std::min<size_t>(length, 0xff00)));

@@ -53,6 +53,7 @@ inline void start_meta(PacketMeta& meta, uint32_t in_port, uint32_t stamp) {
     meta.nw_proto = 0;
     meta.nw_frag = 0;
     meta.depth = 0;
+    meta.packet_out = 0;
 }
 
 // The key fields the ct action reads, noted for packets that may reach one
@@ -635,11 +636,18 @@ unsigned Worker::to_controller(const Action& action, InFlight* group, unsigned c
         message.dl_type = meta.dl_type;
         message.max_len = static_cast<uint16_t>(action.port);
         message.table = action.table;
-        message.flags = action.ct_flags;
+        message.flags = meta.packet_out ? action.ct_flags & ~kControllerTableMiss : action.ct_flags;
         if (conntracked) {
             message.ct_state = meta.ct.state;
             message.ct_zone = meta.ct.zone;
             message.ct_mark = meta.ct.mark;
+            // Open vSwitch shows the connection's tuple when the state is
+            // valid (new, est or rpl: its is_ct_valid).
+            if (shard_ && (meta.ct.state & (kCtNew | kCtEstablished | kCtReply))) {
+                CtPacket ct;
+                fill_ct_packet(group[i], ct_scratch_.get(), ct);
+                shard_->original_tuple(meta.ct, ct, message.ct_tuple);
+            }
         }
         if (rte_ring_sp_enqueue_elem(plan_.channel->packet_ins(), &message, sizeof message) == 0) {
             wake_slow_path_ = true;
@@ -660,6 +668,7 @@ void Worker::inject(rte_mbuf* packet, uint32_t in_port, uint64_t now) {
     InFlight& injected = scratch_[0].packets[0];
     injected.packet = packet;
     start_meta(injected.meta, in_port, next_stamp_++);
+    injected.meta.packet_out = 1;
     run_pass(0, 1, now);
 }
 
@@ -675,28 +684,34 @@ unsigned Worker::conntrack(const Action& action, InFlight* group, unsigned count
     uint32_t scratch_used = 0;
     for (unsigned i = 0; i < count; ++i) {
         const InFlight& p = group[i];
-        CtPacket& ct = packets[i];
-        ct.len = rte_pktmbuf_pkt_len(p.packet);
-        if (p.packet->nb_segs > 1) [[unlikely]] {
-            if (i > 0 && scratch_used + ct.len > kCtScratchBytes) {
-                count = i;  // the scratch is full: the rest in the next call
-                break;
-            }
-            ct.data = contiguous_frame(p.packet, ct_scratch_.get() + scratch_used);
-            scratch_used += ct.len;
-        } else {
-            ct.data = rte_pktmbuf_mtod(p.packet, const uint8_t*);
+        const uint32_t len = rte_pktmbuf_pkt_len(p.packet);
+        if (p.packet->nb_segs > 1 && i > 0 && scratch_used + len > kCtScratchBytes) [[unlikely]] {
+            count = i;  // the scratch is full: the rest in the next call
+            break;
         }
-        ct.layout = p.layout;
-        ct.dl_type = p.meta.dl_type;
-        ct.nw_proto = p.meta.nw_proto;
-        ct.nw_frag = p.meta.nw_frag;
-        ct.checksum = checksum_flags(p.packet);
+        fill_ct_packet(p, ct_scratch_.get() + scratch_used, packets[i]);
+        if (p.packet->nb_segs > 1) [[unlikely]] scratch_used += len;
         metas[i] = p.meta.ct;
     }
     count = track(ct_action, packets, metas, count, now);
     for (unsigned i = 0; i < count; ++i) group[i].meta.ct = metas[i];
     return count;
+}
+
+// What the tracker reads of a packet (a chained frame copied whole to
+// `scratch`, which has room for it).
+void Worker::fill_ct_packet(const InFlight& p, uint8_t* scratch, CtPacket& ct) {
+    ct.len = rte_pktmbuf_pkt_len(p.packet);
+    if (p.packet->nb_segs > 1) [[unlikely]] {
+        ct.data = contiguous_frame(p.packet, scratch);
+    } else {
+        ct.data = rte_pktmbuf_mtod(p.packet, const uint8_t*);
+    }
+    ct.layout = p.layout;
+    ct.dl_type = p.meta.dl_type;
+    ct.nw_proto = p.meta.nw_proto;
+    ct.nw_frag = p.meta.nw_frag;
+    ct.checksum = checksum_flags(p.packet);
 }
 
 unsigned Worker::track(const CtAction& action, const CtPacket* packets, CtMeta* metas, unsigned count,

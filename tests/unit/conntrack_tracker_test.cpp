@@ -4,11 +4,15 @@
 // limit, fragments and packets conntrack refuses (+inv), bursts; then expiry
 // (cleanup rounds with a hand-driven clock, and the cleanup thread), flush,
 // dump, statistics, and a worker racing the cleanup thread and ct-flush.
+#include <arpa/inet.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -90,6 +94,42 @@ TEST(ConntrackIcmp, EchoRequestThenReply) {
     EXPECT_EQ(h.tracker->dump(),
               "icmp,orig=(src=10.0.0.1,dst=10.0.0.2,id=77,type=8,code=0),"
               "reply=(src=10.0.0.2,dst=10.0.0.1,id=77,type=0,code=0)\n");
+}
+
+// The original tuple a PACKET_IN shows (Open vSwitch's ct_orig_tuple): the
+// connection's forward key in either direction, the packet's own when not
+// committed, none when invalid; ICMPv4 as type and code.
+TEST(ConntrackTuple, OriginalDirectionOfTheConnection) {
+    Harness h;
+    const auto tuple_of = [&](const Frame& f, const CtMeta& meta) {
+        CtTuple t;
+        return h.tracker->shard(0).original_tuple(meta, f.packet(), t) ? std::optional<CtTuple>(t) : std::nullopt;
+    };
+    const auto v4 = [](uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto) {
+        CtTuple t;
+        const uint32_t s = htonl(src), d = htonl(dst);
+        std::memcpy(t.src, &s, 4);
+        std::memcpy(t.dst, &d, 4);
+        t.src_port = htons(sport);
+        t.dst_port = htons(dport);
+        t.nw_proto = proto;
+        return t;
+    };
+    const Frame request = udp4(kA, kB, 5000, 53);
+    EXPECT_EQ(tuple_of(request, h.track(request)), v4(kA, kB, 5000, 53, 17));  // not committed: the packet's
+    h.commit(request);
+    const Frame reply = udp4(kB, kA, 53, 5000);
+    const CtMeta reply_meta = h.track(reply);
+    EXPECT_CT(reply_meta, kEstRplTrk);
+    EXPECT_EQ(tuple_of(reply, reply_meta), v4(kA, kB, 5000, 53, 17));  // the original direction
+    EXPECT_EQ(tuple_of(reply, CtMeta{}), std::nullopt);  // not tracked
+
+    const Frame echo = icmp4(kA, kB, 8, 0, 77);
+    h.commit(echo);
+    const Frame echo_reply = icmp4(kB, kA, 0, 0, 77);
+    EXPECT_EQ(tuple_of(echo_reply, h.track(echo_reply)), v4(kA, kB, 8, 0, 1));
+    const Frame stray = icmp4(kB, kA, 0, 0, 78);  // a reply opens nothing: invalid
+    EXPECT_EQ(tuple_of(stray, h.track(stray)), std::nullopt);
 }
 
 TEST(ConntrackIcmp, RepliesAndStrayTypesCannotOpen) {

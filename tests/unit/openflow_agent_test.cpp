@@ -432,6 +432,36 @@ TEST_F(SessionTest, AsynchronousMessagesFollowRoleConfigAndMissSendLen) {
     EXPECT_EQ(next(service).type, 0xff);
 }
 
+// A PACKET_IN's match as Open vSwitch fills it: in_port, then what is not
+// zero of metadata, ct_state (with eth_type), ct_zone and ct_mark (the
+// encoding itself: OpenFlowMessages.PacketInMatchIsOpenVSwitchs).
+TEST_F(SessionTest, PacketInMatchShowsWhatIsNotZero) {
+    Session& active = open(false);
+    PacketInEvent in;
+    in.in_port = 2;
+    in.packet = tcp_frame();
+    active.send_packet_in(in);
+    Match want;
+    want.value.in_port = 2;
+    want.mask.in_port = 0xffffffff;
+    EXPECT_EQ(next_as<PacketIn>(active).match.match, want);
+
+    in.metadata = 0x1200;
+    in.ct_state = kCtTracked | kCtInvalid;
+    in.ct_mark = 9;
+    in.dl_type = htons(0x86dd);
+    active.send_packet_in(in);
+    want.metadata = 0x1200;
+    want.metadata_mask = ~uint64_t{0};
+    want.value.ct_state = kCtTracked | kCtInvalid;
+    want.mask.ct_state = 0xff;
+    want.value.ct_mark = 9;
+    want.mask.ct_mark = 0xffffffff;
+    want.value.dl_type = htons(0x86dd);
+    want.mask.dl_type = 0xffff;
+    EXPECT_EQ(next_as<PacketIn>(active).match.match, want);  // no ct_zone: it is 0
+}
+
 TEST_F(SessionTest, IdleProbeThenGiveUp) {
     options.probe_interval = 5s;
     Session& s = open();

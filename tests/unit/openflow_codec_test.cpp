@@ -424,6 +424,45 @@ TEST(OpenFlowMessages, SwitchMessagesRoundTrip) {
     // OXM in_port: the match is 4 + 8 bytes, padded to 16, then 2 pad bytes.
     EXPECT_EQ(encoded(p).size(), 8u + 16 + 16 + 2 + 60);
 
+    // The match Open vSwitch 3.1 sent for a UDP packet (10.0.0.1:1000 ->
+    // 10.0.0.2:2000) from port 1 after write_metadata:0x5 and
+    // ct(commit,zone=7,exec(set_field:0x3->ct_mark),table=2), captured from
+    // it: in_port, eth_type, ct_state 0x21 under mask 0xff, ct_zone,
+    // ct_mark, the connection's tuple (ct_nw_src, ct_nw_dst, ct_nw_proto,
+    // ct_tp_src, ct_tp_dst), metadata.
+    PacketIn ct;
+    Match& m = ct.match.match;
+    m.value.in_port = 1;
+    m.mask.in_port = 0xffffffff;
+    m.value.dl_type = htons(0x0800);
+    m.mask.dl_type = 0xffff;
+    m.value.ct_state = kCtNew | kCtTracked;
+    m.mask.ct_state = 0xff;
+    m.value.ct_zone = 7;
+    m.mask.ct_zone = 0xffff;
+    m.value.ct_mark = 3;
+    m.mask.ct_mark = 0xffffffff;
+    m.metadata = 5;
+    m.metadata_mask = ~uint64_t{0};
+    CtTuple& tuple = ct.match.ct_tuple;
+    const uint8_t src[4] = {10, 0, 0, 1}, dst[4] = {10, 0, 0, 2};
+    std::memcpy(tuple.src, src, 4);
+    std::memcpy(tuple.dst, dst, 4);
+    tuple.nw_proto = 17;
+    tuple.src_port = htons(1000);
+    tuple.dst_port = htons(2000);
+    const Bytes ct_bytes = encoded(ct);
+    ASSERT_GE(ct_bytes.size(), 24u + 0x59);
+    EXPECT_EQ(to_hex(Bytes(ct_bytes.begin() + 24, ct_bytes.begin() + 24 + 0x59)),
+              "00010059800000040000000180000a0208000001d30800000021000000ff0001d40200070001d6040000000300"
+              "01f0040a0000010001f2040a0000020001ee01110001f80203e80001fa0207d0800004080000000000000005");
+    // The tuple is never decoded (no rule matches it): the match is refused.
+    EXPECT_FALSE(decode<PacketIn>(ct_bytes).ok());
+    ct.match.ct_tuple = CtTuple{};
+    Decoded<PacketIn> ct2 = decode<PacketIn>(encoded(ct));
+    ASSERT_TRUE(ct2.ok());
+    EXPECT_EQ(ct2.value().match, ct.match);
+
     FlowRemoved r;
     r.cookie = 5;
     r.priority = 100;
