@@ -47,6 +47,14 @@ enum class ActionType : uint8_t {
     /// mask (host order) from write_metadata_of(). Before a kGotoTable, after
     /// everything else.
     kWriteMetadata,
+    /// Rule only, `set_field:V[/M]->metadata` among the applied actions: the
+    /// metadata becomes (metadata & ~mask) | (value & mask) there (a later
+    /// resubmit sees it), value and mask as write_metadata_of() gives them.
+    /// The mask is all ones or one run of ones (ovs-ofctl splits any other
+    /// into one load per run); bit kMetadataLoad of ct_flags: written as
+    /// `load:V->OXM_OF_METADATA[...]` (NXAST_REG_LOAD), as Open vSwitch
+    /// prints it back whatever the mask, else as set_field.
+    kSetMetadata,
 };
 
 /// The header field a kSetField action writes. The value layout (bytes of
@@ -117,6 +125,9 @@ enum CtFlags : uint8_t {
     kCtSetMark = 0x04,  ///< on commit, mark = (mark & ~ct_mark_mask) | ct_mark
 };
 
+/// kSetMetadata's ct_flags bit: written and printed as NXAST_REG_LOAD.
+inline constexpr uint8_t kMetadataLoad = 0x01;
+
 /// kResubmit's `table` when the rule said none: the table of the rule itself.
 inline constexpr uint8_t kResubmitSameTable = 0xff;
 /// kResubmit's `port` when the rule said none: the packet's in_port.
@@ -184,6 +195,13 @@ struct Action {
         Action a = of(ActionType::kWriteMetadata);
         std::memcpy(a.value, &value, 8);
         std::memcpy(a.value + 8, &mask, 8);
+        return a;
+    }
+    /// A kSetMetadata (see kMetadataLoad).
+    static Action set_metadata(uint64_t value, uint64_t mask, bool as_load) {
+        Action a = write_metadata(value & mask, mask);
+        a.type = ActionType::kSetMetadata;
+        a.ct_flags = as_load ? kMetadataLoad : 0;
         return a;
     }
     /// A kSetField with `set_field_width(field)` bytes from `bytes`.

@@ -31,6 +31,7 @@ constexpr uint8_t kNxCtRecircNone = 0xff;
 constexpr uint16_t kOfp10InPort = 0xfff8;  // OFPP_IN_PORT in a 16-bit port field
 constexpr uint32_t kNxmCtMark = 0x0001d604;        // NXM_NX_CT_MARK, 4 bytes
 constexpr uint32_t kNxmCtMarkMasked = 0x0001d708;  // ... with a mask
+constexpr uint32_t kOxmMetadata = 0x80000408;      // OXM_OF_METADATA, 8 bytes
 
 // A ct(exec(...)) load of the mark: (value, mask) merged into the action.
 void merge_mark(Action& ct, uint32_t value, uint32_t mask) {
@@ -99,6 +100,18 @@ Decoded<Action> decode_nicira(wire::Reader& body, uint16_t len) {
     case kNxCtClear:
         if (len != 16) return err::kBadActionLen;
         return Action::of(ActionType::kCtClear);
+    case kNxRegLoad: {
+        // Only to metadata (ovs-ofctl's masked set_field:V/M->metadata).
+        if (len != 24) return err::kBadActionLen;
+        const uint16_t ofs_nbits = body.u16();
+        const uint32_t dst = body.u32();
+        const uint64_t value = body.u64();
+        if (dst != kOxmMetadata) return err::kBadActionExpType;
+        const unsigned ofs = ofs_nbits >> 6, bits = (ofs_nbits & 63) + 1u;
+        if (ofs + bits > 64 || (bits < 64 && value >> bits)) return err::kBadActionArgument;
+        const uint64_t ones = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+        return Action::set_metadata(value << ofs, ones << ofs, true);
+    }
     case kNxCt: {
         if (len < 24) return err::kBadActionLen;
         Action ct = Action::of(ActionType::kCt);
@@ -294,6 +307,23 @@ void encode_actions(const ActionList& actions, Bytes& out) {
             w.zeros(3);
             break;
         }
+        case ActionType::kSetMetadata: {
+            const MetadataWrite write = write_metadata_of(a);
+            if (a.ct_flags & kMetadataLoad) {
+                const unsigned low = write.mask ? static_cast<unsigned>(__builtin_ctzll(write.mask)) : 0;
+                const unsigned bits = static_cast<unsigned>(__builtin_popcountll(write.mask));
+                encode_nicira_header(w, 24, kNxRegLoad);
+                w.u16(static_cast<uint16_t>(low << 6 | (bits - 1)));
+                w.u32(kOxmMetadata);
+                w.u64(write.value >> low);
+            } else {
+                w.u16(kActSetField);
+                w.u16(16);
+                w.u32(kOxmMetadata);
+                w.u64(write.value);
+            }
+            break;
+        }
         case ActionType::kCt: encode_ct(w, a); break;
         case ActionType::kCtClear:
             encode_nicira_header(w, 16, kNxCtClear);
@@ -472,6 +502,10 @@ std::optional<OfError> check_rule(const Match& match, uint8_t table, const Actio
         case ActionType::kClearActions:
         case ActionType::kWriteMetadata:
             if (context != ActionContext::kFlow) return err::kBadActionType;  // never decoded in a PACKET_OUT
+            break;
+        case ActionType::kSetMetadata:
+            // A packet-out's packet starts its pipeline with metadata 0.
+            if (context != ActionContext::kFlow) return err::kBadActionType;
             break;
         case ActionType::kRecirc:
             return err::kBadActionType;  // datapath only: never decoded

@@ -189,7 +189,8 @@ struct MemoryBackend::State {
 
     // Runs the rules on `packet` from `in_port`: counters, outputs and the
     // packet-ins of the rules' CONTROLLER actions.
-    std::vector<uint32_t> forward(uint32_t in_port, std::span<const uint8_t> packet, Clock::time_point now) {
+    std::vector<uint32_t> forward(uint32_t in_port, std::span<const uint8_t> packet, Clock::time_point now,
+                                  bool packet_out = false) {
         FlowKey key;
         PacketLayout layout;
         parse_flow_key(packet.data(), static_cast<uint32_t>(packet.size()), in_port, key, layout);
@@ -207,11 +208,12 @@ struct MemoryBackend::State {
             e.used = now;
         }
         // Each datapath kController of the translation sends the packet as
-        // received (no conntrack here: no ct fields).
+        // received (no conntrack here: no ct fields); a packet-out's with
+        // reason ACTION, as Open vSwitch's.
         for (const Action& a : t.actions) {
             if (a.type != ActionType::kController || !events) continue;
             PacketInEvent in;
-            in.reason = a.ct_flags & kControllerTableMiss ? of::kReasonNoMatch : of::kReasonAction;
+            in.reason = a.ct_flags & kControllerTableMiss && !packet_out ? of::kReasonNoMatch : of::kReasonAction;
             in.table_id = a.table;
             in.cookie = controller_cookie(a);
             in.in_port = controller_in_port(a);
@@ -312,7 +314,7 @@ std::optional<of::OfError> MemoryBackend::packet_out(std::span<const uint8_t> pa
         Clock::time_point now;
         Sink(State& state, Clock::time_point t) : s(state), now(t) {}
         void send(uint32_t port, std::span<const uint8_t> bytes) override { s.send(port, bytes.data(), bytes.size()); }
-        void table(std::span<const uint8_t> bytes, uint32_t in_port) override { s.forward(in_port, bytes, now); }
+        void table(std::span<const uint8_t> bytes, uint32_t in_port) override { s.forward(in_port, bytes, now, true); }
         void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len) override {
             if (!s.events) return;
             s.events->packet_in(packet_out_packet_in(bytes, in_port, max_len));

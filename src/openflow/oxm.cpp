@@ -387,6 +387,10 @@ Decoded<Action> decode_set_field(ByteView bytes) {
         payload = payload.subspan(4);
     }
     const Field* field = find(oxm_class, field_id, experimenter);
+    if (field && field->map == Map::kMetadata) {  // a pipeline field, not a header
+        if (payload.size() != 8) return err::kBadSetLen;
+        return Action::set_metadata(load_be(payload.data(), 8), ~uint64_t{0}, false);
+    }
     if (!field || !field->settable) return err::kBadSetType;
     if (payload.size() != field->length) return err::kBadSetLen;
     const uint64_t v = field->length <= 8 ? load_be(payload.data(), std::min<size_t>(field->length, 8)) : 0;

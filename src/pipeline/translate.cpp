@@ -530,7 +530,8 @@ void Context::run_actions(const ActionList& actions, uint8_t table) {
                 break;  // datapath only: no rule holds it
             case ActionType::kClearActions:
                 break;  // no action set to clear
-            case ActionType::kWriteMetadata: {
+            case ActionType::kWriteMetadata:
+            case ActionType::kSetMetadata: {
                 const MetadataWrite write = write_metadata_of(a);
                 metadata = (metadata & ~write.mask) | (write.value & write.mask);
                 break;

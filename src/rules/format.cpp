@@ -6,6 +6,8 @@
 // printed faithfully, with value/mask forms where a name cannot say it.
 #include <arpa/inet.h>
 
+#include <bit>
+
 #include <cctype>
 #include <cstring>
 #include <string>
@@ -391,6 +393,21 @@ std::string format_actions(const ActionList& actions, const PortNames& ports) {
             const MetadataWrite write = write_metadata_of(action);
             out += "write_metadata:";
             out += rules::ofctl_masked(write.value, write.mask);
+            break;
+        }
+        case ActionType::kSetMetadata: {
+            // As Open vSwitch prints each encoding back: a load names the
+            // bits of its run, a set_field the whole value.
+            const MetadataWrite write = write_metadata_of(action);
+            if (!(action.ct_flags & kMetadataLoad)) {
+                out += "set_field:" + rules::ofctl_hex(write.value) + "->metadata";
+                break;
+            }
+            const unsigned low = write.mask ? static_cast<unsigned>(std::countr_zero(write.mask)) : 0;
+            const unsigned high = 63 - static_cast<unsigned>(std::countl_zero(write.mask));
+            out += "load:" + rules::ofctl_hex(write.value >> low) + "->OXM_OF_METADATA[";
+            if (write.mask != UINT64_MAX) out += low == high ? std::to_string(low) : std::to_string(low) + ".." + std::to_string(high);
+            out += "]";
             break;
         }
         case ActionType::kCt: {

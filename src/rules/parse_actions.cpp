@@ -265,6 +265,7 @@ private:
         }
         if (is("controller")) return parse_controller(item);
         if (is("set_field")) return parse_set_field(item);
+        if (is("load")) return parse_load(item);
         if (is("resubmit")) return parse_resubmit(item);
         if (is("goto_table")) {
             const uint8_t table = parse_table(value_of(item, "':' and a table"), item.value_offset, "goto_table");
@@ -310,6 +311,7 @@ private:
         const std::string_view name = text.substr(arrow + 2);
         const size_t value_offset = item.value_offset;
         const size_t name_offset = item.value_offset + arrow + 2;
+        if (equals_ignoring_case(name, "metadata")) return set_metadata(value, value_offset);
         const FieldInfo* info = find_field(name);
         if (!info) fail(name_offset, "set_field: expected a field name, found " + shown(name));
         if (info->id == Fid::kCtMark) {
@@ -451,6 +453,44 @@ private:
         add(ct);
     }
 
+    // set_field:V[/M]->metadata as ovs-ofctl encodes it for OpenFlow 1.3:
+    // all 64 bits a set_field, else one NXAST_REG_LOAD per run of ones in
+    // the mask (a mask of 0: nothing).
+    void set_metadata(std::string_view text, size_t offset) {
+        const size_t slash = text.find('/');
+        const uint64_t value = parse_number(text.substr(0, slash), offset, UINT64_MAX, "set_field: metadata");
+        uint64_t mask = UINT64_MAX;
+        if (slash != std::string_view::npos) {
+            mask = parse_number(text.substr(slash + 1), offset + slash + 1, UINT64_MAX, "set_field: metadata",
+                                "a 64-bit number as the mask");
+        }
+        if (mask == UINT64_MAX) {
+            add(Action::set_metadata(value, mask, false));
+            return;
+        }
+        while (mask) {
+            const uint64_t low_bit = mask & -mask;
+            const uint64_t run = mask & ~(mask + low_bit);  // the lowest run of ones
+            add(Action::set_metadata(value, run, true));
+            mask &= ~run;
+        }
+    }
+
+    // load:V->OXM_OF_METADATA[], [n] or [a..b], as dump-flows prints a
+    // masked set_field to metadata (the only field flowpath loads).
+    void parse_load(const KeyValue& item) {
+        const std::string_view text = value_of(item, "':' and VALUE->OXM_OF_METADATA[...]");
+        const size_t arrow = text.find("->");
+        if (arrow == std::string_view::npos) {
+            fail(item.value_offset, "load: expected VALUE->OXM_OF_METADATA[...], found " + shown(text));
+        }
+        const auto [low, bits] =
+            subfield_bits(text.substr(arrow + 2), item.value_offset + arrow + 2, "OXM_OF_METADATA", 64, "load");
+        const uint64_t ones = bits == 64 ? UINT64_MAX : (uint64_t{1} << bits) - 1;
+        const uint64_t value = parse_number(text.substr(0, arrow), item.value_offset, ones, "load");
+        add(Action::set_metadata(value << low, ones << low, true));
+    }
+
     // exec(...) of ct: set_field:V[/M]->ct_mark, or load:V->NXM_NX_CT_MARK[a..b]
     // as ovs-ofctl prints a masked one.
     void parse_ct_exec(const KeyValue& exec, Action& ct) {
@@ -482,7 +522,7 @@ private:
                                         "ct: exec: ct_mark", "a number 0-0xffffffff as the mask");
                 }
             } else {
-                const auto [low, bits] = ct_mark_bits(target, target_offset);
+                const auto [low, bits] = subfield_bits(target, target_offset, "NXM_NX_CT_MARK", 32, "ct: exec: load");
                 value = parse_number(value_text, item.value_offset, bits == 32 ? 0xffffffff : (1ull << bits) - 1,
                                      "ct: exec: load");
                 mask = (bits == 32 ? 0xffffffffull : ((1ull << bits) - 1)) << low;
@@ -493,20 +533,25 @@ private:
         }
     }
 
-    // NXM_NX_CT_MARK[], [n] or [a..b]: the lowest bit and the bit count.
-    std::pair<unsigned, unsigned> ct_mark_bits(std::string_view target, size_t offset) {
-        const std::string_view prefix = "NXM_NX_CT_MARK[";
+    // FIELD[], [n] or [a..b] of a `width`-bit field: the lowest bit and the
+    // bit count.
+    std::pair<unsigned, unsigned> subfield_bits(std::string_view target, size_t offset, std::string_view field,
+                                                unsigned width, const std::string& what) {
         auto bad = [&]() {
-            fail(offset, "ct: exec: load: expected NXM_NX_CT_MARK[], [BIT] or [FIRST..LAST], found " + shown(target));
+            fail(offset, what + ": expected " + std::string(field) + "[], [BIT] or [FIRST..LAST], found " +
+                             shown(target));
         };
-        if (target.substr(0, prefix.size()) != prefix || target.back() != ']') bad();
-        const std::string_view range = target.substr(prefix.size(), target.size() - prefix.size() - 1);
-        if (range.empty()) return {0, 32};
+        if (target.size() < field.size() + 2 || target.substr(0, field.size()) != field ||
+            target[field.size()] != '[' || target.back() != ']') {
+            bad();
+        }
+        const std::string_view range = target.substr(field.size() + 1, target.size() - field.size() - 2);
+        if (range.empty()) return {0, width};
         const size_t dots = range.find("..");
         const std::optional<uint64_t> first = parse_uint(range.substr(0, dots));
         const std::optional<uint64_t> last =
             dots == std::string_view::npos ? first : parse_uint(range.substr(dots + 2));
-        if (!first || !last || *first > *last || *last > 31) bad();
+        if (!first || !last || *first > *last || *last >= width) bad();
         return {static_cast<unsigned>(*first), static_cast<unsigned>(*last - *first + 1)};
     }
 

@@ -56,6 +56,8 @@ CASES = [
     ("add-flow", "table=2,priority=9,ip,metadata=0x5/0xff,actions=output:p1,clear_actions,"
                  "write_metadata:0xa0/0xf0,goto_table:4"),
     ("add-flow", "metadata=0x7,actions=write_metadata:0x1"),
+    ("add-flow", "actions=set_field:0x5->metadata,resubmit(,3),set_field:0x1ff/0xff00f->metadata,"
+                 "load:0x3->OXM_OF_METADATA[62..63],goto_table:4"),
     ("add-flow", "priority=3,actions=clear_actions"),
     ("mod-flows", "ip,actions=output:p2"),
     ("mod-flows --strict", "priority=100,ip,nw_src=10.0.0.0/8,tcp,tp_dst=80,actions=output:p3"),

@@ -64,6 +64,11 @@ ADD_FLOWS = [
     # OpenFlow metadata and the instructions besides apply_actions and goto_table.
     "table=3,priority=9,ip,metadata=0x5/0xff,actions=output:p1,clear_actions,write_metadata:0xa0/0xf0,goto_table:4",
     "table=3,metadata=0x7,actions=write_metadata:0x1",
+    # set_field to metadata: whole, masked (one load per run of the mask),
+    # and as the load dump-flows prints back.
+    "table=2,priority=17,actions=set_field:0x5->metadata,resubmit(,3),set_field:0->metadata,goto_table:4",
+    "table=2,priority=16,ip,actions=set_field:0x1ff/0xff00f->metadata,load:0x3->OXM_OF_METADATA[62..63],output:p1",
+    "table=2,priority=15,ip,actions=set_field:0x8/0x8->metadata,load:0->OXM_OF_METADATA[],set_field:0x1/0->metadata",
     "table=4,priority=3,actions=clear_actions",
 ]
 

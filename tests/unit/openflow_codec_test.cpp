@@ -195,7 +195,7 @@ TEST(OpenFlowOfctl, AddFlowsDecodeToWhatTheRuleParserReads) {
                   std::nullopt);
         ++checked;
     }
-    EXPECT_EQ(checked, 19u);
+    EXPECT_EQ(checked, 20u);
 }
 
 TEST(OpenFlowOfctl, ModAndDelFlowsCarryTheirFilters) {

@@ -86,6 +86,51 @@ TEST(Metadata, WriteMetadataBeforeGotoTableAndResubmitSeesTheOldValue) {
     EXPECT_EQ(t.wildcards.pad2, 0u);
 }
 
+// set_field to metadata as ovs-ofctl 3.1 takes it for OpenFlow 1.3 and
+// Open vSwitch prints it back (ovs-ofctl add-flow, dump-flows): a whole
+// value as set_field, a masked one as one load per run of ones in the mask
+// (value masked), a mask of 0 as nothing; `load` itself read back.
+TEST(Metadata, SetFieldToMetadataParsesAndPrintsAsOpenVSwitch) {
+    const std::pair<const char*, const char*> cases[] = {
+        {"actions=set_field:0x5->metadata,goto_table:1", "actions=set_field:0x5->metadata,goto_table:1"},
+        {"actions=set_field:0x5/0xff->metadata,output:1", "actions=load:0x5->OXM_OF_METADATA[0..7],output:p1"},
+        {"actions=set_field:0x5/0xf0f->metadata,output:1",
+         "actions=load:0x5->OXM_OF_METADATA[0..3],load:0->OXM_OF_METADATA[8..11],output:p1"},
+        {"actions=set_field:0x5/0x8000000000000001->metadata,output:1",
+         "actions=load:0x1->OXM_OF_METADATA[0],load:0->OXM_OF_METADATA[63],output:p1"},
+        {"actions=set_field:0x5/0xffffffffffffffff->metadata,output:1", "actions=set_field:0x5->metadata,output:p1"},
+        {"actions=set_field:0x1ff/0xff->metadata,output:1", "actions=load:0xff->OXM_OF_METADATA[0..7],output:p1"},
+        {"actions=set_field:0x5/0->metadata,output:1", "actions=output:p1"},
+        {"actions=load:0x5->OXM_OF_METADATA[],output:1", "actions=load:0x5->OXM_OF_METADATA[],output:p1"},
+        {"actions=load:0->OXM_OF_METADATA[3],output:1", "actions=load:0->OXM_OF_METADATA[3],output:p1"},
+    };
+    for (const auto& [text, printed] : cases) {
+        SCOPED_TRACE(text);
+        const Rule rule = parsed(text);
+        EXPECT_EQ(format_rule(rule, kPorts), printed);
+        EXPECT_EQ(parsed(format_rule(rule, kPorts)), rule);
+    }
+    for (const char* bad : {"actions=set_field:0x5/->metadata", "actions=set_field:x->metadata",
+                            "actions=load:0x10->OXM_OF_METADATA[0..3]", "actions=load:1->OXM_OF_METADATA[64]",
+                            "actions=load:1->OXM_OF_METADATA[3..2]", "actions=load:1->NXM_NX_REG0[]",
+                            "actions=load:1"}) {
+        EXPECT_FALSE(parse_rule(bad, kPorts).ok()) << bad;
+    }
+}
+
+// Unlike write_metadata, set_field changes the metadata where it stands:
+// a resubmit after it sees the new value.
+TEST(Metadata, SetFieldToMetadataTakesEffectAtOnce) {
+    const RuleSet rules = rules_from(
+        "in_port=p1,actions=set_field:0x5/0xff->metadata,resubmit(,1),set_field:0x6->metadata,goto_table:1\n"
+        "table=1,priority=10,metadata=0x5/0xff,ip,actions=output:p2\n"
+        "table=1,priority=5,ip,actions=output:p3\n"
+        "table=1,priority=20,metadata=0x6,actions=output:p4\n");
+    Translation t;
+    translate(rules, udp_key(1), t);
+    EXPECT_EQ(outputs(t), (std::vector<uint32_t>{2, 4}));
+}
+
 TEST(Metadata, WritesMergeUnderTheirMasks) {
     const RuleSet rules = rules_from(
         "actions=write_metadata:0xab,goto_table:1\n"
