@@ -1,13 +1,14 @@
 """OpenFlow metadata for the differential test's random rules.
 
-Adds `metadata=V[/M]` matches and the `clear_actions` and `write_metadata:V[/M]`
-instructions to rules that gen_case.py made. The values come from one small
+Adds `metadata=V[/M]` matches, `set_field:V[/M]->metadata` among the applied
+actions and the `clear_actions` and `write_metadata:V[/M]` instructions to
+rules that gen_case.py made. The values come from one small
 pool, so that what one rule writes another matches. Decisions are drawn from
 a generator of their own (seeded from the case's), so that a case keeps every
 other rule, action and frame it had before metadata existed.
 
 Open vSwitch's metadata is 0 when a packet enters and changes only by
-write_metadata; a rule of table 0 matching metadata=0 hits, a nonzero one
+write_metadata and set_field; a rule of table 0 matching metadata=0 hits, a nonzero one
 only after a resubmit back is impossible (resubmits go to higher tables), so
 most matches are in later tables.
 """
@@ -49,7 +50,12 @@ def instructions(rng, actions):
         extra.append("clear_actions")
     if rng.random() < (0.35 if goes_on else 0.08):
         extra.append("write_metadata:" + _value_mask(rng))
+    at = len(actions) - 1 if actions[-1].startswith("goto_table") else len(actions)
+    if rng.random() < (0.2 if goes_on else 0.04):
+        # set_field changes it where it stands: a resubmit after it sees it.
+        actions = list(actions)
+        actions.insert(rng.randint(0, at), f"set_field:{_value_mask(rng)}->metadata")
+        at += 1
     if not extra:
         return actions
-    at = len(actions) - 1 if actions[-1].startswith("goto_table") else len(actions)
     return actions[:at] + extra + actions[at:]
