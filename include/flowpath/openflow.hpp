@@ -145,8 +145,9 @@ public:
     /// back as one call so that a datapath can publish them together; when
     /// the call returns, every change is what the next call (dump, barrier
     /// reply, packet_out) sees. Deleted rules with SEND_FLOW_REM are
-    /// reported through events (FlowRemovedEvent, reason DELETE).
-    virtual void apply_flow_mods(std::span<const FlowModRequest> requests,
+    /// reported through events (FlowRemovedEvent, reason DELETE). The
+    /// backend may move what it keeps out of the requests (an add's rule).
+    virtual void apply_flow_mods(std::span<FlowModRequest> requests,
                                  std::span<std::optional<of::OfError>> results) = 0;
 
     /// Appends the rules `select` picks (loose), by table, then priority
@@ -277,7 +278,7 @@ public:
     explicit MemoryBackend(PortNames ports, size_t max_rules = 1000000);
     ~MemoryBackend() override;
 
-    void apply_flow_mods(std::span<const FlowModRequest> requests,
+    void apply_flow_mods(std::span<FlowModRequest> requests,
                          std::span<std::optional<of::OfError>> results) override;
     void dump_flows(const FlowSelector& select, std::vector<FlowEntry>& out) override;
     std::vector<of::TableStats> table_stats() override;

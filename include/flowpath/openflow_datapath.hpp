@@ -46,7 +46,7 @@ public:
     DatapathBackend(const DatapathBackend&) = delete;
     DatapathBackend& operator=(const DatapathBackend&) = delete;
 
-    void apply_flow_mods(std::span<const FlowModRequest> requests,
+    void apply_flow_mods(std::span<FlowModRequest> requests,
                          std::span<std::optional<of::OfError>> results) override;
     void dump_flows(const FlowSelector& select, std::vector<FlowEntry>& out) override;
     std::vector<of::TableStats> table_stats() override;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -188,6 +189,7 @@ struct OpenFlowAgent::Impl {
                 return;
             }
             events.push_back(std::move(event));
+            events_waiting.store(true, std::memory_order_release);
         }
         wake_up();
     }
@@ -394,11 +396,15 @@ struct OpenFlowAgent::Impl {
         }
     }
 
+    // Called every loop round (many per flow_mod while spinning): neither
+    // the lock nor an allocation unless an event waits.
     void deliver_events() {
-        std::deque<Event> batch;
+        if (!events_waiting.load(std::memory_order_acquire)) return;
+        std::deque<Event>& batch = delivering;
         {
             std::lock_guard lock(events_mutex);
             batch.swap(events);
+            events_waiting.store(false, std::memory_order_relaxed);
         }
         for (const Event& event : batch) {
             for (auto& c : connections) {
@@ -408,6 +414,7 @@ struct OpenFlowAgent::Impl {
                 if (const auto* s = std::get_if<PortStatusEvent>(&event)) c->session->send_port_status(*s);
             }
         }
+        batch.clear();
     }
 
     OpenFlowBackend& backend;
@@ -424,6 +431,8 @@ struct OpenFlowAgent::Impl {
     std::vector<Controller> controllers;
     std::mutex events_mutex;
     std::deque<Event> events;
+    std::atomic<bool> events_waiting{false};  // `events` is not empty
+    std::deque<Event> delivering;             // the agent thread's, swapped with `events`
     uint8_t buffer[kReadChunk];
     std::thread thread;
 };
@@ -432,6 +441,7 @@ OpenFlowAgent::OpenFlowAgent(OpenFlowBackend& backend, OpenFlowOptions options)
     : impl_(std::make_unique<Impl>(backend, std::move(options))) {
     backend.set_events(this);
     impl_->thread = std::thread([this] {
+        pthread_setname_np(pthread_self(), "fp-openflow");  // for top, perf and /proc/PID/task
         try {
             impl_->run();
         } catch (const std::exception& e) {

@@ -149,7 +149,7 @@ void DatapathBackend::set_events(OpenFlowEvents* events) {
     events_ = events;
 }
 
-void DatapathBackend::apply_flow_mods(std::span<const FlowModRequest> requests,
+void DatapathBackend::apply_flow_mods(std::span<FlowModRequest> requests,
                                       std::span<std::optional<of::OfError>> results) {
     const uint64_t now_ms = rule_clock_ms();
     std::vector<FlowRemovedEvent> removed;
@@ -162,7 +162,7 @@ void DatapathBackend::apply_flow_mods(std::span<const FlowModRequest> requests,
     };
     const auto apply = [&](RuleSet& rules) {
         for (size_t i = 0; i < requests.size(); ++i) {
-            const FlowModRequest& r = requests[i];
+            FlowModRequest& r = requests[i];
             std::optional<of::OfError>& result = results[i];
             result.reset();
             switch (r.command) {
@@ -178,7 +178,7 @@ void DatapathBackend::apply_flow_mods(std::span<const FlowModRequest> requests,
                         break;
                     }
                 }
-                rules.add(r.rule, now_ms, r.flags, (r.flags & of::kFlagResetCounts) != 0);
+                rules.add(std::move(r.rule), now_ms, r.flags, (r.flags & of::kFlagResetCounts) != 0);
                 break;
             }
             case FlowModCommand::kModify:

@@ -253,7 +253,7 @@ MemoryBackend::MemoryBackend(PortNames ports, size_t max_rules) : state_(std::ma
 
 MemoryBackend::~MemoryBackend() = default;
 
-void MemoryBackend::apply_flow_mods(std::span<const FlowModRequest> requests,
+void MemoryBackend::apply_flow_mods(std::span<FlowModRequest> requests,
                                     std::span<std::optional<of::OfError>> results) {
     std::lock_guard lock(state_->mutex);
     const Clock::time_point now = Clock::now();

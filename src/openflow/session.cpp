@@ -30,7 +30,8 @@ SetAsync default_async() {
 }
 
 // OpenFlow's flow_mod in flowpath's terms; the error when it cannot be.
-Decoded<FlowModRequest> to_request(const FlowMod& m, uint32_t port_count) {
+// The flow_mod's actions move into the request.
+Decoded<FlowModRequest> to_request(FlowMod& m, uint32_t port_count) {
     if (m.command > kFlowDeleteStrict) return err::kBadCommand;
     if (m.flags & ~kFlowModFlagsAll) return err::kBadFlags;
     FlowModRequest r;
@@ -54,7 +55,7 @@ Decoded<FlowModRequest> to_request(const FlowMod& m, uint32_t port_count) {
                                                             m.instructions.actions, port_count, ActionContext::kFlow)) {
             return *error;
         }
-        r.rule.actions = m.instructions.actions;
+        r.rule.actions = std::move(m.instructions.actions);
     }
     if (r.command != FlowModCommand::kAdd) {
         r.select.filter.match = m.match.match;
@@ -240,13 +241,13 @@ void Session::handle_flow_mod(const Header& h, ByteView message) {
 
 void Session::flush_flow_mods() {
     if (pending_.empty()) return;
-    std::vector<std::optional<OfError>> results(mods_.size());
-    if (!mods_.empty()) host_.backend.apply_flow_mods(mods_, results);
+    results_.assign(mods_.size(), std::nullopt);
+    if (!mods_.empty()) host_.backend.apply_flow_mods(mods_, results_);
     size_t next = 0;
     for (const PendingMod& p : pending_) {
         std::optional<OfError> error = p.error;
         if (p.to_backend) {
-            if (results[next]) error = results[next];
+            if (results_[next]) error = results_[next];
             ++next;
         }
         if (error) send_error(*error, p.xid, p.request);

@@ -128,6 +128,7 @@ private:
     // Flow_mods received back to back, applied as one backend call.
     std::vector<PendingMod> pending_;
     std::vector<FlowModRequest> mods_;
+    std::vector<std::optional<OfError>> results_;  // the backend's answers to mods_, reused
     std::optional<uint32_t> port_count_;  // cached during one receive()
 };
 
