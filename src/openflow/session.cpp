@@ -70,9 +70,9 @@ Decoded<FlowModRequest> to_request(FlowMod& m, uint32_t port_count) {
 }
 
 // A PACKET_IN's match as Open vSwitch 3.1 fills it (flow_get_metadata):
-// in_port, and each of metadata, ct_state (with the packet's eth_type),
-// ct_zone and ct_mark that is not zero, and the connection's tuple. The encoder writes them in its
-// order, Open vSwitch's.
+// in_port, each of metadata, ct_state (with the packet's eth_type), ct_zone
+// and ct_mark that is not zero, and the connection's tuple. The encoder
+// writes them in its order, Open vSwitch's.
 void packet_in_match(const PacketInEvent& event, OxmMatch& oxm) {
     Match& match = oxm.match;
     oxm.ct_tuple = event.ct_tuple;

@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 
 #include <bit>
-
 #include <cctype>
 #include <cstring>
 #include <string>
@@ -406,7 +405,10 @@ std::string format_actions(const ActionList& actions, const PortNames& ports) {
             const unsigned low = write.mask ? static_cast<unsigned>(std::countr_zero(write.mask)) : 0;
             const unsigned high = 63 - static_cast<unsigned>(std::countl_zero(write.mask));
             out += "load:" + rules::ofctl_hex(write.value >> low) + "->OXM_OF_METADATA[";
-            if (write.mask != UINT64_MAX) out += low == high ? std::to_string(low) : std::to_string(low) + ".." + std::to_string(high);
+            if (write.mask != UINT64_MAX) {
+                out += std::to_string(low);
+                if (high != low) out += ".." + std::to_string(high);
+            }
             out += "]";
             break;
         }

@@ -296,7 +296,7 @@ private:
         }
         if (item.delimiter == 0) return output_to(key, item.key_offset, "action");
         fail(item.key_offset, "expected an action (output, in_port, flood, all, controller, drop, mod_*, set_field, "
-                              "dec_ttl, push_vlan, strip_vlan, resubmit, ct, ct_clear, clear_actions, write_metadata, "
+                              "dec_ttl, push_vlan, strip_vlan, resubmit, ct, ct_clear, load, clear_actions, write_metadata, "
                               "goto_table), found " +
                                   shown(key));
     }

@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -188,50 +189,85 @@ def ctl_and_controller_rules(s):
                lambda: not any("9999" in l for l in s.ctl_flows()), 2.0)
 
 
+class Monitor:
+    """`ovs-ofctl monitor` on flowpath with a miss_send_len (so that it gets
+    asynchronous messages), its output collected as it comes: the checks
+    wait for each message instead of sleeping a fixed time (CI machines are
+    slow and loaded)."""
+
+    def __init__(self, s, name):
+        self.ctl = f"{s.work}/{name}.ctl"
+        self.proc = subprocess.Popen(["ovs-ofctl", "-O", "OpenFlow13", f"--unixctl={self.ctl}", "monitor",
+                                      s.target, "65535"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        # ovs-ofctl makes its control socket once its SET_CONFIG (the
+        # miss_send_len) has been answered: from then on it is subscribed.
+        wait_until("ovs-ofctl monitor to connect", lambda: os.path.exists(self.ctl), 30)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def text(self):
+        return "".join(self.lines)
+
+    def wait_for(self, what, predicate, timeout=15):
+        return wait_until(lambda: f"{what}; monitor output:\n{self.text()[-3000:]}", lambda: predicate(self.text()),
+                          timeout)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.reader.join(timeout=10)
+        return self.text()
+
+
 def flow_removed(s):
     """A rule with send_flow_rem and an idle timeout: the slow path expires
     it and a connection that asked for asynchronous messages (ovs-ofctl
     monitor sets miss_send_len) gets FLOW_REMOVED, reason idle."""
-    monitor = subprocess.Popen(["ovs-ofctl", "-O", "OpenFlow13", f"--unixctl={s.work}/ofctl-monitor.ctl", "monitor",
-                                s.target, "65535"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    monitor = Monitor(s, "ofctl-monitor")
     try:
-        time.sleep(1)
         s.ofctl("add-flow", "cookie=0x77,idle_timeout=1,send_flow_rem,priority=300,udp,tp_dst=9997,actions=drop")
-        time.sleep(3.5)
+        monitor.wait_for("FLOW_REMOVED of cookie 0x77", lambda out: "OFPT_FLOW_REMOVED" in out)
     finally:
-        monitor.terminate()
-        out = monitor.communicate(timeout=10)[0]
+        out = monitor.stop()
     removed = [l for l in out.splitlines() if "OFPT_FLOW_REMOVED" in l]
     assert removed and "cookie:0x77" in out and "reason=idle" in removed[0], out[-2000:]
     assert not any("9997" in f for f in s.flows()), s.flows()
+
+
+PORT_STATUS = re.compile(r"OFPT_PORT_STATUS.*?MOD: (\d+)\((\w+)\).*?config:\s+(\S+)\s*\n\s*state:\s+(\S+)", re.S)
 
 
 def port_status(s):
     """Link changes of a net_af_packet port reach a controller (ovs-ofctl
     monitor with a miss_send_len) as PORT_STATUS, with Open vSwitch's bits
     for a system port: the far end down is state LINK_DOWN (config 0),
-    flowpath's own end set down is config PORT_DOWN too, back up is LIVE."""
+    flowpath's own end set down is config PORT_DOWN too, back up is LIVE.
+    Each change is made once the one before has been reported (flowpath
+    reads the links twice a second: a change undone before it looks is
+    never seen, by design)."""
     _, ns, near, far = HOSTS["B"]
-    monitor = subprocess.Popen(["ovs-ofctl", "-O", "OpenFlow13", f"--unixctl={s.work}/ofctl-ports.ctl", "monitor",
-                                s.target, "65535"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    monitor = Monitor(s, "ofctl-ports")
+    steps = [(["ip", "netns", "exec", ns, "ip", "link", "set", far, "down"], "0", "LINK_DOWN"),
+             (["ip", "netns", "exec", ns, "ip", "link", "set", far, "up"], "0", "LIVE"),
+             (["ip", "link", "set", near, "down"], "PORT_DOWN", "LINK_DOWN"),
+             (["ip", "link", "set", near, "up"], "0", "LIVE")]
     try:
-        time.sleep(1)
-        steps = [(["ip", "netns", "exec", ns, "ip", "link", "set", far, "down"], "0", "LINK_DOWN"),
-                 (["ip", "netns", "exec", ns, "ip", "link", "set", far, "up"], "0", "LIVE"),
-                 (["ip", "link", "set", near, "down"], "PORT_DOWN", "LINK_DOWN"),
-                 (["ip", "link", "set", near, "up"], "0", "LIVE")]
-        for command, _, _ in steps:
+        for i, (command, _, _) in enumerate(steps):
             sh(*command)
-            time.sleep(1.2)  # flowpath reads the links twice a second
+            monitor.wait_for(f"PORT_STATUS {i + 1} after {' '.join(command)}",
+                             lambda out: len(PORT_STATUS.findall(out)) > i)
+        time.sleep(1.2)  # nothing more comes (flowpath reads the links twice a second)
     finally:
-        monitor.terminate()
-        out = monitor.communicate(timeout=10)[0]
+        out = monitor.stop()
     # One message per change, as "OFPT_PORT_STATUS ... MOD: 2(p2): ..." then
     # its config and state lines.
-    events = re.findall(r"OFPT_PORT_STATUS.*?MOD: (\d+)\((\w+)\).*?config:\s+(\S+)\s*\n\s*state:\s+(\S+)",
-                        out, re.S)
+    events = PORT_STATUS.findall(out)
     want = [("2", "p2", config, state) for _, config, state in steps]
     assert events == want, f"PORT_STATUS messages {events}, want {want}:\n{out[-3000:]}"
     ports = s.ofctl("dump-ports-desc")

@@ -605,7 +605,7 @@ TEST(RuleErrors, Actions) {
     expect_errors({
         {"actions=foo:1", 9,
          "expected an action (output, in_port, flood, all, controller, drop, mod_*, set_field, dec_ttl, push_vlan, "
-         "strip_vlan, resubmit, ct, ct_clear, clear_actions, write_metadata, goto_table), found 'foo'"},
+         "strip_vlan, resubmit, ct, ct_clear, load, clear_actions, write_metadata, goto_table), found 'foo'"},
         {"actions=p9", 9, "action: expected a port name (p0, p1, p2, p3) or number 1-4, found 'p9'"},
         {"actions=output:5", 16, "output: expected a port name (p0, p1, p2, p3) or number 1-4, found '5'"},
         {"actions=output", 15, "output: expected ':' and a port, found nothing"},
