@@ -249,6 +249,7 @@ inline constexpr uint8_t kControllerTableMiss = 0x01;  ///< reason NO_MATCH (pri
 /// ct or ct_clear in it): the PACKET_IN carries the packet's ct fields, as
 /// Open vSwitch's (its `conntracked`), else none.
 inline constexpr uint8_t kControllerConntracked = 0x02;
+/// What a datapath kController freezes of the translation at the action.
 struct ControllerState {
     uint64_t cookie = 0;    ///< of the rule whose action it is
     uint64_t metadata = 0;  ///< OpenFlow metadata at the action

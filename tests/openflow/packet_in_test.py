@@ -12,6 +12,7 @@ Usage: packet_in_test.py BUILD_DIR
 """
 
 import os
+import shutil
 import socket
 import struct
 import sys
@@ -197,6 +198,7 @@ def main():
                         failures.append(f"{name}: flowpath exited {fp.proc.returncode}: {fp.stderr[-1000:]}")
         finally:
             ovs_controller.close()
+    shutil.rmtree(work, ignore_errors=True)
     for f in failures:
         print("FAIL", f)
     print(f"{len(CASES) - len(failures)}/{len(CASES)} cases without difference" if not failures else
