@@ -112,6 +112,11 @@ struct alignas(64) Megaflow {
     /// through it across the slow path (docs/slowpath.md, ordering).
     bool runs_ct = false;
     TranslateDrop drop = TranslateDrop::none;
+    /// Worker replica only: the group its packets joined in the worker's
+    /// latest first-pass dispatch. A hint, checked against that pass's
+    /// groups before use (it may be from any earlier burst), so dispatch
+    /// finds a megaflow's group without searching them (Worker::run_pass).
+    uint8_t dispatch_group = 0;
 
     // Lines 1-2 (the map ends line 0).
     Miniflow masked;          ///< key & mask, with the mask's map

@@ -172,7 +172,10 @@ private:
     bool take_shortcuts(uint32_t previous, const InFlight* packets, unsigned count, uint32_t* slots);
     void learn_shortcuts(uint32_t previous, const InFlight* packets, unsigned count, uint64_t missed,
                          const uint32_t* slots);
+    void execute_groups(InFlight* packets, const uint32_t* group_slot, const uint8_t* group_size, unsigned groups,
+                        unsigned level, uint64_t now);
     void execute(uint32_t slot, InFlight* group, unsigned count, size_t from, unsigned level, uint64_t now);
+    [[gnu::always_inline]] static uint64_t credit(Megaflow& flow, const InFlight* group, unsigned count, uint64_t now);
     unsigned run_range(InFlight* group, unsigned count, const ActionList& actions, size_t from, size_t to,
                        size_t taker);
     unsigned conntrack(const Action& action, InFlight* group, unsigned count, uint64_t now);
@@ -251,6 +254,34 @@ private:
     std::unique_ptr<RecircShortcuts> shortcuts_;
     uint64_t shortcut_hits_ = 0;
 };
+
+// The ordering checks, inline: dispatch asks them for every packet.
+
+// Whether a packet that arrived before the one stamped `stamp` has not gone
+// through its pipeline yet: it is at the slow path, or held.
+inline bool Worker::earlier_pending(uint32_t stamp) const {
+    return order_.earlier_outstanding(stamp) || (!held_.empty() && stamp_before(held_.front().meta.stamp, stamp));
+}
+
+// Whether a packet that found `flow` must wait: the megaflow may still have
+// earlier packets at the slow path or held; and for a megaflow that runs the
+// tracker, any earlier packet that has not gone through its pipeline yet (it
+// may be of the same connection, in another megaflow: the tracker sees
+// packets in arrival order, as Open vSwitch's, whose misses are handled
+// before later packets).
+// A recirculated packet waits likewise for any earlier packet: after a ct,
+// packets of one connection part into megaflows by their ct fields, so one
+// whose megaflow is ready must not overtake an earlier one of its flow that
+// missed in another.
+inline bool Worker::must_wait(const Megaflow& flow, const PacketMeta& meta) const {
+    return waits_for_upcalls(flow) || ((flow.runs_ct || meta.recirc_id) && earlier_pending(meta.stamp));
+}
+
+// Whether the megaflow may still have earlier packets at the slow path (the
+// upcalls sent before its install are not all answered) or held.
+inline bool Worker::waits_for_upcalls(const Megaflow& flow) const {
+    return flow.pending_seq > order_.answered_count() || flow.held;
+}
 
 /// The lcore entry point for rte_eal_remote_launch: `arg` is a Worker*.
 int run_worker(void* arg);

@@ -97,32 +97,6 @@ void Worker::resume(const ReplyOp& op, uint64_t now) {
     execute(op.slot, pass.group, 1, 0, 0, now);
 }
 
-// Whether a packet that arrived before the one stamped `stamp` has not gone
-// through its pipeline yet: it is at the slow path, or held.
-bool Worker::earlier_pending(uint32_t stamp) const {
-    return order_.earlier_outstanding(stamp) || (!held_.empty() && stamp_before(held_.front().meta.stamp, stamp));
-}
-
-// Whether a packet that found `flow` must wait: the megaflow may still have
-// earlier packets at the slow path or held; and for a megaflow that runs the
-// tracker, any earlier packet that has not gone through its pipeline yet (it
-// may be of the same connection, in another megaflow: the tracker sees
-// packets in arrival order, as Open vSwitch's, whose misses are handled
-// before later packets).
-// A recirculated packet waits likewise for any earlier packet: after a ct,
-// packets of one connection part into megaflows by their ct fields, so one
-// whose megaflow is ready must not overtake an earlier one of its flow that
-// missed in another.
-bool Worker::must_wait(const Megaflow& flow, const PacketMeta& meta) const {
-    return waits_for_upcalls(flow) || ((flow.runs_ct || meta.recirc_id) && earlier_pending(meta.stamp));
-}
-
-// Whether the megaflow may still have earlier packets at the slow path (the
-// upcalls sent before its install are not all answered) or held.
-bool Worker::waits_for_upcalls(const Megaflow& flow) const {
-    return flow.pending_seq > order_.answered_count() || flow.held;
-}
-
 // Holds a packet until every upcall up to `release_seq` is answered (and,
 // for a megaflow that runs the tracker, every earlier packet's); one that a
 // fork stopped at action `resume_at` until its copy is done too. False when

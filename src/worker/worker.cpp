@@ -429,12 +429,16 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now, uint32_t pre
     uint32_t group_slot[kBurst];
     uint8_t group_size[kBurst];
     unsigned groups = 0;
-    unsigned last_group = kNoGroup;  // most packets join the previous one's
+    // Whether every packet joined a group and each joined the newest one
+    // (or started one): the groups are then runs of `packets` as they are,
+    // in order, and execute takes them there without gathering them.
+    bool in_place = true;
     for (unsigned i = 0; i < count; ++i) {
         group_of[i] = kNoGroup;
         if (missed & (uint64_t{1} << i)) {
             note_l3_fields(pass.flows[i], packets[i].meta);  // its megaflow may run ct
             upcall(packets[i]);
+            in_place = false;
             continue;
         }
         const uint32_t slot = pass.slots[i];
@@ -444,40 +448,90 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now, uint32_t pre
         if (!shortcut && (wait || flow.runs_ct)) note_l3_fields(pass.flows[i], packets[i].meta);
         if (wait) {
             if (!hold(packets[i], slot, flow, flow.pending_seq, 0)) drop(packets[i].packet, DropReason::upcall_queue_full);
+            in_place = false;
             continue;
         }
-        unsigned g = last_group;
-        // After a recirculation, packets of one flow may part into
-        // megaflows by their ct fields: groups are runs in arrival order
-        // there, so that none overtakes an earlier packet of its flow.
-        if (g == kNoGroup || group_slot[g] != slot) {
-            for (g = level ? groups : 0; g < groups && group_slot[g] != slot; ++g) {
-            }
-            if (g == groups) {
-                group_slot[groups] = slot;
-                group_size[groups++] = 0;
-            }
+        // The megaflow's group. In a first pass, the one the megaflow noted
+        // when it started it, if that group is this pass's and its (the note
+        // may be from any earlier pass): no search, though every packet may
+        // be its own megaflow's. After a recirculation, packets of one flow
+        // may part into megaflows by their ct fields: groups are runs in
+        // arrival order there, so that none overtakes an earlier packet of
+        // its flow: only the newest group is joined. (groups - 1 wraps
+        // when there is none.)
+        unsigned g = level ? groups - 1 : flow.dispatch_group;
+        if (g >= groups || group_slot[g] != slot) {
+            g = groups++;
+            group_slot[g] = slot;
+            group_size[g] = 0;
+            flow.dispatch_group = static_cast<uint8_t>(g);
+        } else if (g + 1 != groups) {
+            in_place = false;
         }
-        last_group = g;
         group_of[i] = static_cast<uint8_t>(g);
         ++group_size[g];
     }
 
     // Execute, megaflow by megaflow in the order of their first packets
-    // (gathered in one counting sort; a pass of one megaflow as it is).
-    if (groups == 1 && group_size[0] == count) {
-        execute(group_slot[0], packets, count, 0, level, now);
+    // (gathered in one counting sort unless they are runs already).
+    if (in_place) {
+        execute_groups(packets, group_slot, group_size, groups, level, now);
         return;
     }
-    unsigned start[kBurst];
     unsigned placed[kBurst];
-    for (unsigned g = 0, at = 0; g < groups; at += group_size[g++]) start[g] = placed[g] = at;
+    for (unsigned g = 0, at = 0; g < groups; at += group_size[g++]) placed[g] = at;
     for (unsigned i = 0; i < count; ++i) {
         if (group_of[i] != kNoGroup) pass.group[placed[group_of[i]]++] = packets[i];
     }
-    for (unsigned g = 0; g < groups; ++g) {
-        execute(group_slot[g], pass.group + start[g], group_size[g], 0, level, now);
+    execute_groups(pass.group, group_slot, group_size, groups, level, now);
+}
+
+// Counts a group's packets in its megaflow's statistics; returns their bytes.
+inline uint64_t Worker::credit(Megaflow& flow, const InFlight* group, unsigned count, uint64_t now) {
+    uint64_t bytes = 0;
+    for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(group[i].packet);
+    flow.packets.add(count);
+    flow.bytes.add(bytes);
+    flow.last_used.set(now);
+    return bytes;
+}
+
+// Executes `groups` megaflows' groups, laid out one after the other in
+// `packets`, in that order. Consecutive groups of plain forwarding megaflows
+// (one output: see execute) to the same port go to its tx buffer in one
+// enqueue, their statistics credited group by group: the tx buffer gets the
+// packets in the order execute would give it them, without a call per group
+// (with a megaflow per packet, as on the tss workload, a call per packet).
+void Worker::execute_groups(InFlight* packets, const uint32_t* group_slot, const uint8_t* group_size,
+                            unsigned groups, unsigned level, uint64_t now) {
+    InFlight* run = packets;  // plain groups not yet enqueued, all to run_port
+    unsigned run_count = 0;
+    uint32_t run_port = kNotOnlyOutput;
+    uint64_t run_bytes = 0;
+    const auto enqueue_run = [&] {
+        if (run_count == 0) return;
+        enqueue_packets(run_port - 1, run_count, [run](unsigned i) { return run[i].packet; }, run_bytes);
+        run_count = 0;
+        run_bytes = 0;
+    };
+    InFlight* group = packets;
+    for (unsigned g = 0; g < groups; group += group_size[g++]) {
+        const unsigned size = group_size[g];
+        Megaflow& flow = cache_.flow(group_slot[g]);
+        if (flow.only_output == kNotOnlyOutput) {
+            enqueue_run();
+            execute(group_slot[g], group, size, 0, level, now);
+            continue;
+        }
+        if (flow.only_output != run_port) {
+            enqueue_run();
+            run_port = flow.only_output;
+        }
+        if (run_count == 0) run = group;
+        run_count += size;
+        run_bytes += credit(flow, group, size, now);
     }
+    enqueue_run();
 }
 
 // Runs the datapath actions of the megaflow at `slot` on its packets of a
@@ -487,15 +541,6 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now, uint32_t pre
 // output or recirculation) gets the mbuf, every earlier one a copy.
 void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from, unsigned level, uint64_t now) {
     Megaflow& flow = cache_.flow(slot);
-    // The group's statistics, on its first range; returns its bytes.
-    const auto credit = [&] {
-        uint64_t bytes = 0;
-        for (unsigned i = 0; i < count; ++i) bytes += rte_pktmbuf_pkt_len(group[i].packet);
-        flow.packets.add(count);
-        flow.bytes.add(bytes);
-        flow.last_used.set(now);
-        return bytes;
-    };
     // A plain forwarding megaflow (one output, nothing else): the packets go
     // to the port's tx buffer as run_range would send them, without the
     // executor (no action touches the bytes, nothing to sync) and without
@@ -503,7 +548,7 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
     // caches' hit read). Issue 10: ~10 cycles per packet on the emc
     // workload; the megaflow's line 0 alone (docs/cache.md).
     if (from == 0 && flow.only_output != kNotOnlyOutput) {
-        const uint64_t bytes = credit();
+        const uint64_t bytes = credit(flow, group, count, now);
         enqueue_packets(flow.only_output - 1, count, [group](unsigned i) { return group[i].packet; }, bytes);
         return;
     }
@@ -527,7 +572,7 @@ void Worker::execute(uint32_t slot, InFlight* group, unsigned count, size_t from
         }
         return;
     }
-    if (from == 0) credit();
+    if (from == 0) credit(flow, group, count, now);
 
     const size_t n = actions.size();
     const size_t taker = packet_taker(actions.data(), n);
