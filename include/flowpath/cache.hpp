@@ -113,9 +113,9 @@ struct alignas(64) Megaflow {
     bool runs_ct = false;
     TranslateDrop drop = TranslateDrop::none;
     /// Worker replica only: the group its packets joined in the worker's
-    /// latest first-pass dispatch. A hint, checked against that pass's
-    /// groups before use (it may be from any earlier burst), so dispatch
-    /// finds a megaflow's group without searching them (Worker::run_pass).
+    /// latest dispatch. A hint, checked before use (it may be from any
+    /// earlier pass): dispatch finds a megaflow's group without searching
+    /// the pass's groups (PassGroups, passes.hpp).
     uint8_t dispatch_group = 0;
 
     // Lines 1-2 (the map ends line 0).

@@ -171,6 +171,70 @@ private:
 };
 static_assert((RecircShortcuts::kEntries & (RecircShortcuts::kEntries - 1)) == 0);
 
+/// The most packets one pass groups (the worker's burst).
+inline constexpr unsigned kMaxPassGroups = 32;
+
+/// One pass's megaflow groups, as dispatch forms them in arrival order: in a
+/// first pass, one group per megaflow, in the order of their first packets
+/// (Open vSwitch's per-megaflow batches); after a recirculation, runs of
+/// consecutive packets of one megaflow (there packets of one connection part
+/// into megaflows by their ct fields, and none may overtake an earlier one).
+///
+/// A first pass finds a megaflow's group from the megaflow's `hint`
+/// (Megaflow::dispatch_group, on the line the caches' hit already read),
+/// checked against the group's megaflow before use, so a hint left by any
+/// earlier pass is harmless: no search over the groups, though every packet
+/// may be its own megaflow's (the tss workload). `reference_join` is the
+/// plain search the tests hold it to.
+class PassGroups {
+public:
+    /// The group a packet of the megaflow at `slot` joins (a new one when its
+    /// megaflow has none it may join); `hint` is the megaflow's, updated.
+    /// `runs`: after a recirculation (only the newest group may be joined).
+    unsigned join(uint32_t slot, uint8_t& hint, bool runs) {
+        unsigned g = runs ? count_ - 1 : hint;  // (wraps when there is no group)
+        if (g >= count_ || slot_[g] != slot) {
+            g = count_++;
+            slot_[g] = slot;
+            size_[g] = 0;
+            hint = static_cast<uint8_t>(g);
+        } else if (g + 1 != count_) {
+            in_order_ = false;
+        }
+        ++size_[g];
+        return g;
+    }
+
+    /// The same answer by searching the groups (tests).
+    unsigned reference_join(uint32_t slot, bool runs) {
+        unsigned g = runs && count_ ? count_ - 1 : 0;
+        while (g < count_ && slot_[g] != slot) ++g;
+        if (g == count_) {
+            slot_[count_] = slot;
+            size_[count_++] = 0;
+        } else if (g + 1 != count_) {
+            in_order_ = false;
+        }
+        ++size_[g];
+        return g;
+    }
+
+    unsigned count() const { return count_; }
+    uint32_t slot(unsigned group) const { return slot_[group]; }
+    unsigned size(unsigned group) const { return size_[group]; }
+    const uint32_t* slots() const { return slot_; }
+    const uint8_t* sizes() const { return size_; }
+    /// Whether every packet joined the newest group (or started one): the
+    /// groups are then runs of the packets in arrival order.
+    bool in_order() const { return in_order_; }
+
+private:
+    uint32_t slot_[kMaxPassGroups];
+    uint8_t size_[kMaxPassGroups];
+    unsigned count_ = 0;
+    bool in_order_ = true;
+};
+
 /// The upcalls a worker has outstanding, in the order sent (the slow path
 /// answers them in that order), and the earliest arrival stamp among them:
 /// what tells a packet that must not overtake earlier ones whether it may go.

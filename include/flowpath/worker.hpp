@@ -172,8 +172,7 @@ private:
     bool take_shortcuts(uint32_t previous, const InFlight* packets, unsigned count, uint32_t* slots);
     void learn_shortcuts(uint32_t previous, const InFlight* packets, unsigned count, uint64_t missed,
                          const uint32_t* slots);
-    void execute_groups(InFlight* packets, const uint32_t* group_slot, const uint8_t* group_size, unsigned groups,
-                        unsigned level, uint64_t now);
+    void execute_groups(InFlight* packets, const PassGroups& groups, unsigned level, uint64_t now);
     void execute(uint32_t slot, InFlight* group, unsigned count, size_t from, unsigned level, uint64_t now);
     [[gnu::always_inline]] static uint64_t credit(Megaflow& flow, const InFlight* group, unsigned count, uint64_t now);
     unsigned run_range(InFlight* group, unsigned count, const ActionList& actions, size_t from, size_t to,

@@ -425,20 +425,16 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now, uint32_t pre
     // earlier ones there is held (docs/slowpath.md: ordering), the others
     // join their megaflow's group.
     constexpr uint8_t kNoGroup = 0xff;
+    static_assert(kBurst <= kMaxPassGroups && kBurst < kNoGroup);
     uint8_t group_of[kBurst];
-    uint32_t group_slot[kBurst];
-    uint8_t group_size[kBurst];
-    unsigned groups = 0;
-    // Whether every packet joined a group and each joined the newest one
-    // (or started one): the groups are then runs of `packets` as they are,
-    // in order, and execute takes them there without gathering them.
-    bool in_place = true;
+    PassGroups groups;
+    bool grouped_all = true;  // no packet went to the slow path or waits
     for (unsigned i = 0; i < count; ++i) {
         group_of[i] = kNoGroup;
         if (missed & (uint64_t{1} << i)) {
             note_l3_fields(pass.flows[i], packets[i].meta);  // its megaflow may run ct
             upcall(packets[i]);
-            in_place = false;
+            grouped_all = false;
             continue;
         }
         const uint32_t slot = pass.slots[i];
@@ -448,42 +444,28 @@ void Worker::run_pass(unsigned level, unsigned count, uint64_t now, uint32_t pre
         if (!shortcut && (wait || flow.runs_ct)) note_l3_fields(pass.flows[i], packets[i].meta);
         if (wait) {
             if (!hold(packets[i], slot, flow, flow.pending_seq, 0)) drop(packets[i].packet, DropReason::upcall_queue_full);
-            in_place = false;
+            grouped_all = false;
             continue;
         }
-        // The megaflow's group. In a first pass, the one the megaflow noted
-        // when it started it, if that group is this pass's and its (the note
-        // may be from any earlier pass): no search, though every packet may
-        // be its own megaflow's. After a recirculation, packets of one flow
-        // may part into megaflows by their ct fields: groups are runs in
-        // arrival order there, so that none overtakes an earlier packet of
-        // its flow: only the newest group is joined. (groups - 1 wraps
-        // when there is none.)
-        unsigned g = level ? groups - 1 : flow.dispatch_group;
-        if (g >= groups || group_slot[g] != slot) {
-            g = groups++;
-            group_slot[g] = slot;
-            group_size[g] = 0;
-            flow.dispatch_group = static_cast<uint8_t>(g);
-        } else if (g + 1 != groups) {
-            in_place = false;
-        }
-        group_of[i] = static_cast<uint8_t>(g);
-        ++group_size[g];
+        // After a recirculation, packets of one flow may part into
+        // megaflows by their ct fields: groups are runs in arrival order
+        // there, so that none overtakes an earlier packet of its flow.
+        group_of[i] = static_cast<uint8_t>(groups.join(slot, flow.dispatch_group, level > 0));
     }
 
-    // Execute, megaflow by megaflow in the order of their first packets
-    // (gathered in one counting sort unless they are runs already).
-    if (in_place) {
-        execute_groups(packets, group_slot, group_size, groups, level, now);
+    // Execute, megaflow by megaflow in the order of their first packets:
+    // where every packet joined a group and the groups are runs, from the
+    // packets as they are; else gathered in one counting sort.
+    if (grouped_all && groups.in_order()) {
+        execute_groups(packets, groups, level, now);
         return;
     }
     unsigned placed[kBurst];
-    for (unsigned g = 0, at = 0; g < groups; at += group_size[g++]) placed[g] = at;
+    for (unsigned g = 0, at = 0; g < groups.count(); at += groups.size(g++)) placed[g] = at;
     for (unsigned i = 0; i < count; ++i) {
         if (group_of[i] != kNoGroup) pass.group[placed[group_of[i]]++] = packets[i];
     }
-    execute_groups(pass.group, group_slot, group_size, groups, level, now);
+    execute_groups(pass.group, groups, level, now);
 }
 
 // Counts a group's packets in its megaflow's statistics; returns their bytes.
@@ -496,14 +478,13 @@ inline uint64_t Worker::credit(Megaflow& flow, const InFlight* group, unsigned c
     return bytes;
 }
 
-// Executes `groups` megaflows' groups, laid out one after the other in
-// `packets`, in that order. Consecutive groups of plain forwarding megaflows
+// Executes a pass's groups, laid out one after the other in `packets`, in
+// that order. Consecutive groups of plain forwarding megaflows
 // (one output: see execute) to the same port go to its tx buffer in one
 // enqueue, their statistics credited group by group: the tx buffer gets the
 // packets in the order execute would give it them, without a call per group
 // (with a megaflow per packet, as on the tss workload, a call per packet).
-void Worker::execute_groups(InFlight* packets, const uint32_t* group_slot, const uint8_t* group_size,
-                            unsigned groups, unsigned level, uint64_t now) {
+void Worker::execute_groups(InFlight* packets, const PassGroups& groups, unsigned level, uint64_t now) {
     InFlight* run = packets;  // plain groups not yet enqueued, all to run_port
     unsigned run_count = 0;
     uint32_t run_port = kNotOnlyOutput;
@@ -515,12 +496,12 @@ void Worker::execute_groups(InFlight* packets, const uint32_t* group_slot, const
         run_bytes = 0;
     };
     InFlight* group = packets;
-    for (unsigned g = 0; g < groups; group += group_size[g++]) {
-        const unsigned size = group_size[g];
-        Megaflow& flow = cache_.flow(group_slot[g]);
+    for (unsigned g = 0; g < groups.count(); group += groups.size(g++)) {
+        const unsigned size = groups.size(g);
+        Megaflow& flow = cache_.flow(groups.slot(g));
         if (flow.only_output == kNotOnlyOutput) {
             enqueue_run();
-            execute(group_slot[g], group, size, 0, level, now);
+            execute(groups.slot(g), group, size, 0, level, now);
             continue;
         }
         if (flow.only_output != run_port) {

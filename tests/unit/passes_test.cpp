@@ -1,6 +1,6 @@
 // The worker-facing pieces of pipeline passes that need no DPDK: a pass's
 // key (metadata words in the miniflow), the upcall ordering (the earliest
-// packet still at the slow path), the held queue in arrival order, the
+// packet still at the slow path), dispatch's groups, the held queue in arrival order, the
 // executor's ranges, and the symmetric RSS key.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -247,6 +247,80 @@ TEST(UpcallOrderTest, AgreesWithAPlainListOfOutstandingUpcalls) {
         ASSERT_EQ(order.earlier_outstanding(probe), want) << "step " << step;
         ASSERT_EQ(order.idle(), outstanding.empty());
     }
+}
+
+// Dispatch's groups: the megaflow's hint against the plain search, and both
+// against what a pass's groups are (first pass: one per megaflow in the
+// order of first packets; after a recirculation: runs). The hints persist
+// across passes as on the megaflows, and some are scrambled between passes
+// (any value a byte may hold): a hint is only ever a hint.
+TEST(PassGroupsTest, HintAgreesWithTheSearchAndWithTheDefinition) {
+    std::mt19937 rng(21);
+    std::vector<uint8_t> hints(200);
+    for (uint8_t& h : hints) h = static_cast<uint8_t>(rng());
+    unsigned reordered = 0, in_order = 0;
+    for (int pass = 0; pass < 20000; ++pass) {
+        const bool runs = rng() % 4 == 0;
+        const unsigned count = 1 + rng() % kMaxPassGroups;
+        // Few megaflows (repeats, interleaved) or many (mostly distinct).
+        const unsigned megaflows = rng() % 2 ? 1 + rng() % 6 : static_cast<unsigned>(hints.size());
+        PassGroups fast, reference;
+        std::vector<uint32_t> first_seen;  // the definition: slots in order of first packets
+        uint32_t previous = UINT32_MAX;
+        unsigned run = 0;
+        bool ordered = true;
+        for (unsigned i = 0; i < count; ++i) {
+            const uint32_t slot = static_cast<uint32_t>(rng() % megaflows);
+            const unsigned g = fast.join(slot, hints[slot], runs);
+            ASSERT_EQ(g, reference.reference_join(slot, runs)) << "pass " << pass << " packet " << i;
+            unsigned want;
+            if (runs) {
+                if (i > 0 && slot != previous) ++run;
+                want = run;
+            } else {
+                const auto at = std::find(first_seen.begin(), first_seen.end(), slot);
+                want = static_cast<unsigned>(at - first_seen.begin());
+                if (at == first_seen.end()) {
+                    first_seen.push_back(slot);
+                } else if (at + 1 != first_seen.end()) {
+                    ordered = false;
+                }
+            }
+            ASSERT_EQ(g, want) << "pass " << pass << " packet " << i;
+            ASSERT_EQ(fast.slot(g), slot);
+            previous = slot;
+        }
+        ASSERT_EQ(fast.count(), reference.count());
+        unsigned total = 0;
+        for (unsigned g = 0; g < fast.count(); ++g) {
+            ASSERT_EQ(fast.size(g), reference.size(g));
+            ASSERT_EQ(fast.slot(g), reference.slot(g));
+            total += fast.size(g);
+        }
+        ASSERT_EQ(total, count);
+        ASSERT_EQ(fast.in_order(), reference.in_order());
+        ASSERT_EQ(fast.in_order(), ordered);
+        (ordered ? in_order : reordered) += 1;
+        for (unsigned k = rng() % 3; k > 0; --k) hints[rng() % hints.size()] = static_cast<uint8_t>(rng());
+    }
+    // Both kinds of pass were seen.
+    EXPECT_GT(in_order, 1000u);
+    EXPECT_GT(reordered, 1000u);
+}
+
+// A hint naming another megaflow's group of this pass (left by an earlier
+// pass) starts a group instead of joining that one.
+TEST(PassGroupsTest, StaleHintNamingAnotherMegaflowsGroupStartsAGroup) {
+    PassGroups groups;
+    uint8_t hint_a = 5, hint_b = 0;  // b's hint names a's group once a has one
+    EXPECT_EQ(groups.join(7, hint_a, false), 0u);
+    EXPECT_EQ(hint_a, 0);
+    EXPECT_EQ(groups.join(9, hint_b, false), 1u);
+    EXPECT_EQ(hint_b, 1);
+    EXPECT_EQ(groups.join(7, hint_a, false), 0u);
+    EXPECT_FALSE(groups.in_order());
+    EXPECT_EQ(groups.size(0), 2u);
+    EXPECT_EQ(groups.size(1), 1u);
 }
 
 struct Held {
