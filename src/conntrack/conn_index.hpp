@@ -122,12 +122,6 @@ public:
         return true;
     }
 
-    /// Moves every entry still in the old array (tests; a doubling otherwise
-    /// completes by itself, one bucket per change).
-    void finish_growing() {
-        if (growing()) move_old_buckets(old_.mask + 1);
-    }
-
     uint32_t size() const { return size_; }
     /// The current array's buckets (while growing the old one still holds
     /// the entries of its buckets not moved yet: old_bucket()).
