@@ -33,6 +33,24 @@ constexpr uint32_t kNxmCtMark = 0x0001d604;        // NXM_NX_CT_MARK, 4 bytes
 constexpr uint32_t kNxmCtMarkMasked = 0x0001d708;  // ... with a mask
 constexpr uint32_t kOxmMetadata = 0x80000408;      // OXM_OF_METADATA, 8 bytes
 
+// NXAST_REG_LOAD's body after its subtype: `bits` bits from bit `ofs` of
+// `dst` get `value`.
+struct RegLoad {
+    unsigned ofs, bits;
+    uint32_t dst;
+    uint64_t value;
+
+    bool value_fits() const { return bits == 64 || !(value >> bits); }
+    uint64_t mask() const { return (bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1) << ofs; }
+};
+
+RegLoad read_reg_load(wire::Reader& body) {
+    const uint16_t ofs_nbits = body.u16();
+    const uint32_t dst = body.u32();
+    const uint64_t value = body.u64();
+    return RegLoad{static_cast<unsigned>(ofs_nbits >> 6), static_cast<unsigned>(ofs_nbits & 63) + 1u, dst, value};
+}
+
 // A ct(exec(...)) load of the mark: (value, mask) merged into the action.
 void merge_mark(Action& ct, uint32_t value, uint32_t mask) {
     ct.ct_mark = (ct.ct_mark & ~mask) | (value & mask);
@@ -57,15 +75,11 @@ std::optional<OfError> decode_ct_exec(ByteView bytes, Action& ct) {
         if (type != kActExperimenter || body.u32() != kNicira) return err::kBadActionArgument;
         const uint16_t subtype = body.u16();
         if (subtype == kNxRegLoad) {
-            const uint16_t ofs_nbits = body.u16();
-            const uint32_t dst = body.u32();
-            const uint64_t value = body.u64();
-            const unsigned ofs = ofs_nbits >> 6, bits = (ofs_nbits & 63) + 1u;
-            if (!body.ok() || dst != kNxmCtMark || ofs + bits > 32 || (bits < 64 && value >> bits)) {
+            const RegLoad load = read_reg_load(body);
+            if (!body.ok() || load.dst != kNxmCtMark || load.ofs + load.bits > 32 || !load.value_fits()) {
                 return err::kBadActionArgument;
             }
-            const uint32_t mask = static_cast<uint32_t>(((uint64_t{1} << bits) - 1) << ofs);
-            merge_mark(ct, static_cast<uint32_t>(value << ofs), mask);
+            merge_mark(ct, static_cast<uint32_t>(load.value << load.ofs), static_cast<uint32_t>(load.mask()));
         } else if (subtype == kNxRegLoad2) {
             // A masked OXM: header, value, mask.
             const uint32_t head = body.u32();
@@ -103,14 +117,10 @@ Decoded<Action> decode_nicira(wire::Reader& body, uint16_t len) {
     case kNxRegLoad: {
         // Only to metadata (ovs-ofctl's masked set_field:V/M->metadata).
         if (len != 24) return err::kBadActionLen;
-        const uint16_t ofs_nbits = body.u16();
-        const uint32_t dst = body.u32();
-        const uint64_t value = body.u64();
-        if (dst != kOxmMetadata) return err::kBadActionExpType;
-        const unsigned ofs = ofs_nbits >> 6, bits = (ofs_nbits & 63) + 1u;
-        if (ofs + bits > 64 || (bits < 64 && value >> bits)) return err::kBadActionArgument;
-        const uint64_t ones = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
-        return Action::set_metadata(value << ofs, ones << ofs, true);
+        const RegLoad load = read_reg_load(body);
+        if (load.dst != kOxmMetadata) return err::kBadActionExpType;
+        if (load.ofs + load.bits > 64 || !load.value_fits()) return err::kBadActionArgument;
+        return Action::set_metadata(load.value << load.ofs, load.mask(), true);
     }
     case kNxCt: {
         if (len < 24) return err::kBadActionLen;
@@ -198,6 +208,16 @@ void encode_nicira_header(wire::Writer& w, uint16_t len, uint16_t subtype) {
     w.u16(subtype);
 }
 
+// NXAST_REG_LOAD of `value`'s bits under `mask` (one run of ones) into `dst`.
+void encode_reg_load(wire::Writer& w, uint32_t dst, uint64_t mask, uint64_t value) {
+    const unsigned low = mask ? static_cast<unsigned>(__builtin_ctzll(mask)) : 0;
+    const unsigned bits = static_cast<unsigned>(__builtin_popcountll(mask));
+    encode_nicira_header(w, 24, kNxRegLoad);
+    w.u16(static_cast<uint16_t>(low << 6 | (bits - 1)));
+    w.u32(dst);
+    w.u64((value & mask) >> low);
+}
+
 void encode_ct(wire::Writer& w, const Action& a) {
     const size_t start = w.size();
     encode_nicira_header(w, 0, kNxCt);
@@ -218,11 +238,7 @@ void encode_ct(wire::Writer& w, const Action& a) {
             w.u32(a.ct_mark);
             w.zeros(4);
         } else if ((run & (run + 1)) == 0) {  // one run of ones: NXAST_REG_LOAD, as Open vSwitch
-            const unsigned bits = static_cast<unsigned>(__builtin_popcount(mask));
-            encode_nicira_header(w, 24, kNxRegLoad);
-            w.u16(static_cast<uint16_t>(low << 6 | (bits - 1)));
-            w.u32(kNxmCtMark);
-            w.u64((a.ct_mark & mask) >> low);
+            encode_reg_load(w, kNxmCtMark, mask, a.ct_mark);
         } else {
             encode_nicira_header(w, 24, kNxRegLoad2);
             w.u32(kNxmCtMarkMasked);
@@ -310,12 +326,7 @@ void encode_actions(const ActionList& actions, Bytes& out) {
         case ActionType::kSetMetadata: {
             const MetadataWrite write = write_metadata_of(a);
             if (a.ct_flags & kMetadataLoad) {
-                const unsigned low = write.mask ? static_cast<unsigned>(__builtin_ctzll(write.mask)) : 0;
-                const unsigned bits = static_cast<unsigned>(__builtin_popcountll(write.mask));
-                encode_nicira_header(w, 24, kNxRegLoad);
-                w.u16(static_cast<uint16_t>(low << 6 | (bits - 1)));
-                w.u32(kOxmMetadata);
-                w.u64(write.value >> low);
+                encode_reg_load(w, kOxmMetadata, write.mask, write.value);
             } else {
                 w.u16(kActSetField);
                 w.u16(16);

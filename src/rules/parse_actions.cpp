@@ -486,7 +486,7 @@ private:
         }
         const auto [low, bits] =
             subfield_bits(text.substr(arrow + 2), item.value_offset + arrow + 2, "OXM_OF_METADATA", 64, "load");
-        const uint64_t ones = bits == 64 ? UINT64_MAX : (uint64_t{1} << bits) - 1;
+        const uint64_t ones = low_ones(bits);
         const uint64_t value = parse_number(text.substr(0, arrow), item.value_offset, ones, "load");
         add(Action::set_metadata(value << low, ones << low, true));
     }
@@ -523,9 +523,8 @@ private:
                 }
             } else {
                 const auto [low, bits] = subfield_bits(target, target_offset, "NXM_NX_CT_MARK", 32, "ct: exec: load");
-                value = parse_number(value_text, item.value_offset, bits == 32 ? 0xffffffff : (1ull << bits) - 1,
-                                     "ct: exec: load");
-                mask = (bits == 32 ? 0xffffffffull : ((1ull << bits) - 1)) << low;
+                value = parse_number(value_text, item.value_offset, low_ones(bits), "ct: exec: load");
+                mask = low_ones(bits) << low;
                 value <<= low;
             }
             ct.ct_mark = static_cast<uint32_t>((ct.ct_mark & ~mask) | (value & mask));
@@ -535,6 +534,9 @@ private:
 
     // FIELD[], [n] or [a..b] of a `width`-bit field: the lowest bit and the
     // bit count.
+    // The mask of a subfield of `bits` bits (1-64) from bit 0.
+    static uint64_t low_ones(unsigned bits) { return bits == 64 ? UINT64_MAX : (uint64_t{1} << bits) - 1; }
+
     std::pair<unsigned, unsigned> subfield_bits(std::string_view target, size_t offset, std::string_view field,
                                                 unsigned width, const std::string& what) {
         auto bad = [&]() {

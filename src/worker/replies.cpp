@@ -182,8 +182,7 @@ void Worker::transmit(rte_mbuf* packet, uint32_t port_index) {
 void Worker::release_transmits() {
     while (!deferred_.empty()) {
         const DeferredTransmit& next = deferred_.front();
-        if (next.release_seq > order_.answered_count() || order_.earlier_outstanding(next.stamp)) return;
-        if (!held_.empty() && stamp_before(held_.front().meta.stamp, next.stamp)) return;
+        if (next.release_seq > order_.answered_count() || earlier_pending(next.stamp)) return;
         enqueue(next.port_index, next.packet);
         deferred_.pop_front();
     }
