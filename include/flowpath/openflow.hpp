@@ -181,31 +181,53 @@ bool matches_overlap(const Match& a, const Match& b);
 /// `port` is a reserved port of that name).
 bool actions_output_to(const ActionList& actions, uint32_t port);
 
+/// Where a packet-out's packet enters the rule tables: OUTPUT:TABLE (table
+/// 0) or a resubmit (its table), as received on `in_port`, with the
+/// OpenFlow metadata its actions set before (set_field to metadata).
+struct PacketOutEntry {
+    uint32_t in_port = 0;
+    uint8_t table = 0;
+    uint64_t metadata = 0;
+};
+
 /// Where a packet-out's packet goes, as run_packet_out finds it.
 class PacketOutSink {
 public:
     /// Out of `port` (1..N, never the packet's in_port unless IN_PORT said so).
     virtual void send(uint32_t port, std::span<const uint8_t> bytes) = 0;
-    /// OUTPUT:TABLE: through the rules from table 0 as received on `in_port`.
-    virtual void table(std::span<const uint8_t> bytes, uint32_t in_port) = 0;
-    /// CONTROLLER: a PACKET_IN (reason ACTION, no table) of at most `max_len` bytes.
-    virtual void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len) = 0;
+    /// OUTPUT:TABLE or resubmit: through the rules from `entry`.
+    virtual void table(std::span<const uint8_t> bytes, const PacketOutEntry& entry) = 0;
+    /// CONTROLLER: a PACKET_IN (reason ACTION, no table) of at most
+    /// `max_len` bytes; `metadata` the OpenFlow metadata at the action.
+    virtual void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint64_t metadata,
+                            uint32_t max_len) = 0;
 
 protected:
     ~PacketOutSink() = default;
 };
 
 /// The PACKET_IN of a packet-out's CONTROLLER action (reason ACTION, no
-/// table, cookie all ones, as Open vSwitch sends it).
-PacketInEvent packet_out_packet_in(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len);
+/// table, cookie all ones, as Open vSwitch sends it; metadata in the match
+/// when not 0).
+PacketInEvent packet_out_packet_in(std::span<const uint8_t> bytes, uint32_t in_port, uint64_t metadata,
+                                   uint32_t max_len);
 
 /// Runs a packet-out's `actions` (checked with check_rule) on `packet` from
 /// `in_port`, one by one as the executor does (set_field, push/pop VLAN,
-/// dec_ttl change the bytes the next outputs send), telling `sink` where
-/// it goes; a datapath with `port_count` ports. An error for what no
-/// packet-out can do here (resubmit, ct; a push without room).
+/// dec_ttl change the bytes the next outputs send; set_field to metadata
+/// the metadata the next OUTPUT:TABLE, resubmit or CONTROLLER carries),
+/// telling `sink` where it goes; a datapath with `port_count` ports. An
+/// error for what no packet-out can do here (ct; a resubmit whose port is
+/// not the packet's in_port; a push without room).
 std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint32_t in_port,
                                           const ActionList& actions, uint32_t port_count, PacketOutSink& sink);
+
+/// The recirculation id a packet-out's packet starts its pass with, so that
+/// the translator starts in `entry.table` with `entry.in_port` and
+/// `entry.metadata` (RuleSet::thaw): 0, a first pass as received, for
+/// table 0 without metadata; else RuleSet::freeze's. Nothing when `rules`
+/// has no frozen state left (kMaxFrozenStates).
+std::optional<uint32_t> packet_out_recirc_id(const RuleSet& rules, const PacketOutEntry& entry);
 
 /// An OpenFlow endpoint: "tcp:IP:PORT" (active) or "ptcp:PORT[:IP]"
 /// (passive, 127.0.0.1 when IP is omitted). IPv4 or [IPv6].

@@ -290,7 +290,9 @@ inline uint32_t controller_in_port(const Action& a) { return a.ct_mark; }
 /// another recirc_id names the pass a `ct(table=T)` started (see
 /// recirc_id_for): it starts in table T, with the in_port the packet had in
 /// the translation at that ct, and the key's ct_state, ct_zone and ct_mark
-/// are what that ct found. Every translation depends on recirc_id.
+/// are what that ct found (a packet-out's packet may start in such a pass
+/// too, with ct fields 0: packet_out_recirc_id). Every translation depends
+/// on recirc_id.
 void translate(const RuleSet& rules, const FlowKey& key, Translation& out);
 
 // Recirculation ids: what Open vSwitch freezes at a ct(table=T) and thaws

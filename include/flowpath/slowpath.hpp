@@ -84,7 +84,8 @@ struct ReplyOp {
         packet,    ///< forward `packet` by the megaflow at `slot`
         fence,     ///< every change of rule generation `generation` has come
         transmit,  ///< send `packet` (a new mbuf) out of port index `slot` (OpenFlow packet-out)
-        inject,    ///< run `packet` (a new mbuf) through the pipeline as received on OpenFlow port `slot`
+        inject,    ///< run `packet` (a new mbuf) through the pipeline as received on OpenFlow port
+                   ///< `slot`, its pass the one of recirculation id `payload` (0: a first pass)
     };
     explicit ReplyOp(Kind k) : kind(k), packet(nullptr) {}
 
@@ -513,11 +514,14 @@ public:
 
     /// A packet for worker 0 to send (`pipeline` false: out of port index
     /// `port`) or to run through the pipeline as received on OpenFlow port
-    /// `port` (OpenFlow packet-out). `packet` is an rte_mbuf.
+    /// `port` (OpenFlow packet-out), in the pass of `recirc_id` (0: a first
+    /// pass; else where a packet-out's resubmit or metadata starts it,
+    /// packet_out_recirc_id). `packet` is an rte_mbuf.
     struct Injected {
         void* packet;
         uint32_t port;
         bool pipeline;
+        uint32_t recirc_id = 0;
     };
     /// Hands `packets` to worker 0 through its reply ring (they then take
     /// their turn with its other packets). While the datapath is not

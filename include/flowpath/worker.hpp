@@ -182,7 +182,7 @@ private:
     void fill_ct_packet(const InFlight& p, uint8_t* scratch, CtPacket& ct);
     unsigned drop_split(PassScratch& pass, unsigned count, uint32_t split);
     unsigned to_controller(const Action& action, InFlight* group, unsigned count, bool take);
-    void inject(rte_mbuf* packet, uint32_t in_port, uint64_t now);
+    void inject(rte_mbuf* packet, uint32_t in_port, uint32_t recirc_id, uint64_t now);
     void recirculate(uint32_t recirc_id, InFlight* group, unsigned count, bool take, unsigned level, uint64_t now,
                      uint32_t previous);
 

@@ -317,28 +317,43 @@ std::optional<of::OfError> DatapathBackend::packet_out(std::span<const uint8_t> 
         std::vector<SlowPath::Injected> packets;
         std::vector<PacketInEvent> packet_ins;
         bool out_of_mbufs = false;
+        bool out_of_states = false;
         explicit Sink(DatapathBackend& b) : backend(b) {}
         ~Sink() {
             for (const SlowPath::Injected& p : packets) rte_pktmbuf_free(static_cast<rte_mbuf*>(p.packet));
         }
-        void add(std::span<const uint8_t> bytes, uint32_t port, bool pipeline) {
+        void add(std::span<const uint8_t> bytes, uint32_t port, bool pipeline, uint32_t recirc_id = 0) {
             rte_mbuf* mbuf = mbuf_chain_of(backend.view_.pool, bytes);
             if (!mbuf) {
                 out_of_mbufs = true;
                 return;
             }
-            packets.push_back(SlowPath::Injected{mbuf, port, pipeline});
+            packets.push_back(SlowPath::Injected{mbuf, port, pipeline, recirc_id});
         }
         void send(uint32_t port, std::span<const uint8_t> bytes) override { add(bytes, port - 1, false); }
-        void table(std::span<const uint8_t> bytes, uint32_t in_port) override { add(bytes, in_port, true); }
-        void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len) override {
-            packet_ins.push_back(packet_out_packet_in(bytes, in_port, max_len));
+        void table(std::span<const uint8_t> bytes, const PacketOutEntry& entry) override {
+            // The pass starts where the recirculation id says (the table,
+            // the metadata), as a ct(table=T)'s does.
+            const std::optional<uint32_t> recirc_id = backend.view_.slow_path->rules().read(
+                [&](const RuleSet& rules, uint64_t) { return packet_out_recirc_id(rules, entry); });
+            if (!recirc_id) {
+                out_of_states = true;
+                return;
+            }
+            add(bytes, entry.in_port, true, *recirc_id);
+        }
+        void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint64_t metadata,
+                        uint32_t max_len) override {
+            packet_ins.push_back(packet_out_packet_in(bytes, in_port, metadata, max_len));
         }
     } sink(*this);
     if (auto error = run_packet_out(packet, in_port, actions, static_cast<uint32_t>(view_.ports.size()), sink)) {
         return error;
     }
     if (sink.out_of_mbufs) log(LogLevel::warn, "packet-out: no mbufs for a copy; that copy is not sent");
+    if (sink.out_of_states) {
+        log(LogLevel::warn, "packet-out: no frozen state left for its metadata; that copy does not run the rules");
+    }
     if (!sink.packets.empty()) {
         view_.slow_path->inject(sink.packets);  // takes them, sent or not
         sink.packets.clear();

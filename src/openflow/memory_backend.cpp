@@ -187,13 +187,15 @@ struct MemoryBackend::State {
         p.stats.tx_bytes += len;
     }
 
-    // Runs the rules on `packet` from `in_port`: counters, outputs and the
-    // packet-ins of the rules' CONTROLLER actions.
+    // Runs the rules on `packet` from `in_port` (from where `recirc_id`
+    // says, a packet-out's entry): counters, outputs and the packet-ins of
+    // the rules' CONTROLLER actions.
     std::vector<uint32_t> forward(uint32_t in_port, std::span<const uint8_t> packet, Clock::time_point now,
-                                  bool packet_out = false) {
+                                  bool packet_out = false, uint32_t recirc_id = 0) {
         FlowKey key;
         PacketLayout layout;
         parse_flow_key(packet.data(), static_cast<uint32_t>(packet.size()), in_port, key, layout);
+        key.recirc_id = recirc_id;
         Translation t;
         translate(current(), key, t);
         // Table statistics as DatapathBackend counts them: a lookup per
@@ -314,10 +316,15 @@ std::optional<of::OfError> MemoryBackend::packet_out(std::span<const uint8_t> pa
         Clock::time_point now;
         Sink(State& state, Clock::time_point t) : s(state), now(t) {}
         void send(uint32_t port, std::span<const uint8_t> bytes) override { s.send(port, bytes.data(), bytes.size()); }
-        void table(std::span<const uint8_t> bytes, uint32_t in_port) override { s.forward(in_port, bytes, now, true); }
-        void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len) override {
+        void table(std::span<const uint8_t> bytes, const PacketOutEntry& entry) override {
+            if (const std::optional<uint32_t> recirc_id = packet_out_recirc_id(s.current(), entry)) {
+                s.forward(entry.in_port, bytes, now, true, *recirc_id);
+            }
+        }
+        void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint64_t metadata,
+                        uint32_t max_len) override {
             if (!s.events) return;
-            s.events->packet_in(packet_out_packet_in(bytes, in_port, max_len));
+            s.events->packet_in(packet_out_packet_in(bytes, in_port, metadata, max_len));
         }
     } sink(s, now);
     return run_packet_out(packet, in_port, actions, static_cast<uint32_t>(s.ports.size()), sink);

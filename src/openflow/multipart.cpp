@@ -293,22 +293,25 @@ Bytes table_feature_properties(uint8_t table_id) {
     }
     property(w, kApplyActions, list);
     list.clear();
-    Bytes settable;
-    wire::Writer s(settable);
+    // Match: every field, with the mask bit where a rule may mask it (Open
+    // vSwitch's "arbitrary mask"); wildcards: every field, none required.
+    Bytes settable, wildcards;
+    wire::Writer s(settable), wc(wildcards);
     for (const oxm::Field& field : oxm::fields()) {
+        // set_field to metadata is an action of its own (kSetMetadata), not
+        // a header field's: settable all the same.
+        if (field.settable || field.map == oxm::Map::kMetadata) s.u32(oxm::header(field, false));
         // packet_type and the 16-bit in_port are only accepted, never
-        // needed.
-        if (field.map == oxm::Map::kPacketType ||
-            (field.map == oxm::Map::kInPort && field.oxm_class != oxm::kBasic)) {
-            if (field.settable && field.map == oxm::Map::kInPort) s.u32(oxm::header(field, false));
+        // needed; tcp_flags is listed as NXM.
+        if (field.map == oxm::Map::kPacketType || (field.map == oxm::Map::kInPort && field.oxm_class != oxm::kBasic) ||
+            field.oxm_class == oxm::kExperimenterClass) {
             continue;
         }
-        if (field.oxm_class == oxm::kExperimenterClass) continue;  // tcp_flags is listed as NXM
-        l.u32(oxm::header(field, false));
-        if (field.settable) s.u32(oxm::header(field, false));
+        l.u32(oxm::header(field, field.maskable));
+        wc.u32(oxm::header(field, false));
     }
     property(w, kMatch, list);
-    property(w, kWildcards, list);
+    property(w, kWildcards, wildcards);
     property(w, kWriteSetfield, Bytes{});
     property(w, kApplySetfield, settable);
     return out;

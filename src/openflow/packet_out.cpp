@@ -14,12 +14,14 @@ namespace {
 constexpr size_t kRoom = 64;  // head- and tailroom of the working packet
 }
 
-PacketInEvent packet_out_packet_in(std::span<const uint8_t> bytes, uint32_t in_port, uint32_t max_len) {
+PacketInEvent packet_out_packet_in(std::span<const uint8_t> bytes, uint32_t in_port, uint64_t metadata,
+                                   uint32_t max_len) {
     PacketInEvent in;
     in.reason = of::kReasonAction;
     in.table_id = of::kTableAll;  // no table sent it
     in.cookie = ~uint64_t{0};
     in.in_port = in_port;
+    in.metadata = metadata;
     in.max_len = max_len;
     in.packet.assign(bytes.begin(), bytes.end());
     return in;
@@ -30,6 +32,9 @@ std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint3
     std::vector<uint8_t> buffer(kRoom + packet.size() + kRoom);
     std::memcpy(buffer.data() + kRoom, packet.data(), packet.size());
     PacketBuffer pkt{buffer.data() + kRoom, static_cast<uint32_t>(packet.size()), kRoom, kRoom};
+    // OpenFlow metadata: 0 as the packet enters, as for a received one
+    // (Open vSwitch's packet-out), then what set_field to it makes it.
+    uint64_t metadata = 0;
     FlowKey key;
     PacketLayout layout;
     parse_flow_key(pkt.data, pkt.len, in_port, key, layout);
@@ -41,7 +46,7 @@ std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint3
         switch (a.type) {
         case ActionType::kOutput:
             if (a.port == of::kPortTable) {
-                sink.table(bytes(), in_port);
+                sink.table(bytes(), PacketOutEntry{in_port, 0, metadata});
             } else {
                 output(a.port);
             }
@@ -54,7 +59,21 @@ std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint3
             for (uint32_t port = 1; port <= port_count; ++port) output(port);
             break;
         case ActionType::kController:
-            sink.controller(bytes(), in_port, a.port);
+            sink.controller(bytes(), in_port, metadata, a.port);
+            break;
+        case ActionType::kSetMetadata: {
+            const MetadataWrite write = write_metadata_of(a);
+            metadata = (metadata & ~write.mask) | (write.value & write.mask);
+            break;
+        }
+        case ActionType::kResubmit:
+            // The rules from that table, as OUTPUT:TABLE from table 0 (a
+            // packet-out's own table, the one resubmit(P) means). A port
+            // other than in_port would be the first lookup's only (Open
+            // vSwitch's resubmit): a pass cannot start that way.
+            if (a.port != kResubmitSamePort && a.port != in_port) return of::err::kBadActionType;
+            sink.table(bytes(), PacketOutEntry{in_port, a.table == kResubmitSameTable ? uint8_t{0} : a.table,
+                                               metadata});
             break;
         case ActionType::kSetField:
             if (a.field == SetField::kInPort) {
@@ -74,12 +93,20 @@ std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint3
             pop_vlan(pkt, layout);
             break;
         default:
-            // resubmit, ct: a packet-out runs rules only from table 0 (OUTPUT:TABLE).
+            // ct: the tracker is the workers' (a packet-out's packet meets
+            // it only through the rules).
             return of::err::kBadActionType;
         }
         parse_flow_key(pkt.data, pkt.len, in_port, key, layout);
     }
     return std::nullopt;
+}
+
+std::optional<uint32_t> packet_out_recirc_id(const RuleSet& rules, const PacketOutEntry& entry) {
+    if (entry.table == 0 && entry.metadata == 0) return 0;
+    const uint32_t id = rules.freeze(entry.table, entry.in_port, entry.in_port, entry.metadata);
+    if (id == 0) return std::nullopt;
+    return id;
 }
 
 }  // namespace flowpath

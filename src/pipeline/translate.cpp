@@ -618,7 +618,10 @@ void translate(const RuleSet& rules, const FlowKey& key, Translation& out) {
         table = state.table;
         context.flow.in_port = state.in_port;
         context.metadata = state.metadata;
-        context.conntracked = true;  // only a ct(table=T) recirculates
+        // A ct(table=T) recirculates. So may a packet-out's packet start
+        // (a resubmit, metadata: packet_out_recirc_id), but with no ct
+        // fields, which a PACKET_IN then shows none of either way.
+        context.conntracked = true;
     }
     if (!context.run_table(table)) context.missed = true;
     while (!out.actions.empty() && !lasting(out.actions.back())) out.actions.pop_back();

@@ -424,6 +424,7 @@ bool SlowPath::inject(const std::vector<Injected>& packets, unsigned timeout_ms)
                 ReplyOp op{p.pipeline ? ReplyOp::Kind::inject : ReplyOp::Kind::transmit};
                 op.packet = p.packet;
                 op.slot = p.port;
+                op.payload = p.recirc_id;
                 reply->ops.push_back(op);
             }
             send(channel, reply, stop_);

@@ -50,7 +50,7 @@ unsigned Worker::apply_replies(uint64_t now, unsigned budget) {
             } else if (op.kind == ReplyOp::Kind::transmit) {
                 transmit(static_cast<rte_mbuf*>(op.packet), op.slot);
             } else if (op.kind == ReplyOp::Kind::inject) {
-                inject(static_cast<rte_mbuf*>(op.packet), op.slot, now);
+                inject(static_cast<rte_mbuf*>(op.packet), op.slot, op.payload, now);
             } else {
                 channel.applied_generation.store(op.generation, std::memory_order_release);
             }

@@ -688,12 +688,16 @@ unsigned Worker::to_controller(const Action& action, InFlight* group, unsigned c
     return take ? 0 : count;
 }
 
-// A packet-out's packet: through the pipeline as received on `in_port`.
-void Worker::inject(rte_mbuf* packet, uint32_t in_port, uint64_t now) {
+// A packet-out's packet: through the pipeline as received on `in_port`, in
+// the pass of `recirc_id` (0: a first pass; else the table and metadata a
+// resubmit or set_field to metadata of the packet-out starts it with, no ct
+// fields).
+void Worker::inject(rte_mbuf* packet, uint32_t in_port, uint32_t recirc_id, uint64_t now) {
     counters_.in_flight.add(1);
     InFlight& injected = scratch_[0].packets[0];
     injected.packet = packet;
     start_meta(injected.meta, in_port, next_stamp_++);
+    injected.meta.recirc_id = recirc_id;
     injected.meta.packet_out = 1;
     run_pass(0, 1, now);
 }
