@@ -539,6 +539,117 @@ TEST_F(SessionTest, PacketOutToPortsAndThroughTheTables) {
     EXPECT_EQ(next_error(s), err::kBadPacket);
 }
 
+// set_field to metadata in a PACKET_OUT: the next OUTPUT:TABLE or
+// resubmit runs the rules with it (a rule matching metadata takes the
+// packet), a CONTROLLER action shows it; later changes do not reach an
+// earlier entry. Each packet-out is checked by what each port got.
+TEST_F(SessionTest, PacketOutMetadataReachesTheTablesItEnters) {
+    struct Recorder final : OpenFlowEvents {
+        std::vector<PacketInEvent> ins;
+        void packet_in(PacketInEvent event) override { ins.push_back(std::move(event)); }
+        void flow_removed(FlowRemovedEvent) override {}
+        void port_status(PortStatusEvent) override {}
+    } events;
+    backend.set_events(&events);
+    Session& s = open();
+    for (const char* rule : {"metadata=0x5,actions=output:2", "priority=0,actions=output:4",
+                             "metadata=0x1ff/0xff,actions=output:3", "table=1,metadata=0x5,actions=output:3",
+                             "table=1,priority=0,actions=output:4", "table=2,actions=controller"}) {
+        s.receive(encoded(add(rule), 1), now);
+    }
+    PacketOut out;
+    out.in_port = 1;
+    out.data = tcp_frame();
+    const auto sent = [&] {
+        std::vector<size_t> n;
+        for (uint32_t port = 1; port <= 4; ++port) n.push_back(backend.sent(port).size());
+        return n;
+    };
+    const auto run = [&](ActionList actions) {
+        const std::vector<size_t> before = sent();
+        out.actions = std::move(actions);
+        s.receive(encoded(out, 2), now);
+        EXPECT_EQ(next(s).type, 0xff);  // no error
+        std::vector<size_t> got = sent();
+        for (size_t i = 0; i < got.size(); ++i) got[i] -= before[i];
+        return got;
+    };
+    using V = std::vector<size_t>;
+    EXPECT_EQ(run({Action::output(kPortTable)}), (V{0, 0, 0, 1}));  // metadata 0: the table miss
+    EXPECT_EQ(run({Action::set_metadata(5, ~uint64_t{0}, false), Action::output(kPortTable)}), (V{0, 1, 0, 0}));
+    // Masked (an NXAST_REG_LOAD on the wire): 0xff of 0x1ff.
+    EXPECT_EQ(run({Action::set_metadata(0x1ff, 0xff, true), Action::output(kPortTable)}), (V{0, 0, 1, 0}));
+    // resubmit(,1) and resubmit(1,1) (the packet's own port): table 1 with it.
+    EXPECT_EQ(run({Action::set_metadata(5, ~uint64_t{0}, false), Action::resubmit(kResubmitSamePort, 1)}),
+              (V{0, 0, 1, 0}));
+    EXPECT_EQ(run({Action::resubmit(1, 1), Action::set_metadata(5, ~uint64_t{0}, false), Action::resubmit(1, 1),
+                   Action::output(kPortTable)}),
+              (V{0, 1, 1, 1}));
+    // resubmit(2) (same table: a packet-out's is 0), metadata set after it.
+    EXPECT_EQ(run({Action::resubmit(kResubmitSamePort, kResubmitSameTable),
+                   Action::set_metadata(5, ~uint64_t{0}, false)}),
+              (V{0, 0, 0, 1}));
+    // The PACKET_INs: a rule's CONTROLLER in a table resubmitted to, and
+    // the packet-out's own, each with the metadata there.
+    events.ins.clear();
+    run({Action::set_metadata(0x77, ~uint64_t{0}, false), Action::resubmit(kResubmitSamePort, 2),
+         Action::set_metadata(0x88, 0xf0, true), Action::controller(0xffff)});
+    ASSERT_EQ(events.ins.size(), 2u);
+    EXPECT_EQ(events.ins[0].metadata, 0x77u);
+    EXPECT_EQ(events.ins[0].table_id, 2);
+    EXPECT_EQ(events.ins[0].in_port, 1u);
+    EXPECT_EQ(events.ins[0].reason, kReasonAction);
+    EXPECT_EQ(events.ins[1].metadata, 0x87u);
+    EXPECT_EQ(events.ins[1].table_id, kTableAll);
+    // A resubmit whose port is not the packet's: a lookup on another port
+    // cannot start a pass. Refused, nothing sent.
+    const std::vector<size_t> before = sent();
+    out.actions = {Action::output(2), Action::resubmit(3, 1)};
+    s.receive(encoded(out, 3), now);
+    EXPECT_EQ(next_error(s), err::kBadActionType);
+    EXPECT_EQ(sent(), before);
+    // ... unless set_field made it the packet's: then table 1's rules see
+    // in_port 3 (metadata 5: output:3 is to the in_port, so nothing).
+    Action to3 = Action::of(ActionType::kSetField);
+    to3.field = SetField::kInPort;
+    to3.port = 3;
+    EXPECT_EQ(run({to3, Action::resubmit(3, 1)}), (V{0, 0, 0, 1}));
+    EXPECT_EQ(run({to3, Action::set_metadata(5, ~uint64_t{0}, false), Action::resubmit(3, 1)}), (V{0, 0, 0, 0}));
+    backend.set_events(nullptr);
+}
+
+// Where a packet-out's packet starts: table 0 without metadata is a first
+// pass (recirc_id 0); otherwise an id the translator thaws into that
+// table, in_port and metadata.
+TEST(PacketOut, RecircIdStartsThePassWhereTheEntrySays) {
+    RuleSet rules(kPorts);
+    rules.add(parse_ok("table=3,metadata=0x42,actions=output:p4"));
+    rules.add(parse_ok("table=3,priority=0,actions=output:p2"));
+    EXPECT_EQ(packet_out_recirc_id(rules, PacketOutEntry{1, 0, 0}), 0u);
+    for (const PacketOutEntry& entry : {PacketOutEntry{1, 3, 0x42}, PacketOutEntry{1, 3, 0}, PacketOutEntry{2, 0, 7},
+                                        PacketOutEntry{kPortController, 3, 0x42}}) {
+        const std::optional<uint32_t> id = packet_out_recirc_id(rules, entry);
+        ASSERT_TRUE(id && *id != 0);
+        const RecircState state = rules.thaw(*id, entry.in_port);
+        EXPECT_EQ(state.table, entry.table);
+        EXPECT_EQ(state.in_port, entry.in_port);
+        EXPECT_EQ(state.metadata, entry.metadata);
+    }
+    FlowKey key;
+    PacketLayout layout;
+    const Bytes frame = tcp_frame();
+    parse_flow_key(frame.data(), static_cast<uint32_t>(frame.size()), 1, key, layout);
+    key.recirc_id = *packet_out_recirc_id(rules, PacketOutEntry{1, 3, 0x42});
+    Translation t;
+    translate(rules, key, t);
+    ASSERT_EQ(t.outputs(), 1u);
+    EXPECT_EQ(t.actions.back().port, 4u);
+    key.recirc_id = *packet_out_recirc_id(rules, PacketOutEntry{1, 3, 0x43});
+    translate(rules, key, t);
+    ASSERT_EQ(t.outputs(), 1u);
+    EXPECT_EQ(t.actions.back().port, 2u);
+}
+
 TEST_F(SessionTest, StatsRepliesAddUp) {
     Session& s = open();
     s.receive(encoded(add("priority=1,actions=output:2"), 1), now);

@@ -6,7 +6,9 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -396,6 +398,23 @@ TEST(OpenFlowActions, CheckRuleAsTheRuleParser) {
     in_port9.value.in_port = 9;
     in_port9.mask.in_port = 0xffffffff;
     EXPECT_EQ(check_rule(in_port9, 0, {}, 4, ActionContext::kFlow), err::kBadValue);
+    // A PACKET_OUT (its "match" the packet, in_port 1): set_field to
+    // metadata and resubmit from the packet's port run; a resubmit from
+    // another port cannot start a pass; write_metadata is an instruction.
+    Match packet = any;
+    packet.value.in_port = 1;
+    const Action metadata = Action::set_metadata(5, ~uint64_t{0}, false);
+    EXPECT_EQ(check_rule(packet, 0, {metadata, Action::resubmit(kResubmitSamePort, 1)}, 4,
+                         ActionContext::kPacketOut), std::nullopt);
+    EXPECT_EQ(check_rule(packet, 0, {metadata, Action::resubmit(1, 1)}, 4, ActionContext::kPacketOut), std::nullopt);
+    EXPECT_EQ(check_rule(packet, 0, {Action::resubmit(2, 1)}, 4, ActionContext::kPacketOut), err::kBadActionType);
+    EXPECT_EQ(check_rule(packet, 0, {Action::resubmit(2, 1)}, 4, ActionContext::kFlow), std::nullopt);
+    Action to2 = Action::of(ActionType::kSetField);
+    to2.field = SetField::kInPort;
+    to2.port = 2;
+    EXPECT_EQ(check_rule(packet, 0, {to2, Action::resubmit(2, 1)}, 4, ActionContext::kPacketOut), std::nullopt);
+    EXPECT_EQ(check_rule(packet, 0, {Action::write_metadata(5, 0xff)}, 4, ActionContext::kPacketOut),
+              err::kBadActionType);
 }
 
 TEST(OpenFlowMessages, SwitchMessagesRoundTrip) {
@@ -591,4 +610,47 @@ TEST(OpenFlowMultipart, BodiesRoundTripAndEntryLengthsAreChecked) {
     encode_body(f, body);
     body[1] = 40;
     EXPECT_EQ(decode_body<std::vector<FlowStats>>(body).error(), err::kBadLen);
+}
+
+// TABLE_FEATURES properties say what flowpath supports, in Open vSwitch's
+// encoding: metadata among the match fields (with the mask bit: any mask),
+// the wildcards and the apply-actions set fields (set_field to metadata);
+// no write-actions set field (no write_actions instruction).
+TEST(OpenFlowMultipart, TableFeaturePropertiesListMetadata) {
+    const Bytes props = table_feature_properties(0);
+    std::map<uint16_t, std::vector<uint32_t>> lists;  // OXM properties: type -> headers
+    size_t at = 0;
+    while (at + 4 <= props.size()) {
+        const uint16_t type = static_cast<uint16_t>(props[at] << 8 | props[at + 1]);
+        const uint16_t len = static_cast<uint16_t>(props[at + 2] << 8 | props[at + 3]);
+        ASSERT_GE(len, 4u);
+        ASSERT_LE(at + len, props.size());
+        if (type >= 8 && type <= 15) {
+            std::vector<uint32_t>& headers = lists[type];
+            for (size_t i = at + 4; i + 4 <= at + len; i += 4) {
+                headers.push_back(static_cast<uint32_t>(props[i]) << 24 | props[i + 1] << 16 | props[i + 2] << 8 |
+                                  props[i + 3]);
+            }
+        }
+        at += (len + 7u) / 8u * 8u;  // each property padded to 8
+    }
+    EXPECT_EQ(at, props.size());
+    constexpr uint16_t kMatch = 8, kWildcards = 10, kWriteSetfield = 12, kApplySetfield = 14;
+    constexpr uint32_t kMetadata = 0x80000408, kMetadataMasked = 0x80000510;
+    constexpr uint32_t kEthType = 0x80000a02, kEthDstMasked = 0x8000070c, kEthDst = 0x80000606;
+    const auto has = [&](uint16_t type, uint32_t header) {
+        return std::find(lists[type].begin(), lists[type].end(), header) != lists[type].end();
+    };
+    EXPECT_TRUE(has(kMatch, kMetadataMasked));
+    EXPECT_FALSE(has(kMatch, kMetadata));
+    EXPECT_TRUE(has(kMatch, kEthDstMasked));
+    EXPECT_TRUE(has(kMatch, kEthType));  // not maskable: no mask bit
+    EXPECT_TRUE(has(kWildcards, kMetadata));
+    EXPECT_TRUE(has(kWildcards, kEthDst));
+    EXPECT_FALSE(has(kWildcards, kMetadataMasked));
+    EXPECT_EQ(lists[kMatch].size(), lists[kWildcards].size());
+    EXPECT_TRUE(has(kApplySetfield, kMetadata));
+    EXPECT_TRUE(has(kApplySetfield, kEthDst));
+    EXPECT_FALSE(has(kApplySetfield, kEthType));
+    EXPECT_TRUE(lists[kWriteSetfield].empty());
 }
