@@ -197,7 +197,7 @@ public:
     virtual void send(uint32_t port, std::span<const uint8_t> bytes) = 0;
     /// OUTPUT:TABLE or resubmit: through the rules from `entry`.
     virtual void table(std::span<const uint8_t> bytes, const PacketOutEntry& entry) = 0;
-    /// CONTROLLER: a PACKET_IN (reason ACTION, no table) of at most
+    /// CONTROLLER: a PACKET_IN (reason ACTION, table 0) of at most
     /// `max_len` bytes; `metadata` the OpenFlow metadata at the action.
     virtual void controller(std::span<const uint8_t> bytes, uint32_t in_port, uint64_t metadata,
                             uint32_t max_len) = 0;
@@ -206,8 +206,8 @@ protected:
     ~PacketOutSink() = default;
 };
 
-/// The PACKET_IN of a packet-out's CONTROLLER action (reason ACTION, no
-/// table, cookie all ones, as Open vSwitch sends it; metadata in the match
+/// The PACKET_IN of a packet-out's CONTROLLER action (reason ACTION, table
+/// 0, cookie all ones, as Open vSwitch 3.1 sends it; metadata in the match
 /// when not 0).
 PacketInEvent packet_out_packet_in(std::span<const uint8_t> bytes, uint32_t in_port, uint64_t metadata,
                                    uint32_t max_len);

@@ -18,7 +18,7 @@ PacketInEvent packet_out_packet_in(std::span<const uint8_t> bytes, uint32_t in_p
                                    uint32_t max_len) {
     PacketInEvent in;
     in.reason = of::kReasonAction;
-    in.table_id = of::kTableAll;  // no table sent it
+    in.table_id = 0;  // as Open vSwitch 3.1: a packet-out translates from table 0
     in.cookie = ~uint64_t{0};
     in.in_port = in_port;
     in.metadata = metadata;

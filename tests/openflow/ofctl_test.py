@@ -30,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "diff"))
 import gen_case  # noqa: E402
-from ovs_oracle import OvsOracle  # noqa: E402
+from ovs_oracle import OvsOracle, parse_table_stats  # noqa: E402
 
 PORTS = ["p1", "p2", "p3", "p4"]
 
@@ -281,6 +281,140 @@ def jumbo_packet_outs(build, workdir, c):
                           + ("" if [len(f) for f in sent] != [len(f) for f in want] else " (contents differ)"))
 
 
+def expand_fields(text):
+    """ovs-ofctl's field list ("eth_{src,dst} in_{port,port_oxm}") as a set
+    of names."""
+    def expand(word):
+        m = re.search(r"\{([^{}]*)\}", word)
+        if not m:
+            return [word]
+        return [x for alt in m.group(1).split(",") for x in expand(word[:m.start()] + alt + word[m.end():])]
+    words, depth, cur = [], 0, ""
+    for ch in text.strip() + " ":
+        if ch == " " and depth == 0:
+            if cur:
+                words.append(cur)
+            cur = ""
+            continue
+        depth += (ch == "{") - (ch == "}")
+        cur += ch
+    return {name for word in words for name in expand(word)}
+
+
+def table_features(text):
+    """Table 0 of `dump-table-features`: {"metadata": line, "set_field":
+    fields, "arbitrary mask" / "exact match or wildcard" / "must exact
+    match": fields}."""
+    table0 = text.split("table 1")[0]
+    out = {"metadata": re.search(r"metadata: (.*)", table0).group(1).strip()}
+    out["set_field"] = expand_fields(re.search(r"supported on Set-Field: (.*)", table0).group(1))
+    for kind in ("arbitrary mask", "exact match or wildcard", "must exact match"):
+        m = re.search(rf"\n\s*{kind}: (.*)", table0)
+        out[kind] = expand_fields(m.group(1)) if m else set()
+    return out
+
+
+def compare_table_features(c):
+    """dump-table-features: what flowpath says of each field it lists is
+    what Open vSwitch says of it (metadata included: matched with any mask,
+    set by set_field), and the metadata bits match and write_metadata take."""
+    got = {}
+    for name, target in c.targets.items():
+        rc, out, err = ofctl(target, "dump-table-features", [])
+        c.check(rc == 0, f"dump-table-features of {name}: {err}")
+        got[name] = table_features(out)
+    ovs, fp = got["ovs"], got["flowpath"]
+    c.check(fp["metadata"] == ovs["metadata"], f"table features metadata: {fp['metadata']} / {ovs['metadata']}")
+    c.check("metadata" in fp["set_field"] and fp["set_field"] <= ovs["set_field"],
+            f"table features set fields not Open vSwitch's: {sorted(fp['set_field'] - ovs['set_field'])}")
+    for kind in ("arbitrary mask", "exact match or wildcard", "must exact match"):
+        c.check(fp[kind] <= ovs[kind], f"table features {kind}: flowpath lists {sorted(fp[kind] - ovs[kind])} "
+                                       "that Open vSwitch does not")
+    c.check("metadata" in fp["arbitrary mask"], "table features: metadata is not listed as maskable")
+
+
+# Rules and PACKET_OUTs (from p1) whose actions set metadata before the
+# packet enters the tables (OUTPUT:TABLE, resubmit): each lands where the
+# rules matching that metadata send it. The rules in a table resubmitted
+# to change no header (flowpath's later actions would not see the change,
+# Open vSwitch's do: docs/openflow.md).
+METADATA_RULES = [
+    "table=0,metadata=0x5,actions=output:p2",
+    "table=0,metadata=0x15/0xff,actions=output:p3",
+    "table=0,priority=0,actions=output:p4",
+    "table=1,metadata=0x5,actions=output:p3",
+    "table=1,priority=0,actions=output:p4",
+    "table=2,metadata=0x1234/0xffff,actions=output:p2",
+]
+METADATA_PACKET_OUTS = [
+    "set_field:0x5->metadata,resubmit(,1)",
+    "set_field:0x5/0xff->metadata,output:table",
+    "set_field:0x15->metadata,output:table",
+    "load:0x5->OXM_OF_METADATA[],output:table",
+    "set_field:0x5->metadata,resubmit(,1),set_field:0xff1234/0xffffff->metadata,resubmit(,2),output:table",
+    "resubmit(,1),set_field:0x5->metadata,output:TABLE",
+    "set_field:0x5->metadata,resubmit(1,1)",
+    "set_field:0x5->metadata,output:p2",
+    "output:table",
+]
+
+
+def metadata_packet_outs(build, workdir, ovs_target, c, ovs):
+    """PACKET_OUTs that set metadata before OUTPUT:TABLE or a resubmit,
+    into Open vSwitch and into the flowpath binary (net_pcap ports): every
+    port sends the same frames, and the rule counters and table statistics
+    agree. A resubmit from another port than the packet's is refused."""
+    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+    from fptest import Flowpath  # noqa: E402
+    from pcapfile import read_pcap  # noqa: E402
+    port = free_port()
+    args = ["--openflow-listen", f"ptcp:{port}"]
+    for i, name in enumerate(PORTS):
+        args += ["--port", f"{name}=net_pcap{i},tx_pcap={workdir}/metadata_{name}.pcap"]
+    fp = Flowpath(build, workdir, args, name="metadata").start()
+    fp.wait_ready()
+    c.targets["flowpath"] = f"tcp:127.0.0.1:{port}"
+    c.same("del-flows", [])
+    for rule in METADATA_RULES:
+        c.same("add-flow", [rule])
+    # Open vSwitch's table statistics count the earlier steps' frames too.
+    tables_before = {name: parse_table_stats(ofctl(t, "dump-tables", [])[1]) for name, t in c.targets.items()}
+    paths, before = ovs.start_capture()
+    for i, actions in enumerate(METADATA_PACKET_OUTS):
+        frame = jumbo_frame(60 + i)  # one length per packet-out: each tells which it was
+        c.same("packet-out", [f"in_port=1,packet={frame.hex()},actions={actions}"], "packet-out")
+    ovs_sent = ovs.collect(paths, before, ovs.settle())
+    want = sum(len(v) for v in ovs_sent.values())
+    deadline = time.monotonic() + 10
+    while (sum(p["tx_packets"] for p in fp.live_stats()["ports"]) < want and time.monotonic() < deadline):
+        time.sleep(0.05)
+    # Counters as Open vSwitch's revalidators leave them.
+    subprocess.run(["ovs-appctl", "-t", os.path.join(ovs.dir, "vswitchd.ctl"), "revalidator/wait"],
+                   check=True, capture_output=True)
+    c.same("dump-flows", [], "dump-flows after the metadata packet-outs")
+    tables = {}
+    for name, t in c.targets.items():
+        after = parse_table_stats(ofctl(t, "dump-tables", [])[1])
+        tables[name] = {table: (lookups - tables_before[name][table][0], matched - tables_before[name][table][1])
+                        for table, (lookups, matched) in after.items()}
+    c.check(tables["ovs"] == tables["flowpath"] and tables["ovs"][1] == (4, 4),
+            "table lookups and matches of the metadata packet-outs: Open vSwitch "
+            f"{ {t: v for t, v in tables['ovs'].items() if v != (0, 0)} }, flowpath "
+            f"{ {t: v for t, v in tables['flowpath'].items() if v != (0, 0)} }")
+    rc, _, err = ofctl(c.targets["flowpath"], "packet-out", ["in_port=1,packet=" + jumbo_frame(60).hex() +
+                                                              ",actions=set_field:0x5->metadata,resubmit(2,1)"])
+    c.check(rc != 0 and "OFPBAC_BAD_TYPE" in err, f"resubmit(2,1) in a packet-out from port 1 was not refused: {err}")
+    fp.signal()
+    code = fp.wait(60)
+    c.check(code == 0, f"metadata packet-outs: flowpath exited {code}: {fp.stderr[-2000:]}")
+    for name in PORTS:
+        o = sorted(ovs_sent.get(name, []), key=len)
+        f = sorted(read_pcap(f"{workdir}/metadata_{name}.pcap"), key=len)
+        c.check(o == f, f"metadata packet-outs: {name} sent frames of {[len(x) for x in f]} bytes through "
+                        f"flowpath, {[len(x) for x in o]} through Open vSwitch" + (" (contents differ)" if
+                        [len(x) for x in o] == [len(x) for x in f] else ""))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build_dir")
@@ -298,6 +432,7 @@ def main():
             for command, cargs in QUERIES:
                 c.same(command, cargs)
             c.same("dump-tables", [], "dump-tables (rules per table)")
+            compare_table_features(c)
             for command, cargs in CHANGES:
                 c.same(command, cargs)
                 c.same("dump-flows", [], f"dump-flows after {command} {' '.join(cargs)}")
@@ -373,6 +508,7 @@ def main():
             stats = fp.cmd("stats")
             c.check(stats.startswith("connected"), f"stats: {stats}")
             jumbo_packet_outs(args.build_dir, tmp, c)
+            metadata_packet_outs(args.build_dir, tmp, c.targets["ovs"], c, ovs)
         finally:
             fp.close()
             real.close()

@@ -2,8 +2,9 @@
 """PACKET_IN through the flowpath binary and through Open vSwitch 3.1, byte
 for byte: the same rules in both (a rule file for flowpath, ovs-ofctl
 add-flows for Open vSwitch), the same frame sent by this script, acting as
-each switch's controller, as a PACKET_OUT to OUTPUT:TABLE from port 1; the
-PACKET_IN each sends back must be the same message (xid aside): reason,
+each switch's controller, as a PACKET_OUT to OUTPUT:TABLE from port 1 (or
+with other actions: set_field to metadata, then resubmit, OUTPUT:TABLE or
+CONTROLLER); the PACKET_IN each sends back must be the same message (xid aside): reason,
 table, cookie, the match (in_port and, as Open vSwitch fills it, metadata,
 ct_state with eth_type, ct_zone, ct_mark and the connection's original
 tuple) and the packet.
@@ -70,12 +71,36 @@ def udp6_frame(reply=False):
     return bytes.fromhex("020000000002" "020000000001" "86dd") + ip + bytes(udp)
 
 
+def output_table():
+    return struct.pack("!HHIH6x", 0, 16, OFPP_TABLE, 0xffff)
+
+
+def set_metadata(value):
+    """OFPAT_SET_FIELD of OXM METADATA (set_field:V->metadata)."""
+    return struct.pack("!HHIQ", 25, 16, 0x80000408, value)
+
+
+def load_metadata(value, ofs, bits):
+    """NXAST_REG_LOAD to OXM_OF_METADATA[ofs..ofs+bits-1] (what ovs-ofctl
+    writes for a masked set_field:V/M->metadata)."""
+    return struct.pack("!HHIHHIQ", 0xffff, 24, 0x2320, 7, ofs << 6 | (bits - 1), 0x80000408, value)
+
+
+def resubmit(table):
+    """NXAST_RESUBMIT_TABLE from the packet's own port (resubmit(,T))."""
+    return struct.pack("!HHIHHB3x", 0xffff, 16, 0x2320, 14, 0xfff8, table)
+
+
+def to_controller():
+    return struct.pack("!HHIH6x", 0, 16, OFPP_CONTROLLER, 0xffff)
+
+
 CT_CHAIN = ("ip,actions=write_metadata:0x5,goto_table:1\n"
             "table=1,ip,actions=ct(commit,zone=7,exec(set_field:0x3->ct_mark),table=2)\n"
             "table=2,cookie=0x99,actions=controller\n")
 
 # (name, rules, frames sent one after the other from port 1; a PACKET_IN is
-# expected for each)
+# expected for each[, the PACKET_OUT's actions: OUTPUT:TABLE when absent])
 CASES = [
     ("metadata", "actions=write_metadata:0x5,goto_table:1\ntable=1,cookie=0x7,actions=controller\n",
      [udp_frame()]),
@@ -92,6 +117,17 @@ CASES = [
     ("ct ipv6", "ipv6,actions=ct(commit,table=1)\ntable=1,actions=controller\n", [udp6_frame(), udp6_frame(True)]),
     ("ct uncommitted", "ip,actions=ct(zone=2,table=1)\ntable=1,actions=controller\n", [udp_frame()]),
     ("ct icmp", "ip,actions=ct(commit,table=1)\ntable=1,actions=controller\n", [icmp_echo(), icmp_echo(True)]),
+    # PACKET_OUTs that set metadata before the packet enters the tables, or
+    # before their own CONTROLLER action.
+    ("packet-out metadata to TABLE", "metadata=0x5,cookie=0x3,actions=controller\npriority=0,actions=drop\n",
+     [udp_frame()], set_metadata(0x5) + output_table()),
+    ("packet-out masked metadata, resubmit",
+     "table=1,metadata=0x30/0xf0,cookie=0x4,actions=write_metadata:0x100/0x100,goto_table:2\n"
+     "table=2,actions=controller\n", [udp_frame()], set_metadata(0x1) + load_metadata(0x3, 4, 4) + resubmit(1)),
+    ("packet-out metadata, its own controller", "priority=0,actions=drop\n", [udp_frame()],
+     set_metadata(0x9) + to_controller()),
+    ("packet-out metadata, ct", CT_CHAIN.replace("ip,actions=write_metadata:0x5,goto_table:1\n", ""),
+     [udp_frame()], set_metadata(0x7) + resubmit(1)),
 ]
 
 
@@ -127,9 +163,9 @@ class RawController:
             data += chunk
         return data
 
-    def packet_out(self, frame, in_port=1):
+    def packet_out(self, frame, in_port=1, actions=None):
         self.xid += 1
-        action = struct.pack("!HHIH6x", 0, 16, OFPP_TABLE, 0xffff)
+        action = output_table() if actions is None else actions
         body = struct.pack("!IIH6x", NO_BUFFER, in_port, len(action)) + action + frame
         self.conn.sendall(struct.pack("!BBHI", OFP13, PACKET_OUT, 8 + len(body), self.xid) + body)
 
@@ -169,7 +205,8 @@ def main():
         ovs._vsctl("set-controller", "br0", f"tcp:127.0.0.1:{ovs_controller.port}")
         ovs_controller.accept()
         try:
-            for name, rules, frames in CASES:
+            for name, rules, frames, *actions in CASES:
+                actions = actions[0] if actions else None
                 path = os.path.join(work, "rules.txt")
                 with open(path, "w") as f:
                     f.write(rules)
@@ -182,9 +219,9 @@ def main():
                     fp.wait_ready()
                     fp_controller.accept()
                     for i, frame in enumerate(frames):
-                        ovs_controller.packet_out(frame)
+                        ovs_controller.packet_out(frame, actions=actions)
                         want = ovs_controller.packet_in()
-                        fp_controller.packet_out(frame)
+                        fp_controller.packet_out(frame, actions=actions)
                         got = fp_controller.packet_in()
                         if got != want:
                             failures.append(f"{name} (frame {i}):\n  Open vSwitch {describe(want)}\n"

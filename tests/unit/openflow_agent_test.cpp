@@ -600,7 +600,7 @@ TEST_F(SessionTest, PacketOutMetadataReachesTheTablesItEnters) {
     EXPECT_EQ(events.ins[0].in_port, 1u);
     EXPECT_EQ(events.ins[0].reason, kReasonAction);
     EXPECT_EQ(events.ins[1].metadata, 0x87u);
-    EXPECT_EQ(events.ins[1].table_id, kTableAll);
+    EXPECT_EQ(events.ins[1].table_id, 0);
     // A resubmit whose port is not the packet's: a lookup on another port
     // cannot start a pass. Refused, nothing sent.
     const std::vector<size_t> before = sent();
