@@ -183,11 +183,14 @@ bool actions_output_to(const ActionList& actions, uint32_t port);
 
 /// Where a packet-out's packet enters the rule tables: OUTPUT:TABLE (table
 /// 0) or a resubmit (its table), as received on `in_port`, with the
-/// OpenFlow metadata its actions set before (set_field to metadata).
+/// OpenFlow metadata its actions set before (set_field to metadata). The
+/// first lookup is on `lookup_in_port` (a resubmit's port), the rules'
+/// actions see `in_port`.
 struct PacketOutEntry {
     uint32_t in_port = 0;
     uint8_t table = 0;
     uint64_t metadata = 0;
+    uint32_t lookup_in_port = 0;
 };
 
 /// Where a packet-out's packet goes, as run_packet_out finds it.
@@ -217,16 +220,16 @@ PacketInEvent packet_out_packet_in(std::span<const uint8_t> bytes, uint32_t in_p
 /// dec_ttl change the bytes the next outputs send; set_field to metadata
 /// the metadata the next OUTPUT:TABLE, resubmit or CONTROLLER carries),
 /// telling `sink` where it goes; a datapath with `port_count` ports. An
-/// error for what no packet-out can do here (ct; a resubmit whose port is
-/// not the packet's in_port; a push without room).
+/// error for what no packet-out can do here (ct; a push without room).
 std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint32_t in_port,
                                           const ActionList& actions, uint32_t port_count, PacketOutSink& sink);
 
 /// The recirculation id a packet-out's packet starts its pass with, so that
-/// the translator starts in `entry.table` with `entry.in_port` and
-/// `entry.metadata` (RuleSet::thaw): 0, a first pass as received, for
-/// table 0 without metadata; else RuleSet::freeze's. Nothing when `rules`
-/// has no frozen state left (kMaxFrozenStates).
+/// the translator starts in `entry.table` with `entry.in_port`,
+/// `entry.metadata` and `entry.lookup_in_port` (RuleSet::thaw): 0, a first
+/// pass as received, for table 0 without metadata or other lookup port;
+/// else RuleSet::freeze's. Nothing when `rules` has no frozen state left
+/// (kMaxFrozenStates).
 std::optional<uint32_t> packet_out_recirc_id(const RuleSet& rules, const PacketOutEntry& entry);
 
 /// An OpenFlow endpoint: "tcp:IP:PORT" (active) or "ptcp:PORT[:IP]"

@@ -62,6 +62,10 @@ struct RecircState {
     uint8_t table = 0;      ///< the ct(table=T)'s table
     uint32_t in_port = 0;   ///< the translation's in_port at the ct
     uint64_t metadata = 0;  ///< OpenFlow metadata at the ct
+    /// The in_port of the pass's first lookup only: in_port but for a
+    /// packet-out's resubmit(P,T) (as Open vSwitch's resubmit, whose port
+    /// is the lookup's, not the actions').
+    uint32_t lookup_in_port = 0;
 };
 
 /// The rule tables of one datapath. Lookups from several threads at once are
@@ -142,9 +146,12 @@ public:
     /// that came in on `packet_in_port`. Without metadata the id says it
     /// all (recirc_id_for); with metadata it names an entry of this set's
     /// frozen states (made on first use, kept for the set's life: their
-    /// number is bounded by the metadata values the rules can write).
+    /// number is bounded by the metadata values the rules can write, and
+    /// those packet-outs bring). `lookup_in_port` other than `in_port` (a
+    /// packet-out's resubmit(P,T)) takes a frozen state too.
     /// 0 when the frozen states are full (kMaxFrozenStates). Thread-safe.
-    uint32_t freeze(uint8_t table, uint32_t in_port, uint32_t packet_in_port, uint64_t metadata) const;
+    uint32_t freeze(uint8_t table, uint32_t in_port, uint32_t packet_in_port, uint64_t metadata,
+                    uint32_t lookup_in_port) const;
 
     /// What the pass of `recirc_id` (nonzero) starts from. Thread-safe.
     RecircState thaw(uint32_t recirc_id, uint32_t packet_in_port) const;

@@ -457,7 +457,6 @@ std::optional<OfError> check_rule(const Match& match, uint8_t table, const Actio
     // The tags in the outer and second slot at this point of the list, as
     // the rule parser tracks them.
     bool tagged[2] = {rules::match_has_vlan(match), false};
-    uint32_t in_port = match.value.in_port;  // as set_field to in_port leaves it (PACKET_OUT)
     auto need = [&](Prereq prereq) { return !rules::missing_prereq(match, prereq); };
     for (size_t i = 0; i < actions.size(); ++i) {
         const Action& a = actions[i];
@@ -476,7 +475,6 @@ std::optional<OfError> check_rule(const Match& match, uint8_t table, const Actio
                 tagged[0] = (ntohs(tci) & kVlanPresent) != 0;
             } else if (a.field == SetField::kInPort) {
                 if (!port_ok(a.port)) return err::kBadSetArgument;
-                in_port = a.port;
             } else if (a.field == SetField::kNwTtl) {
                 if (!need(Prereq::kIpAny)) return err::kMatchInconsistent;
             } else if (const oxm::Field* field = oxm::find_set(a.field); !field || !need(field->prereq)) {
@@ -499,12 +497,6 @@ std::optional<OfError> check_rule(const Match& match, uint8_t table, const Actio
             break;
         case ActionType::kResubmit:
             if (a.port != kResubmitSamePort && !port_ok(a.port)) return err::kBadActionArgument;
-            // A packet-out's pass starts in the table as received on its
-            // in_port: a lookup on another port cannot start one
-            // (run_packet_out).
-            if (context == ActionContext::kPacketOut && a.port != kResubmitSamePort && a.port != in_port) {
-                return err::kBadActionType;
-            }
             break;
         case ActionType::kGotoTable:
             if (context != ActionContext::kFlow || i + 1 != actions.size() || a.table <= table) {

@@ -46,7 +46,7 @@ std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint3
         switch (a.type) {
         case ActionType::kOutput:
             if (a.port == of::kPortTable) {
-                sink.table(bytes(), PacketOutEntry{in_port, 0, metadata});
+                sink.table(bytes(), PacketOutEntry{in_port, 0, metadata, in_port});
             } else {
                 output(a.port);
             }
@@ -68,12 +68,10 @@ std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint3
         }
         case ActionType::kResubmit:
             // The rules from that table, as OUTPUT:TABLE from table 0 (a
-            // packet-out's own table, the one resubmit(P) means). A port
-            // other than in_port would be the first lookup's only (Open
-            // vSwitch's resubmit): a pass cannot start that way.
-            if (a.port != kResubmitSamePort && a.port != in_port) return of::err::kBadActionType;
-            sink.table(bytes(), PacketOutEntry{in_port, a.table == kResubmitSameTable ? uint8_t{0} : a.table,
-                                               metadata});
+            // packet-out's own table, the one resubmit(P) means); a port is
+            // the first lookup's only, as in Open vSwitch.
+            sink.table(bytes(), PacketOutEntry{in_port, a.table == kResubmitSameTable ? uint8_t{0} : a.table, metadata,
+                                               a.port == kResubmitSamePort ? in_port : a.port});
             break;
         case ActionType::kSetField:
             if (a.field == SetField::kInPort) {
@@ -103,8 +101,8 @@ std::optional<of::OfError> run_packet_out(std::span<const uint8_t> packet, uint3
 }
 
 std::optional<uint32_t> packet_out_recirc_id(const RuleSet& rules, const PacketOutEntry& entry) {
-    if (entry.table == 0 && entry.metadata == 0) return 0;
-    const uint32_t id = rules.freeze(entry.table, entry.in_port, entry.in_port, entry.metadata);
+    if (entry.table == 0 && entry.metadata == 0 && entry.lookup_in_port == entry.in_port) return 0;
+    const uint32_t id = rules.freeze(entry.table, entry.in_port, entry.in_port, entry.metadata, entry.lookup_in_port);
     if (id == 0) return std::nullopt;
     return id;
 }

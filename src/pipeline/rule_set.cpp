@@ -34,7 +34,11 @@ bool at_least_as_specific(const Match& rule, const Match& filter) {
 // the passes they start take it.
 struct RuleSet::FrozenStates {
     std::mutex lock;
-    std::vector<std::pair<uint32_t, uint64_t>> states;               // (in_port, metadata) by index
+    struct State {
+        uint32_t in_port, lookup_in_port;
+        uint64_t metadata;
+    };
+    std::vector<State> states;                                       // by index
     std::unordered_map<uint64_t, std::vector<uint32_t>> by_metadata;  // metadata -> indices
 };
 
@@ -127,16 +131,20 @@ std::vector<const RuleEntry*> RuleSet::table_rules(uint8_t table) const {
     return out;
 }
 
-uint32_t RuleSet::freeze(uint8_t table, uint32_t in_port, uint32_t packet_in_port, uint64_t metadata) const {
-    if (!metadata) return recirc_id_for(table, in_port, packet_in_port);
+uint32_t RuleSet::freeze(uint8_t table, uint32_t in_port, uint32_t packet_in_port, uint64_t metadata,
+                         uint32_t lookup_in_port) const {
+    if (!metadata && lookup_in_port == in_port) return recirc_id_for(table, in_port, packet_in_port);
     std::lock_guard guard(frozen_->lock);
     std::vector<uint32_t>& same_metadata = frozen_->by_metadata[metadata];
     for (uint32_t index : same_metadata) {
-        if (frozen_->states[index].first == in_port) return (table + 1u) | kRecircFrozen | index << kRecircShift;
+        const FrozenStates::State& state = frozen_->states[index];
+        if (state.in_port == in_port && state.lookup_in_port == lookup_in_port) {
+            return (table + 1u) | kRecircFrozen | index << kRecircShift;
+        }
     }
     if (frozen_->states.size() >= kMaxFrozenStates) return 0;
     const auto index = static_cast<uint32_t>(frozen_->states.size());
-    frozen_->states.emplace_back(in_port, metadata);
+    frozen_->states.push_back({in_port, lookup_in_port, metadata});
     same_metadata.push_back(index);
     return (table + 1u) | kRecircFrozen | index << kRecircShift;
 }
@@ -145,17 +153,18 @@ RecircState RuleSet::thaw(uint32_t recirc_id, uint32_t packet_in_port) const {
     RecircState state;
     state.table = recirc_table(recirc_id);
     if (!(recirc_id & kRecircFrozen)) {
-        state.in_port = recirc_in_port(recirc_id, packet_in_port);
+        state.in_port = state.lookup_in_port = recirc_in_port(recirc_id, packet_in_port);
         return state;
     }
     std::lock_guard guard(frozen_->lock);
     const uint32_t index = recirc_id >> kRecircShift;
     if (index >= frozen_->states.size()) {  // not an id this set made: a pass without frozen state
-        state.in_port = packet_in_port;
+        state.in_port = state.lookup_in_port = packet_in_port;
         return state;
     }
-    state.in_port = frozen_->states[index].first;
-    state.metadata = frozen_->states[index].second;
+    state.in_port = frozen_->states[index].in_port;
+    state.lookup_in_port = frozen_->states[index].lookup_in_port;
+    state.metadata = frozen_->states[index].metadata;
     return state;
 }
 

@@ -345,7 +345,7 @@ struct Context {
         tracker.table = 0;
         emit(tracker);
         if (a.ct_flags & kCtRecirc) {
-            const uint32_t id = rules.freeze(a.table, flow.in_port, packet_in_port, metadata);
+            const uint32_t id = rules.freeze(a.table, flow.in_port, packet_in_port, metadata, flow.in_port);
             if (id == 0) {  // no frozen state left (kMaxFrozenStates): cannot continue the pipeline
                 too_deep = true;
                 return;
@@ -613,9 +613,11 @@ void translate(const RuleSet& rules, const FlowKey& key, Translation& out) {
     if (is_ip(key)) mark(out.wildcards.nw_frag);
     Context context(rules, out, key);
     uint8_t table = 0;
+    uint32_t lookup_in_port = key.in_port;
     if (key.recirc_id) {
         const RecircState state = rules.thaw(key.recirc_id, key.in_port);
         table = state.table;
+        lookup_in_port = state.lookup_in_port;
         context.flow.in_port = state.in_port;
         context.metadata = state.metadata;
         // A ct(table=T) recirculates. So may a packet-out's packet start
@@ -623,7 +625,7 @@ void translate(const RuleSet& rules, const FlowKey& key, Translation& out) {
         // fields, which a PACKET_IN then shows none of either way.
         context.conntracked = true;
     }
-    if (!context.run_table(table)) context.missed = true;
+    if (!context.run_table(table, lookup_in_port)) context.missed = true;
     while (!out.actions.empty() && !lasting(out.actions.back())) out.actions.pop_back();
     if (context.too_deep) {
         out.actions.clear();

@@ -554,7 +554,8 @@ TEST_F(SessionTest, PacketOutMetadataReachesTheTablesItEnters) {
     Session& s = open();
     for (const char* rule : {"metadata=0x5,actions=output:2", "priority=0,actions=output:4",
                              "metadata=0x1ff/0xff,actions=output:3", "table=1,metadata=0x5,actions=output:3",
-                             "table=1,priority=0,actions=output:4", "table=2,actions=controller"}) {
+                             "table=1,priority=0,actions=output:4", "table=1,priority=9,in_port=3,actions=output:3,in_port",
+                             "table=2,actions=controller"}) {
         s.receive(encoded(add(rule), 1), now);
     }
     PacketOut out;
@@ -601,20 +602,15 @@ TEST_F(SessionTest, PacketOutMetadataReachesTheTablesItEnters) {
     EXPECT_EQ(events.ins[0].reason, kReasonAction);
     EXPECT_EQ(events.ins[1].metadata, 0x87u);
     EXPECT_EQ(events.ins[1].table_id, 0);
-    // A resubmit whose port is not the packet's: a lookup on another port
-    // cannot start a pass. Refused, nothing sent.
-    const std::vector<size_t> before = sent();
-    out.actions = {Action::output(2), Action::resubmit(3, 1)};
-    s.receive(encoded(out, 3), now);
-    EXPECT_EQ(next_error(s), err::kBadActionType);
-    EXPECT_EQ(sent(), before);
-    // ... unless set_field made it the packet's: then table 1's rules see
-    // in_port 3 (metadata 5: output:3 is to the in_port, so nothing).
+    // resubmit(3,1): port 3 is the lookup's only, the rule's actions see
+    // the packet's in_port 1 (output:3 leaves, in_port is p1), as in Open
+    // vSwitch; after set_field to in_port 3 both are 3 (output:3 is to the
+    // in_port: only the in_port action sends).
+    EXPECT_EQ(run({Action::resubmit(3, 1)}), (V{1, 0, 1, 0}));
     Action to3 = Action::of(ActionType::kSetField);
     to3.field = SetField::kInPort;
     to3.port = 3;
-    EXPECT_EQ(run({to3, Action::resubmit(3, 1)}), (V{0, 0, 0, 1}));
-    EXPECT_EQ(run({to3, Action::set_metadata(5, ~uint64_t{0}, false), Action::resubmit(3, 1)}), (V{0, 0, 0, 0}));
+    EXPECT_EQ(run({to3, Action::resubmit(kResubmitSamePort, 1)}), (V{0, 0, 1, 0}));
     backend.set_events(nullptr);
 }
 
@@ -625,29 +621,41 @@ TEST(PacketOut, RecircIdStartsThePassWhereTheEntrySays) {
     RuleSet rules(kPorts);
     rules.add(parse_ok("table=3,metadata=0x42,actions=output:p4"));
     rules.add(parse_ok("table=3,priority=0,actions=output:p2"));
-    EXPECT_EQ(packet_out_recirc_id(rules, PacketOutEntry{1, 0, 0}), 0u);
-    for (const PacketOutEntry& entry : {PacketOutEntry{1, 3, 0x42}, PacketOutEntry{1, 3, 0}, PacketOutEntry{2, 0, 7},
-                                        PacketOutEntry{kPortController, 3, 0x42}}) {
+    rules.add(parse_ok("table=3,priority=5,in_port=p3,actions=in_port"));
+    EXPECT_EQ(packet_out_recirc_id(rules, PacketOutEntry{1, 0, 0, 1}), 0u);
+    for (const PacketOutEntry& entry : {PacketOutEntry{1, 3, 0x42, 1}, PacketOutEntry{1, 3, 0, 1},
+                                        PacketOutEntry{2, 0, 7, 2}, PacketOutEntry{kPortController, 3, 0x42, 1},
+                                        PacketOutEntry{1, 0, 0, 2}, PacketOutEntry{1, 3, 0x42, 2}}) {
         const std::optional<uint32_t> id = packet_out_recirc_id(rules, entry);
         ASSERT_TRUE(id && *id != 0);
         const RecircState state = rules.thaw(*id, entry.in_port);
         EXPECT_EQ(state.table, entry.table);
         EXPECT_EQ(state.in_port, entry.in_port);
         EXPECT_EQ(state.metadata, entry.metadata);
+        EXPECT_EQ(state.lookup_in_port, entry.lookup_in_port);
     }
+    // Two lookup ports, two states (the same metadata and in_port).
+    EXPECT_NE(packet_out_recirc_id(rules, PacketOutEntry{1, 3, 0x42, 1}),
+              packet_out_recirc_id(rules, PacketOutEntry{1, 3, 0x42, 2}));
     FlowKey key;
     PacketLayout layout;
     const Bytes frame = tcp_frame();
     parse_flow_key(frame.data(), static_cast<uint32_t>(frame.size()), 1, key, layout);
-    key.recirc_id = *packet_out_recirc_id(rules, PacketOutEntry{1, 3, 0x42});
+    key.recirc_id = *packet_out_recirc_id(rules, PacketOutEntry{1, 3, 0x42, 1});
     Translation t;
     translate(rules, key, t);
     ASSERT_EQ(t.outputs(), 1u);
     EXPECT_EQ(t.actions.back().port, 4u);
-    key.recirc_id = *packet_out_recirc_id(rules, PacketOutEntry{1, 3, 0x43});
+    key.recirc_id = *packet_out_recirc_id(rules, PacketOutEntry{1, 3, 0x43, 1});
     translate(rules, key, t);
     ASSERT_EQ(t.outputs(), 1u);
     EXPECT_EQ(t.actions.back().port, 2u);
+    // resubmit(3,3) of a packet-out from port 1: the lookup on port 3, the
+    // rule's in_port action to port 1.
+    key.recirc_id = *packet_out_recirc_id(rules, PacketOutEntry{1, 3, 0, 3});
+    translate(rules, key, t);
+    ASSERT_EQ(t.outputs(), 1u);
+    EXPECT_EQ(t.actions.back().port, 1u);
 }
 
 TEST_F(SessionTest, StatsRepliesAddUp) {
