@@ -305,7 +305,7 @@ def table_features(text):
     """Table 0 of `dump-table-features`: {"metadata": line, "set_field":
     fields, "arbitrary mask" / "exact match or wildcard" / "must exact
     match": fields}."""
-    table0 = text.split("table 1")[0]
+    table0 = re.split(r"\n\s*tables? [1-9]", text.split("table 0:", 1)[1])[0]
     out = {"metadata": re.search(r"metadata: (.*)", table0).group(1).strip()}
     out["set_field"] = expand_fields(re.search(r"supported on Set-Field: (.*)", table0).group(1))
     for kind in ("arbitrary mask", "exact match or wildcard", "must exact match"):
