@@ -8,7 +8,13 @@ waits for the reply, so the time is mostly round trips). Then dump-flows is
 timed the same way. Beside the wall-clock time, the CPU time the switch
 process spent (ovs-vswitchd; flowpath without its busy-polling worker): on
 a loaded machine the wall clock mostly measures the neighbours, the CPU
-time the switch. Rounds alternate between the two.
+time the switch. Rounds alternate between the systems.
+
+A third system gives the floor: bench/null_openflow_switch answers what
+ovs-ofctl waits for and drops the flow_mods undecoded, on the CPUs of
+flowpath's agent thread. Its time is what any switch pays here (ovs-ofctl's
+own work, and per flow_mod a loopback TCP round trip with two context
+switches on a shared core); a switch's own share is its time above it.
 
 flowpath is the real binary (--openflow-listen; four net_null ports without
 traffic, as Open vSwitch's bridge has four ports without traffic): the
@@ -35,6 +41,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "diff"))
 from ovs_oracle import OvsOracle  # noqa: E402
 
 PORTS = ["p1", "p2", "p3", "p4"]
+FLOOR = "null switch"  # the system that keeps no rules
 
 
 def rule_lines(n, seed=1):
@@ -89,6 +96,7 @@ def measure(systems, path, rules, rounds):
     raw = {name: {"add": [], "dump": [], "cpu": []} for name, _, _ in systems}
     for _ in range(rounds):
         for name, target, pid in systems:
+            keeps_rules = name != FLOOR
             ofctl(target, "del-flows")
             cpu = cpu_seconds(pid)
             seconds, _ = ofctl(target, "add-flows", path)
@@ -97,7 +105,7 @@ def measure(systems, path, rules, rounds):
             seconds, out = ofctl(target, "dump-flows")
             raw[name]["dump"].append(seconds)
             listed = sum(1 for line in out.splitlines() if "cookie=" in line)
-            if listed != rules:
+            if keeps_rules and listed != rules:
                 raise SystemExit(f"{name}: dump-flows lists {listed} rules, {rules} added")
     results = {}
     for name, r in raw.items():
@@ -125,9 +133,32 @@ def wait_listening(port, proc, timeout=60):
     raise SystemExit("flowpath does not listen on its OpenFlow port")
 
 
+def agent_cpus(pid):
+    """The CPUs flowpath's OpenFlow agent thread may run on."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            if open(f"/proc/{pid}/task/{tid}/comm").read().strip() == "fp-openflow":
+                return os.sched_getaffinity(int(tid))
+        except FileNotFoundError:
+            continue
+    raise SystemExit("flowpath has no fp-openflow thread")
+
+
+def start_floor(build_dir, cpus):
+    """bench/null_openflow_switch on `cpus`: (process, its port)."""
+    binary = os.path.join(build_dir, "bench", "null_openflow_switch")
+    proc = subprocess.Popen([binary, "0", *PORTS], stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+    line = proc.stdout.readline().split()
+    if len(line) != 2 or line[0] != "listening":
+        proc.kill()
+        raise SystemExit(f"{binary} did not start: {line}")
+    return proc, int(line[1])
+
+
 def run(build_dir, rules=100000, rounds=3):
-    """Both systems started, `rounds` alternating rounds: {system: results}
-    (keys "Open vSwitch" and "flowpath")."""
+    """The three systems started, `rounds` alternating rounds: {system:
+    results} (keys "Open vSwitch", "flowpath" and FLOOR)."""
     binary = os.path.join(build_dir, "flowpath")
     with OvsOracle() as ovs, tempfile.TemporaryDirectory() as tmp:
         ovs.set_ports(PORTS)
@@ -140,15 +171,21 @@ def run(build_dir, rules=100000, rounds=3):
         for i, name in enumerate(PORTS):
             argv += ["--port", f"{name}=net_null{i},no-rx=1"]
         flowpath = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        floor = None
         try:
             wait_listening(fp_port, flowpath)
+            floor, floor_port = start_floor(build_dir, agent_cpus(flowpath.pid))
             path = os.path.join(tmp, "rules.txt")
             with open(path, "w") as f:
                 f.write("\n".join(rule_lines(rules)) + "\n")
             systems = (("Open vSwitch", f"tcp:127.0.0.1:{port}", ovs.vswitchd.pid),
-                       ("flowpath", f"tcp:127.0.0.1:{fp_port}", flowpath.pid))
+                       ("flowpath", f"tcp:127.0.0.1:{fp_port}", flowpath.pid),
+                       (FLOOR, f"tcp:127.0.0.1:{floor_port}", floor.pid))
             return measure(systems, path, rules, rounds)
         finally:
+            if floor:
+                floor.kill()
+                floor.wait()
             flowpath.terminate()
             flowpath.wait(timeout=60)
 
@@ -165,9 +202,12 @@ def main():
         print(f"{name:13s} add-flows {args.rules} rules: {r['add_seconds']:6.2f} s = {r['flow_mods_per_second']:7.0f} "
               f"flow_mods/s, switch CPU {r['cpu_seconds']:5.2f} s; dump-flows {r['dump_seconds']:5.2f} s "
               f"(medians of {args.rounds}; each round {', '.join('%.2f' % x for x in r['add_rounds'])} s)")
-    ovs, fp = results["Open vSwitch"], results["flowpath"]
+    ovs, fp, floor = results["Open vSwitch"], results["flowpath"], results[FLOOR]
     print(f"flowpath/Open vSwitch: flow_mods per second {fp['flow_mods_per_second'] / ovs['flow_mods_per_second']:.2f}x, "
           f"per switch CPU second {ovs['cpu_seconds'] / max(fp['cpu_seconds'], 1e-3):.2f}x")
+    print(f"above the null switch's {floor['add_seconds']:.2f} s: Open vSwitch {ovs['add_seconds'] - floor['add_seconds']:.2f} s, "
+          f"flowpath {fp['add_seconds'] - floor['add_seconds']:.2f} s; the best ratio any switch could reach here: "
+          f"{ovs['add_seconds'] / floor['add_seconds']:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rules": args.rules, "rounds": args.rounds, "systems": results}, f, indent=1)
