@@ -1,6 +1,7 @@
-// The least an OpenFlow 1.3 switch can do for `ovs-ofctl add-flows`: answer
-// HELLO, ECHO, FEATURES, GET_CONFIG, multipart requests (empty) and BARRIER,
-// and drop every other message, flow_mods included, without decoding it.
+// The least an OpenFlow 1.3 switch can do for `ovs-ofctl add-flows`: send
+// HELLO, answer ECHO, FEATURES, GET_CONFIG, multipart requests (one table's
+// features, the ports, else empty) and BARRIER, and drop every other
+// message (the peer's HELLO, flow_mods) without decoding it.
 //
 // bench/openflow_flow_mods.py times add-flows against it beside flowpath and
 // Open vSwitch: what it takes is the floor any switch pays on this machine
@@ -93,10 +94,6 @@ std::vector<uint8_t> reply(uint8_t type, const uint8_t* request, size_t length) 
 // The answer to one message, or nothing.
 std::vector<uint8_t> answer(const uint8_t* m, size_t length, const std::vector<std::string>& ports) {
     switch (m[1]) {
-    case kHello: {
-        std::vector<uint8_t> out = reply(kHello, m, kHeader);
-        return out;
-    }
     case kEchoRequest: {
         std::vector<uint8_t> out(m, m + length);
         out[1] = kEchoReply;
@@ -117,7 +114,8 @@ std::vector<uint8_t> answer(const uint8_t* m, size_t length, const std::vector<s
         // The same multipart type and no entries, but for TABLE_FEATURES
         // (ovs-ofctl asks for table names before its flow_mods, and wants
         // a table with its eight required properties): table 0, each
-        // property empty (a 4-byte header padded to 8).
+        // property empty (a 4-byte header padded to 8); and for PORT_DESC
+        // (it reads `output:NAME` by them): the NAMEs.
         constexpr uint16_t kTableFeatures = 12;
         constexpr size_t kRequiredProperties = 8;  // types 0, 2, ..., 14
         constexpr size_t kTableEntry = 64 + 8 * kRequiredProperties;
@@ -149,7 +147,7 @@ std::vector<uint8_t> answer(const uint8_t* m, size_t length, const std::vector<s
     }
     case kBarrierRequest:
         return reply(kBarrierReply, m, kHeader);
-    default:
+    default:  // HELLO (ours went first), flow_mods, anything else
         return {};
     }
 }
@@ -186,10 +184,8 @@ void serve(int fd, const std::vector<std::string>& ports) {
             const size_t length = (size_t{in[at + 2]} << 8) | in[at + 3];
             if (length < kHeader) return;  // not OpenFlow: hang up
             if (in.size() - at < length) break;
-            if (in[at + 1] != kHello) {
-                const std::vector<uint8_t> a = answer(&in[at], length, ports);
-                out.insert(out.end(), a.begin(), a.end());
-            }
+            const std::vector<uint8_t> a = answer(&in[at], length, ports);
+            out.insert(out.end(), a.begin(), a.end());
             at += length;
         }
         in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(at));
